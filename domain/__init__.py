@@ -1,0 +1,1 @@
+"""The pure job lifecycle: events, commands, the state machine and the decider."""

@@ -1,0 +1,73 @@
+"""Commands: what a caller asks of a job. Time comes in on the command, never from a clock.
+
+`detected_by` names who would notice an overdue deadline while handling the command;
+`decide` turns any command on an overdue active job into a timeout.
+"""
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+import msgspec
+
+
+class Command(msgspec.Struct, frozen=True, kw_only=True):
+    at: datetime
+    detected_by: ClassVar[str] = "delivery"
+
+
+class CreateJob(Command):
+    owner: str
+    kind: str
+    max_runs: int
+    params: dict[str, Any] = {}
+    target_results: int | None = None
+    max_requeues: int = 0
+    deadline: datetime | None = None
+    delay_s: float = 0.0
+    backoff_factor: float = 1.0
+    max_delay_s: float = 0.0
+    idempotency_key: str | None = None
+
+
+class StartRun(Command):
+    run: int
+
+
+class RecordBatch(Command):
+    run: int
+    results: int
+    has_more: bool
+    cursor: str | None = None
+    duration_ms: int = 0
+
+
+class FailDelivery(Command):
+    run: int
+    attempt: int
+    error: str
+
+
+class FailJob(Command):
+    """Give up on the job; `run`, when given, must be the job's current run."""
+
+    reason: str
+    error: str | None = None
+    dlq_id: str | None = None
+    run: int | None = None
+
+
+class TimeOut(Command, kw_only=True):
+    detected_by: str = "sweeper"  # type: ignore[misc]
+
+
+class Cancel(Command):
+    detected_by: ClassVar[str] = "api"
+    reason: str | None = None
+
+
+class Requeue(Command):
+    detected_by: ClassVar[str] = "api"
+    deadline: datetime | None = None
+
+
+AnyCommand = CreateJob | StartRun | RecordBatch | FailDelivery | FailJob | TimeOut | Cancel | Requeue

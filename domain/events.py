@@ -1,0 +1,103 @@
+"""Events: the permanent, past-tense facts of a job's life.
+
+Tags are written out and never change: they are stored in the log. New fields must
+get defaults so that old events still decode, and unknown fields are ignored so that
+old code can read events written by newer code during a deploy.
+"""
+
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+
+CompletionReason = Literal["target_met", "exhausted", "max_runs_reached"]
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    at: datetime
+
+
+class JobCreated(Event, tag="JobCreated"):
+    owner: str
+    kind: str
+    max_runs: int
+    params: dict[str, Any] = {}
+    target_results: int | None = None
+    max_requeues: int = 0
+    deadline: datetime | None = None
+    delay_s: float = 0.0
+    backoff_factor: float = 1.0
+    max_delay_s: float = 0.0
+    idempotency_key: str | None = None
+
+
+class JobStarted(Event, tag="JobStarted"):
+    run: int
+
+
+class BatchRecorded(Event, tag="BatchRecorded"):
+    run: int
+    results: int
+    has_more: bool
+    cursor: str | None = None
+    duration_ms: int = 0
+
+
+class ContinuationScheduled(Event, tag="ContinuationScheduled"):
+    run: int
+    delay_s: float
+
+
+class DeliveryFailed(Event, tag="DeliveryFailed"):
+    run: int
+    attempt: int
+    error: str
+
+
+class JobCompleted(Event, tag="JobCompleted"):
+    reason: CompletionReason
+
+
+class JobFailed(Event, tag="JobFailed"):
+    reason: str
+    error: str | None = None
+    dlq_id: str | None = None
+
+
+class JobTimedOut(Event, tag="JobTimedOut"):
+    deadline: datetime
+    detected_by: str
+
+
+class JobCancelled(Event, tag="JobCancelled"):
+    reason: str | None = None
+
+
+class JobRequeued(Event, tag="JobRequeued"):
+    requeue: int
+    deadline: datetime | None = None
+
+
+AnyEvent = (
+    JobCreated
+    | JobStarted
+    | BatchRecorded
+    | ContinuationScheduled
+    | DeliveryFailed
+    | JobCompleted
+    | JobFailed
+    | JobTimedOut
+    | JobCancelled
+    | JobRequeued
+)
+
+EVENT_TYPES: tuple[type[Event], ...] = AnyEvent.__args__  # type: ignore[attr-defined]
+
+encoder = msgspec.json.Encoder()
+decoder = msgspec.json.Decoder(AnyEvent)
+list_decoder = msgspec.json.Decoder(list[AnyEvent])
+
+
+def type_name(event: Event) -> str:
+    """The permanent tag an event is stored under."""
+    return type(event).__struct_config__.tag  # type: ignore[return-value]

@@ -1,0 +1,64 @@
+"""A job's state: the fold of its events, and the snapshot its status row keeps."""
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from domain.lifecycle import ACTIVE, FINAL, Status
+
+
+class JobState(msgspec.Struct, frozen=True, kw_only=True):
+    version: int = 0
+    status: Status | None = None  # None until JobCreated
+    owner: str = ""
+    kind: str = ""
+    params: dict[str, Any] = {}
+    target_results: int | None = None
+    max_runs: int = 0
+    max_requeues: int = 0
+    deadline: datetime | None = None
+    delay_s: float = 0.0
+    backoff_factor: float = 1.0
+    max_delay_s: float = 0.0
+    idempotency_key: str | None = None
+    processed_runs: int = 0
+    processed_results: int = 0
+    cursor: str | None = None
+    next_run: int = 1
+    attempts: int = 0  # failed deliveries of the current run
+    last_error: str | None = None
+    requeues: int = 0
+    outcome: str | None = None  # completion or failure reason
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+INITIAL = JobState()
+
+encoder = msgspec.json.Encoder()
+decoder = msgspec.json.Decoder(JobState)
+
+
+def is_final(state: JobState) -> bool:
+    return state.status in FINAL
+
+
+def is_active(state: JobState) -> bool:
+    return state.status in ACTIVE
+
+
+def is_overdue(state: JobState, now: datetime) -> bool:
+    """Past its deadline while still running: such a job can only time out."""
+    return state.status in ACTIVE and state.deadline is not None and now >= state.deadline
+
+
+def progress(state: JobState) -> float:
+    """Percent done: results against the target (capped at 100), else runs against max_runs."""
+    if state.target_results:
+        return min(100.0, 100.0 * state.processed_results / state.target_results)
+    if state.max_runs:
+        return min(100.0, 100.0 * state.processed_runs / state.max_runs)
+    return 0.0

@@ -1,0 +1,49 @@
+"""Drift check: compare every live status row with a fresh fold of its stream."""
+
+from uuid import UUID
+
+import msgspec
+from psycopg import AsyncConnection
+
+from domain.state import decoder as state_decoder
+from projections import job_status
+from projections.replay import replay_all
+
+SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+LIVE_ROWS = "SELECT {columns} FROM job_status"
+
+
+class Drift(msgspec.Struct, frozen=True):
+    stream_id: UUID
+    columns: list[str]  # the columns that differ; ["missing"] or ["orphaned"] for absent rows
+
+
+async def find_drift(conn: AsyncConnection) -> list[Drift]:
+    """Every job whose status row differs from its log, and in which columns."""
+    async with conn.transaction():
+        await conn.execute(SNAPSHOT)  # fold and rows from one snapshot
+        expected = await replay_all(conn)
+        cursor = await conn.execute(LIVE_ROWS_SQL)
+        live = {row[0]: row for row in await cursor.fetchall()}
+    drift = [Drift(sid, ["missing"]) for sid in expected.keys() - live.keys()]
+    drift += [Drift(sid, ["orphaned"]) for sid in live.keys() - expected.keys()]
+    for sid in expected.keys() & live.keys():
+        differing = _differing(job_status.row(sid, expected[sid]), live[sid])
+        if differing:
+            drift.append(Drift(sid, differing))
+    return sorted(drift, key=lambda d: str(d.stream_id))
+
+
+def _differing(wanted: tuple, found: tuple) -> list[str]:
+    differing = []
+    for column, want, got in zip(job_status.COLUMNS, wanted, found):
+        if column == "state":
+            want, got = state_decoder.decode(want), state_decoder.decode(got)
+        if want != got:
+            differing.append(column)
+    return differing
+
+
+LIVE_ROWS_SQL = LIVE_ROWS.format(
+    columns=", ".join(c if c != "state" else "state::text" for c in job_status.COLUMNS)
+)

@@ -1,0 +1,114 @@
+"""The log as readers see it: recorded events with their envelope, and gap-safe reads."""
+
+from datetime import datetime
+from uuid import UUID
+
+import msgspec
+from psycopg import AsyncConnection
+
+from domain.events import AnyEvent, decoder as event_decoder
+from projections.chain import ChainLink
+
+
+class Metadata(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Provenance: who or what caused an event."""
+
+    actor: str | None = None
+    message_id: str | None = None
+    retried: int | None = None
+    request_id: str | None = None
+
+
+class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
+    position: int
+    stream_id: UUID
+    version: int
+    type: str
+    event: AnyEvent
+    metadata: Metadata
+    recorded_at: datetime
+    data: msgspec.Raw  # the stored jsonb text, exactly as hashed
+    metadata_raw: msgspec.Raw
+    prev_hash: bytes | None
+    hash: bytes
+    transaction_id: int = 0
+
+
+metadata_encoder = msgspec.json.Encoder()
+metadata_decoder = msgspec.json.Decoder(Metadata)
+
+_COLUMNS = """position, stream_id, version, type, data::text, metadata::text, recorded_at,
+    prev_hash, hash, transaction_id::text::bigint"""
+
+READ_STREAM = f"""
+SELECT {_COLUMNS} FROM events
+ WHERE stream_id = %(stream_id)s
+   AND version <= coalesce(%(to_version)s::integer, 2147483647)
+   AND recorded_at <= coalesce(%(as_of)s::timestamptz, 'infinity')
+ ORDER BY version
+"""
+
+# Only transactions below the snapshot's xmin are certainly finished: an event of a
+# slower transaction that is still open has a lower position than ones already
+# visible, and reading by position alone would step over it for good.
+READ_AFTER = f"""
+SELECT {_COLUMNS} FROM events
+ WHERE (transaction_id, position) > (%(transaction_id)s::text::xid8, %(position)s)
+   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ ORDER BY transaction_id, position
+ LIMIT %(limit)s
+"""
+
+
+def link(event: RecordedEvent) -> ChainLink:
+    """The fields of a recorded event that its hash covers."""
+    return ChainLink(
+        stream_id=event.stream_id,
+        version=event.version,
+        type=event.type,
+        data=event.data,
+        metadata=event.metadata_raw,
+        recorded_at=event.recorded_at,
+        prev_hash=event.prev_hash,
+        hash=event.hash,
+    )
+
+
+def recorded(row: tuple) -> RecordedEvent:
+    position, stream_id, version, type_, data, metadata, recorded_at, prev_hash, hash_, txid = row
+    return RecordedEvent(
+        position=position,
+        stream_id=stream_id,
+        version=version,
+        type=type_,
+        event=event_decoder.decode(data),
+        metadata=metadata_decoder.decode(metadata),
+        recorded_at=recorded_at,
+        data=msgspec.Raw(data.encode()),
+        metadata_raw=msgspec.Raw(metadata.encode()),
+        prev_hash=prev_hash,
+        hash=hash_,
+        transaction_id=txid,
+    )
+
+
+async def read_stream(
+    conn: AsyncConnection,
+    stream_id: UUID,
+    *,
+    to_version: int | None = None,
+    as_of: datetime | None = None,
+) -> list[RecordedEvent]:
+    """A stream whole, up to a version, or as it stood at an instant."""
+    params = {"stream_id": stream_id, "to_version": to_version, "as_of": as_of}
+    cursor = await conn.execute(READ_STREAM, params)
+    return [recorded(row) for row in await cursor.fetchall()]
+
+
+async def read_after(
+    conn: AsyncConnection, transaction_id: int, position: int, limit: int = 1000
+) -> list[RecordedEvent]:
+    """The next events after a checkpoint, in an order no late commit can slip behind."""
+    params = {"transaction_id": transaction_id, "position": position, "limit": limit}
+    cursor = await conn.execute(READ_AFTER, params)
+    return [recorded(row) for row in await cursor.fetchall()]

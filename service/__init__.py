@@ -1,0 +1,1 @@
+"""The jobtrail service: storage, wiring, HTTP and the command line."""

@@ -1,0 +1,57 @@
+"""Handle a command: load the job, decide, append — retried on a concurrent write.
+
+Optimistic concurrency: the append states the version it decided against; if another
+writer got there first, the store raises ConcurrencyConflict and the command is
+decided again against the fresh state, a bounded number of times.
+"""
+
+from uuid import UUID
+
+import msgspec
+from psycopg_pool import AsyncConnectionPool
+
+from domain.commands import AnyCommand
+from domain.events import AnyEvent
+from domain.job import decide, fold
+from domain.state import JobState
+from projections.log import Metadata
+from service.dispatch import messages_for
+from service.event_store import ConcurrencyConflict, InboxEntry, append, load
+
+MAX_ATTEMPTS = 8
+
+
+class Handled(msgspec.Struct, frozen=True):
+    state: JobState
+    events: list[AnyEvent]
+    position: int | None  # global position of the last event, None when nothing changed
+
+
+class TooMuchContention(Exception):
+    """The stream kept changing under the command; the caller may try again later."""
+
+
+async def handle(
+    pool: AsyncConnectionPool,
+    stream_id: UUID,
+    command: AnyCommand,
+    metadata: Metadata,
+    *,
+    inbox: InboxEntry | None = None,
+) -> Handled:
+    async with pool.connection() as conn:
+        for _ in range(MAX_ATTEMPTS):
+            state = await load(conn, stream_id)
+            events = decide(command, state)
+            if not events:
+                return Handled(state, [], None)
+            after = fold(events, state)
+            outbox = messages_for(stream_id, events, after)
+            try:
+                position = await append(
+                    conn, stream_id, state.version, events, after, metadata, outbox=outbox, inbox=inbox
+                )
+            except ConcurrencyConflict:
+                continue
+            return Handled(after, events, position)
+    raise TooMuchContention(f"job {stream_id} changed {MAX_ATTEMPTS} times while deciding")

@@ -1,0 +1,169 @@
+"""The event store: load a job's snapshot, append its new events in one statement.
+
+An append is a single data-modifying statement that inserts the events (at the
+version the caller expects), upserts the job's status row and records outbox and
+inbox rows: one round trip, one atomic commit. Driver errors are translated here,
+and only here, into the store's own exceptions.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from psycopg import AsyncConnection, errors
+from psycopg.types.json import Jsonb
+
+from domain.events import AnyEvent, encoder as event_encoder, type_name
+from domain.state import INITIAL, JobState, decoder as state_decoder
+from projections import job_status
+from projections.log import Metadata, metadata_encoder
+
+
+class ConcurrencyConflict(Exception):
+    """Another writer appended to the stream since it was read."""
+
+
+class DuplicateMessage(Exception):
+    """This QStash message id was already handled."""
+
+
+class DuplicateIdempotencyKey(Exception):
+    """The owner already created a job with this idempotency key."""
+
+
+class OutboxMessage(msgspec.Struct, frozen=True, kw_only=True):
+    run: int
+    deduplication_id: str
+    body: dict[str, Any]
+    delay_s: float = 0.0
+
+
+class InboxEntry(msgspec.Struct, frozen=True, kw_only=True):
+    message_id: str
+    outcome: str
+    status_code: int = 200
+    response: dict[str, Any] = {}
+
+
+LOAD = "SELECT state::text FROM job_status WHERE stream_id = %(stream_id)s"
+
+_STATUS_UPDATES = ",\n        ".join(f"{c} = EXCLUDED.{c}" for c in job_status.COLUMNS[1:])
+_STATUS_VALUES = ", ".join(f"%({c})s::{t}" for c, t in job_status.TYPES.items())
+
+# Later CTEs select FROM `appended` so that they run after it, and not at all when
+# the insert fails. The status upsert is guarded by the version it replaces.
+APPEND = f"""
+WITH appended AS (
+    INSERT INTO events (stream_id, version, type, data, metadata)
+    SELECT %(stream_id)s, %(expected_version)s + e.n, e.type, e.data, %(metadata)s
+      FROM unnest(%(types)s::text[], %(datas)s::jsonb[]) WITH ORDINALITY AS e(type, data, n)
+     ORDER BY e.n
+    RETURNING position
+), head AS (
+    SELECT max(position) AS position FROM appended
+), projected AS (
+    INSERT INTO job_status ({", ".join(job_status.COLUMNS)})
+    SELECT {_STATUS_VALUES} FROM head
+    ON CONFLICT (stream_id) DO UPDATE SET
+        {_STATUS_UPDATES}
+    WHERE job_status.version = %(expected_version)s
+), queued AS (
+    INSERT INTO outbox (stream_id, run, deduplication_id, body, delay_s)
+    SELECT %(stream_id)s, o.run, o.deduplication_id, o.body, o.delay_s
+      FROM head, unnest(%(outbox_runs)s::integer[], %(outbox_ids)s::text[],
+                        %(outbox_bodies)s::jsonb[], %(outbox_delays)s::float8[])
+                 AS o(run, deduplication_id, body, delay_s)
+    ON CONFLICT (deduplication_id) DO NOTHING
+), received AS (
+    INSERT INTO inbox (message_id, stream_id, outcome, status_code, response)
+    SELECT %(message_id)s, %(stream_id)s, %(outcome)s, %(status_code)s, %(response)s
+      FROM head WHERE %(message_id)s::text IS NOT NULL
+)
+SELECT position FROM head
+"""
+
+RECORD_INBOX = """
+INSERT INTO inbox (message_id, stream_id, outcome, status_code, response)
+VALUES (%(message_id)s, %(stream_id)s, %(outcome)s, %(status_code)s, %(response)s)
+"""
+
+_CONSTRAINT_ERRORS: dict[str, type[Exception]] = {
+    "events_stream_version_key": ConcurrencyConflict,
+    "events_version_gap": ConcurrencyConflict,
+    "inbox_pkey": DuplicateMessage,
+    "job_status_idempotency_key": DuplicateIdempotencyKey,
+}
+
+
+def _translated(error: errors.IntegrityError) -> Exception:
+    kind = _CONSTRAINT_ERRORS.get(error.diag.constraint_name or "")
+    return kind(str(error.diag.message_primary)) if kind else error
+
+
+async def load(conn: AsyncConnection, stream_id: UUID) -> JobState:
+    """The job's current state: its status row's snapshot, written with its last append."""
+    cursor = await conn.execute(LOAD, {"stream_id": stream_id})
+    found = await cursor.fetchone()
+    return state_decoder.decode(found[0]) if found else INITIAL
+
+
+def _jsonb(value: Any) -> Jsonb:
+    return Jsonb(value, dumps=lambda v: event_encoder.encode(v).decode())
+
+
+async def append(
+    conn: AsyncConnection,
+    stream_id: UUID,
+    expected_version: int,
+    events: Sequence[AnyEvent],
+    state: JobState,
+    metadata: Metadata,
+    *,
+    outbox: Sequence[OutboxMessage] = (),
+    inbox: InboxEntry | None = None,
+) -> int:
+    """Append `events` after `expected_version`; `state` is the fold that results.
+
+    Returns the global position of the last event appended.
+    """
+    if not events:
+        raise ValueError("nothing to append")
+    params = job_status.params(stream_id, state)
+    params.update(
+        expected_version=expected_version,
+        types=[type_name(event) for event in events],
+        datas=[event_encoder.encode(event).decode() for event in events],
+        metadata=metadata_encoder.encode(metadata).decode(),
+        outbox_runs=[m.run for m in outbox],
+        outbox_ids=[m.deduplication_id for m in outbox],
+        outbox_bodies=[event_encoder.encode(m.body).decode() for m in outbox],
+        outbox_delays=[m.delay_s for m in outbox],
+        **_inbox_params(inbox),
+    )
+    try:
+        cursor = await conn.execute(APPEND, params)
+    except errors.IntegrityError as error:
+        raise _translated(error) from None
+    head = await cursor.fetchone()
+    assert head is not None
+    return head[0]
+
+
+async def record_inbox(conn: AsyncConnection, stream_id: UUID | None, entry: InboxEntry) -> None:
+    """Record a delivery that appended nothing (a duplicate answer or a no-op)."""
+    try:
+        await conn.execute(RECORD_INBOX, {"stream_id": stream_id, **_inbox_params(entry)})
+    except errors.IntegrityError as error:
+        raise _translated(error) from None
+
+
+def _inbox_params(entry: InboxEntry | None) -> dict[str, Any]:
+    if entry is None:
+        return {"message_id": None, "outcome": None, "status_code": None, "response": None}
+    return {
+        "message_id": entry.message_id,
+        "outcome": entry.outcome,
+        "status_code": entry.status_code,
+        "response": _jsonb(entry.response),
+    }
