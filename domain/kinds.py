@@ -26,7 +26,12 @@ def continuation_delay(base_s: float, factor: float, cap_s: float, run: int) -> 
     """Seconds to wait before the run after `run`: base · factor^(run-1), capped."""
     if base_s <= 0:
         return 0.0
-    delay = base_s * factor ** (run - 1) if factor != 1.0 else base_s
+    try:
+        delay = base_s * factor ** (run - 1) if factor != 1.0 else base_s
+    except OverflowError:  # factor^(run-1) is past float range: only a cap bounds it
+        if cap_s <= 0:
+            raise
+        return cap_s
     return min(delay, cap_s) if cap_s > 0 else delay
 
 

@@ -10,7 +10,13 @@ from projections import job_status
 from projections.replay import replay_all
 
 SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
-LIVE_ROWS = "SELECT {columns} FROM job_status"
+LIVE_ROWS = """
+SELECT
+    stream_id, owner, kind, status, version, processed_runs, processed_results,
+    target_results, max_runs, progress, attempts, last_error, outcome, idempotency_key,
+    deadline, created_at, started_at, finished_at, updated_at, state::text
+  FROM job_status
+"""
 
 
 class Drift(msgspec.Struct, frozen=True):
@@ -23,7 +29,7 @@ async def find_drift(conn: AsyncConnection) -> list[Drift]:
     async with conn.transaction():
         await conn.execute(SNAPSHOT)  # fold and rows from one snapshot
         expected = await replay_all(conn)
-        cursor = await conn.execute(LIVE_ROWS_SQL)
+        cursor = await conn.execute(LIVE_ROWS)
         live = {row[0]: row for row in await cursor.fetchall()}
     drift = [Drift(sid, ["missing"]) for sid in expected.keys() - live.keys()]
     drift += [Drift(sid, ["orphaned"]) for sid in live.keys() - expected.keys()]
@@ -43,7 +49,3 @@ def _differing(wanted: tuple, found: tuple) -> list[str]:
             differing.append(column)
     return differing
 
-
-LIVE_ROWS_SQL = LIVE_ROWS.format(
-    columns=", ".join(c if c != "state" else "state::text" for c in job_status.COLUMNS)
-)

@@ -12,7 +12,13 @@ from projections.replay import replay_all
 
 LOCK = "LOCK TABLE job_status IN ACCESS EXCLUSIVE MODE"
 CLEAR = "TRUNCATE job_status"
-COPY_IN = "COPY job_status ({columns}) FROM STDIN"
+COPY_STATUS = """
+COPY job_status (
+    stream_id, owner, kind, status, version, processed_runs, processed_results,
+    target_results, max_runs, progress, attempts, last_error, outcome, idempotency_key,
+    deadline, created_at, started_at, finished_at, updated_at, state
+) FROM STDIN
+"""
 
 
 async def rebuild_job_status(conn: AsyncConnection) -> int:
@@ -26,5 +32,3 @@ async def rebuild_job_status(conn: AsyncConnection) -> int:
                 await copy.write_row(job_status.row(stream_id, state))
     return len(states)
 
-
-COPY_STATUS = COPY_IN.format(columns=", ".join(job_status.COLUMNS))

@@ -48,12 +48,9 @@ class InboxEntry(msgspec.Struct, frozen=True, kw_only=True):
 
 LOAD = "SELECT state::text FROM job_status WHERE stream_id = %(stream_id)s"
 
-_STATUS_UPDATES = ",\n        ".join(f"{c} = EXCLUDED.{c}" for c in job_status.COLUMNS[1:])
-_STATUS_VALUES = ", ".join(f"%({c})s::{t}" for c, t in job_status.TYPES.items())
-
 # Later CTEs select FROM `appended` so that they run after it, and not at all when
 # the insert fails. The status upsert is guarded by the version it replaces.
-APPEND = f"""
+APPEND = """
 WITH appended AS (
     INSERT INTO events (stream_id, version, type, data, metadata)
     SELECT %(stream_id)s, %(expected_version)s + e.n, e.type, e.data, %(metadata)s
@@ -63,10 +60,42 @@ WITH appended AS (
 ), head AS (
     SELECT max(position) AS position FROM appended
 ), projected AS (
-    INSERT INTO job_status ({", ".join(job_status.COLUMNS)})
-    SELECT {_STATUS_VALUES} FROM head
+    INSERT INTO job_status (
+        stream_id, owner, kind, status, version, processed_runs, processed_results,
+        target_results, max_runs, progress, attempts, last_error, outcome,
+        idempotency_key, deadline, created_at, started_at, finished_at, updated_at,
+        state
+    )
+    SELECT
+        %(stream_id)s::uuid, %(owner)s::text, %(kind)s::text, %(status)s::text,
+        %(version)s::integer, %(processed_runs)s::integer,
+        %(processed_results)s::bigint, %(target_results)s::bigint,
+        %(max_runs)s::integer, %(progress)s::float8, %(attempts)s::integer,
+        %(last_error)s::text, %(outcome)s::text, %(idempotency_key)s::text,
+        %(deadline)s::timestamptz, %(created_at)s::timestamptz,
+        %(started_at)s::timestamptz, %(finished_at)s::timestamptz,
+        %(updated_at)s::timestamptz, %(state)s::jsonb
+      FROM head
     ON CONFLICT (stream_id) DO UPDATE SET
-        {_STATUS_UPDATES}
+        owner = EXCLUDED.owner,
+        kind = EXCLUDED.kind,
+        status = EXCLUDED.status,
+        version = EXCLUDED.version,
+        processed_runs = EXCLUDED.processed_runs,
+        processed_results = EXCLUDED.processed_results,
+        target_results = EXCLUDED.target_results,
+        max_runs = EXCLUDED.max_runs,
+        progress = EXCLUDED.progress,
+        attempts = EXCLUDED.attempts,
+        last_error = EXCLUDED.last_error,
+        outcome = EXCLUDED.outcome,
+        idempotency_key = EXCLUDED.idempotency_key,
+        deadline = EXCLUDED.deadline,
+        created_at = EXCLUDED.created_at,
+        started_at = EXCLUDED.started_at,
+        finished_at = EXCLUDED.finished_at,
+        updated_at = EXCLUDED.updated_at,
+        state = EXCLUDED.state
     WHERE job_status.version = %(expected_version)s
 ), queued AS (
     INSERT INTO outbox (stream_id, run, deduplication_id, body, delay_s)
@@ -77,15 +106,17 @@ WITH appended AS (
     ON CONFLICT (deduplication_id) DO NOTHING
 ), received AS (
     INSERT INTO inbox (message_id, stream_id, outcome, status_code, response)
-    SELECT %(message_id)s, %(stream_id)s, %(outcome)s, %(status_code)s, %(response)s
-      FROM head WHERE %(message_id)s::text IS NOT NULL
+    SELECT %(inbox_message_id)s, %(stream_id)s, %(inbox_outcome)s, %(inbox_status_code)s,
+           %(inbox_response)s
+      FROM head WHERE %(inbox_message_id)s::text IS NOT NULL
 )
 SELECT position FROM head
 """
 
 RECORD_INBOX = """
 INSERT INTO inbox (message_id, stream_id, outcome, status_code, response)
-VALUES (%(message_id)s, %(stream_id)s, %(outcome)s, %(status_code)s, %(response)s)
+VALUES (%(inbox_message_id)s, %(stream_id)s, %(inbox_outcome)s, %(inbox_status_code)s,
+        %(inbox_response)s)
 """
 
 _CONSTRAINT_ERRORS: dict[str, type[Exception]] = {
@@ -160,10 +191,10 @@ async def record_inbox(conn: AsyncConnection, stream_id: UUID | None, entry: Inb
 
 def _inbox_params(entry: InboxEntry | None) -> dict[str, Any]:
     if entry is None:
-        return {"message_id": None, "outcome": None, "status_code": None, "response": None}
+        return dict.fromkeys(("inbox_message_id", "inbox_outcome", "inbox_status_code", "inbox_response"))
     return {
-        "message_id": entry.message_id,
-        "outcome": entry.outcome,
-        "status_code": entry.status_code,
-        "response": _jsonb(entry.response),
+        "inbox_message_id": entry.message_id,
+        "inbox_outcome": entry.outcome,
+        "inbox_status_code": entry.status_code,
+        "inbox_response": _jsonb(entry.response),
     }

@@ -1,0 +1,264 @@
+"""Command throughput: jobtrail's `handle` against a bare psycopg append and `eventsourcing`.
+
+Each of N concurrent workers drives its own stream for a fixed time; a command counts
+once when it appends. All three run in this process, against the same server, in one
+freshly migrated database.
+
+- jobtrail: `service.commands.handle` — load the status snapshot, decide, append two
+  events (BatchRecorded + ContinuationScheduled) with the status upsert and an outbox row
+  in one statement. Asyncio tasks on one pool.
+- bare: `async with conn.transaction()`: INSERT one event row, upsert one status row
+  (BEGIN, INSERT, INSERT … ON CONFLICT, COMMIT). Asyncio tasks on one pool.
+- eventsourcing: `repository.get` + a command method (one event) + `app.save`, with N
+  threads (the library is synchronous). No snapshotting: each worker starts a fresh
+  aggregate every 50 commands, so a `get` replays at most 50 events.
+"""
+
+import argparse
+import asyncio
+import json
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+
+import msgspec
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+from scratch import ratio_line, scratch_database
+
+from domain.commands import RecordBatch, StartRun
+from domain.kinds import KindConfig, create_job
+from projections.log import Metadata
+from service.commands import handle
+
+CONCURRENCY = (1, 4, 8)
+GOAL_VS_EVENTSOURCING = 2.0
+KIND = KindConfig(max_runs=100_000, deadline_s=None)
+METADATA = Metadata(actor="bench")
+ES_AGGREGATE_LENGTH = 50
+
+CREATE_BARE_TABLES = """
+CREATE TABLE bench_events (
+    position   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    stream_id  uuid    NOT NULL,
+    version    integer NOT NULL,
+    type       text    NOT NULL,
+    data       jsonb   NOT NULL,
+    metadata   jsonb   NOT NULL,
+    UNIQUE (stream_id, version)
+);
+CREATE TABLE bench_status (
+    stream_id  uuid PRIMARY KEY,
+    version    integer NOT NULL,
+    status     text    NOT NULL,
+    state      jsonb   NOT NULL
+)
+"""
+INSERT_BARE_EVENT = """
+INSERT INTO bench_events (stream_id, version, type, data, metadata)
+VALUES (%(stream_id)s, %(version)s, %(type)s, %(data)s, %(metadata)s)
+"""
+UPSERT_BARE_STATUS = """
+INSERT INTO bench_status (stream_id, version, status, state)
+VALUES (%(stream_id)s, %(version)s, %(status)s, %(state)s)
+ON CONFLICT (stream_id) DO UPDATE
+   SET version = EXCLUDED.version, status = EXCLUDED.status, state = EXCLUDED.state
+"""
+
+json_encoder = msgspec.json.Encoder()
+
+
+def _jsonb(value: object) -> Jsonb:
+    return Jsonb(value, dumps=lambda v: json_encoder.encode(v).decode())
+
+
+# --- jobtrail -------------------------------------------------------------------------
+
+
+async def _jobtrail_worker(pool: AsyncConnectionPool, deadline: float, counts: list[int]) -> None:
+    stream_id = uuid.uuid4()
+    now = datetime.now(UTC)
+    await handle(pool, stream_id, create_job("bench", KIND, owner="bench", at=now), METADATA)
+    await handle(pool, stream_id, StartRun(at=now, run=1), METADATA)
+    run = 1
+    while time.perf_counter() < deadline:
+        command = RecordBatch(
+            at=datetime.now(UTC), run=run, results=20, has_more=True, cursor=f"c{run}", duration_ms=12
+        )
+        handled = await handle(pool, stream_id, command, METADATA)
+        if handled.position is None:
+            raise AssertionError(f"run {run} appended nothing")
+        counts[0] += 1
+        run += 1
+
+
+# --- bare -----------------------------------------------------------------------------
+
+
+async def _bare_worker(pool: AsyncConnectionPool, deadline: float, counts: list[int]) -> None:
+    stream_id = uuid.uuid4()
+    version = 0
+    while time.perf_counter() < deadline:
+        version += 1
+        at = datetime.now(UTC).isoformat()
+        data = {"type": "BatchRecorded", "at": at, "run": version, "results": 20, "has_more": True}
+        state = {"version": version, "status": "processing", "processed_runs": version, "updated_at": at}
+        async with pool.connection() as conn, conn.transaction():
+            await conn.execute(
+                INSERT_BARE_EVENT,
+                {
+                    "stream_id": stream_id,
+                    "version": version,
+                    "type": "BatchRecorded",
+                    "data": _jsonb(data),
+                    "metadata": _jsonb({"actor": "bench"}),
+                },
+            )
+            await conn.execute(
+                UPSERT_BARE_STATUS,
+                {"stream_id": stream_id, "version": version, "status": "processing", "state": _jsonb(state)},
+            )
+        counts[0] += 1
+
+
+async def _run_async(url: str, worker, concurrency: int, seconds: float) -> float:
+    pool = AsyncConnectionPool(
+        url, min_size=concurrency, max_size=concurrency, kwargs={"autocommit": True}, open=False
+    )
+    await pool.open(wait=True)
+    try:
+        counts = [0]
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(pool, started + seconds, counts) for _ in range(concurrency)))
+        return counts[0] / (time.perf_counter() - started)
+    finally:
+        await pool.close()
+
+
+# --- eventsourcing --------------------------------------------------------------------
+
+
+class Job(Aggregate):
+    def __init__(self) -> None:
+        self.runs = 0
+        self.results = 0
+
+    @event("BatchRecorded")
+    def record_batch(self, run: int, results: int, cursor: str) -> None:
+        self.runs += 1
+        self.results += results
+
+
+class Jobs(Application):
+    pass
+
+
+def _eventsourcing_env(url: str, pool_size: int) -> dict[str, str]:
+    info = conninfo_to_dict(url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": info["dbname"],
+        "POSTGRES_HOST": info.get("host", "127.0.0.1"),
+        "POSTGRES_PORT": str(info.get("port", 5432)),
+        "POSTGRES_USER": info.get("user", "postgres"),
+        "POSTGRES_PASSWORD": info.get("password", ""),
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": "0",
+    }
+
+
+def _eventsourcing_worker(app: Jobs, deadline: float, counts: list[int], lock: threading.Lock) -> None:
+    done = 0
+    aggregate_id = None
+    while time.perf_counter() < deadline:
+        if done % ES_AGGREGATE_LENGTH == 0:
+            job = Job()
+            app.save(job)
+            aggregate_id = job.id
+        job = app.repository.get(aggregate_id)
+        job.record_batch(run=job.runs + 1, results=20, cursor=f"c{job.runs + 1}")
+        app.save(job)
+        done += 1
+    with lock:
+        counts[0] += done
+
+
+def _run_eventsourcing(app: Jobs, concurrency: int, seconds: float) -> float:
+    counts, lock = [0], threading.Lock()
+    started = time.perf_counter()
+    threads = [
+        threading.Thread(target=_eventsourcing_worker, args=(app, started + seconds, counts, lock))
+        for _ in range(concurrency)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return counts[0] / (time.perf_counter() - started)
+
+
+# --- main -----------------------------------------------------------------------------
+
+
+async def _create_bare_tables(url: str) -> None:
+    pool = AsyncConnectionPool(url, min_size=1, max_size=1, kwargs={"autocommit": True}, open=False)
+    await pool.open(wait=True)
+    async with pool.connection() as conn:
+        await conn.execute(CREATE_BARE_TABLES)
+    await pool.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1.5 s per measurement instead of 5 s")
+    parser.add_argument("--seconds", type=float, default=None)
+    args = parser.parse_args()
+    seconds = args.seconds or (1.5 if args.quick else 5.0)
+
+    results: dict[str, dict[int, float]] = {"jobtrail": {}, "bare": {}, "eventsourcing": {}}
+    with scratch_database("commands") as url:
+        asyncio.run(_create_bare_tables(url))
+        app = Jobs(env=_eventsourcing_env(url, max(CONCURRENCY)))
+        try:
+            for n in CONCURRENCY:
+                results["jobtrail"][n] = asyncio.run(_run_async(url, _jobtrail_worker, n, seconds))
+                results["bare"][n] = asyncio.run(_run_async(url, _bare_worker, n, seconds))
+                results["eventsourcing"][n] = _run_eventsourcing(app, n, seconds)
+                print(
+                    f"concurrency {n}: jobtrail {results['jobtrail'][n]:7.0f}/s   "
+                    f"bare {results['bare'][n]:7.0f}/s   "
+                    f"eventsourcing {results['eventsourcing'][n]:7.0f}/s",
+                    flush=True,
+                )
+        finally:
+            app.close()
+
+    print(f"\ncommands/s ({seconds:g} s per cell; eventsourcing: fresh aggregate every "
+          f"{ES_AGGREGATE_LENGTH} commands, no snapshots)")
+    print(f"  {'concurrency':<12}{'jobtrail':>10}{'bare':>10}{'eventsourcing':>15}")
+    for n in CONCURRENCY:
+        print(
+            f"  {n:<12}{results['jobtrail'][n]:>10.0f}{results['bare'][n]:>10.0f}"
+            f"{results['eventsourcing'][n]:>15.0f}"
+        )
+    summary: dict[str, object] = {"bench": "commands"}
+    print("\nratios")
+    for n in CONCURRENCY:
+        vs_bare = results["jobtrail"][n] / results["bare"][n]
+        vs_es = results["jobtrail"][n] / results["eventsourcing"][n]
+        print(ratio_line(f"jobtrail/bare @{n}", vs_bare))
+        print(ratio_line(f"jobtrail/eventsourcing @{n}", vs_es, GOAL_VS_EVENTSOURCING))
+        summary[f"commands_per_s_{n}"] = round(results["jobtrail"][n])
+        summary[f"vs_bare_{n}"] = round(vs_bare, 2)
+        summary[f"vs_eventsourcing_{n}"] = round(vs_es, 2)
+    summary["goal_vs_eventsourcing"] = GOAL_VS_EVENTSOURCING
+    summary["goal_met"] = all(summary[f"vs_eventsourcing_{n}"] >= GOAL_VS_EVENTSOURCING for n in CONCURRENCY)
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

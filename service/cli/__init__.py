@@ -1,0 +1,59 @@
+"""The `jobtrail` command: one async handler per subcommand, errors as one line on stderr."""
+
+import argparse
+import asyncio
+import re
+import sys
+from collections.abc import Sequence
+
+import psycopg
+
+from domain.errors import DomainError
+from service.cli import database_commands, job_commands
+from service.database import NotMigrated
+from service.embedded import EmbeddedPostgresError
+from service.migrate import MigrationError
+from service.settings import SettingsError
+
+_EXPECTED_ERRORS = (SettingsError, MigrationError, EmbeddedPostgresError, NotMigrated, DomainError)
+_PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+_PASSWORD_PARAM = re.compile(r"(password\s*=\s*)\S+", re.IGNORECASE)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return asyncio.run(args.handler(args))
+    except _EXPECTED_ERRORS as error:
+        return _fail(str(error))
+    except psycopg.OperationalError as error:
+        return _fail(f"cannot connect to the database: {error}")
+    except psycopg.Error as error:
+        return _fail(f"the database refused: {error}")
+    except KeyboardInterrupt:
+        return 130
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="jobtrail",
+        description="An event-sourced job state machine service.",
+        epilog="DATABASE_URL unset means an embedded PostgreSQL under JOBTRAIL_DATA_DIR (./.jobtrail).",
+    )
+    subparsers = root.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    database_commands.register(subparsers)
+    job_commands.register(subparsers)
+    return root
+
+
+def _fail(message: str) -> int:
+    print(f"jobtrail: error: {_one_line(_redact(message))}", file=sys.stderr)
+    return 1
+
+
+def _redact(message: str) -> str:
+    return _PASSWORD_PARAM.sub(r"\1***", _PASSWORD_IN_URL.sub(r"\1***@", message))
+
+
+def _one_line(message: str) -> str:
+    return "; ".join(line.strip() for line in message.splitlines() if line.strip())

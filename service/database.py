@@ -1,0 +1,48 @@
+"""Which PostgreSQL jobtrail talks to, and the connection pool it talks through."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from psycopg_pool import AsyncConnectionPool
+
+from service.embedded import start_embedded
+from service.migrate import migrate, pending
+from service.settings import Settings
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """DATABASE_URL wins; without it the embedded server is started (or joined)."""
+    if settings.database_url is not None:
+        return settings.database_url
+    return start_embedded(settings.data_dir)
+
+
+def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> AsyncConnectionPool:
+    """A closed pool of autocommit connections; the caller opens it in its lifespan.
+
+    Autocommit makes a lone statement (an append) one round trip; multi-statement work
+    opens `conn.transaction()` explicitly.
+    """
+    return AsyncConnectionPool(
+        url, min_size=min_size, max_size=max_size, open=False, kwargs={"autocommit": True}
+    )
+
+
+class NotMigrated(Exception):
+    """The database lacks migrations this code needs."""
+
+
+@asynccontextmanager
+async def connected(settings: Settings, *, apply_migrations: bool = False) -> AsyncIterator[AsyncConnectionPool]:
+    """An open pool on a database whose schema is current (migrated first if asked)."""
+    url = resolve_database_url(settings)
+    if apply_migrations:
+        await migrate(url)
+    elif missing := await pending(url):
+        raise NotMigrated(f"the database lacks {len(missing)} migration(s); run `jobtrail migrate`")
+    pool = create_pool(url, max_size=4)
+    await pool.open(wait=True)
+    try:
+        yield pool
+    finally:
+        await pool.close()

@@ -1,0 +1,133 @@
+"""Apply the numbered SQL files in `migrations/`, each exactly once, in order.
+
+Concurrency: every runner takes one session-level advisory lock before it even looks at
+`schema_migrations`, so processes starting together (several replicas on a deploy) queue
+up; the first applies what is pending and the others then find nothing to do. Each file
+runs in its own transaction together with the row that records it, so a failed file
+leaves neither its changes nor its record behind and the next run retries it.
+
+A file is sent as one simple query (no parameters), so it may hold many statements and
+plpgsql `$$` bodies. It must not contain transaction control (BEGIN/COMMIT) nor
+statements that refuse to run in a transaction (CREATE INDEX CONCURRENTLY).
+
+Applied versions with no file here are tolerated: during a rolling deploy an older
+release meets migrations that a newer one applied.
+"""
+
+import hashlib
+import re
+from pathlib import Path
+
+import msgspec
+import psycopg
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
+
+LOCK_KEY = 7669456942709959020  # b"jobtrail" as a bigint; any fixed key shared by all runners
+
+_FILE_NAME = re.compile(r"^(?P<version>\d{4})_[a-z0-9_]+\.sql$")
+
+# The runner's own bookkeeping, the one table created outside migrations/: it must exist
+# before the first migration can be recorded.
+CREATE_SCHEMA_MIGRATIONS = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version integer PRIMARY KEY,
+    name text NOT NULL,
+    checksum text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+LOCK = "SELECT pg_advisory_lock(%(key)s)"
+UNLOCK = "SELECT pg_advisory_unlock(%(key)s)"
+SCHEMA_MIGRATIONS_EXISTS = "SELECT to_regclass('schema_migrations') IS NOT NULL"
+SELECT_APPLIED = "SELECT version, checksum FROM schema_migrations"
+RECORD_APPLIED = """
+INSERT INTO schema_migrations (version, name, checksum)
+VALUES (%(version)s, %(name)s, %(checksum)s)
+"""
+
+
+class MigrationError(Exception):
+    """The migrations on disk and the ones recorded in the database disagree."""
+
+
+class Migration(msgspec.Struct, frozen=True, kw_only=True):
+    version: int
+    name: str
+    sql: str
+    checksum: str
+
+
+async def migrate(conninfo: str, *, directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """Apply pending migrations; return the names of those applied (empty when up to date)."""
+    migrations = read_migrations(directory)
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        await conn.execute(LOCK, {"key": LOCK_KEY})
+        try:
+            await conn.execute(CREATE_SCHEMA_MIGRATIONS)
+            todo = _pending(migrations, await _applied(conn))
+            for migration in todo:
+                await _apply(conn, migration)
+            return [migration.name for migration in todo]
+        finally:
+            if not conn.broken:  # a lost session has released its lock already
+                await conn.execute(UNLOCK, {"key": LOCK_KEY})
+
+
+async def pending(conninfo: str, *, directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """Names of migrations not yet applied; read-only, for readiness checks."""
+    migrations = read_migrations(directory)
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        cursor = await conn.execute(SCHEMA_MIGRATIONS_EXISTS)
+        (exists,) = await cursor.fetchone()
+        applied = await _applied(conn) if exists else {}
+    return [migration.name for migration in _pending(migrations, applied)]
+
+
+def read_migrations(directory: Path) -> list[Migration]:
+    """Every `NNNN_name.sql` in `directory`, ordered by version."""
+    migrations = [_read(path) for path in sorted(directory.glob("*.sql"))]
+    versions = [migration.version for migration in migrations]
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"two migration files share a version number in {directory}")
+    return migrations
+
+
+def _read(path: Path) -> Migration:
+    match = _FILE_NAME.match(path.name)
+    if match is None:
+        raise MigrationError(f"migration file name is not NNNN_name.sql: {path.name}")
+    content = path.read_bytes()
+    return Migration(
+        version=int(match["version"]),
+        name=path.name,
+        sql=content.decode("utf-8"),
+        checksum=hashlib.sha256(content).hexdigest(),
+    )
+
+
+async def _applied(conn: psycopg.AsyncConnection) -> dict[int, str]:
+    cursor = await conn.execute(SELECT_APPLIED)
+    return dict(await cursor.fetchall())
+
+
+def _pending(migrations: list[Migration], applied: dict[int, str]) -> list[Migration]:
+    """Migrations not yet applied, after refusing any applied file that was edited since."""
+    for migration in migrations:
+        checksum = applied.get(migration.version)
+        if checksum is not None and checksum != migration.checksum:
+            raise MigrationError(
+                f"migration {migration.name} was changed after it was applied "
+                "(checksum differs); add a new migration instead of editing it"
+            )
+    return [migration for migration in migrations if migration.version not in applied]
+
+
+async def _apply(conn: psycopg.AsyncConnection, migration: Migration) -> None:
+    async with conn.transaction():
+        await conn.execute(migration.sql)
+        await conn.execute(RECORD_APPLIED, _record(migration))
+
+
+def _record(migration: Migration) -> dict[str, object]:
+    return {"version": migration.version, "name": migration.name, "checksum": migration.checksum}
