@@ -15,7 +15,7 @@ class Command(msgspec.Struct, frozen=True, kw_only=True):
     detected_by: ClassVar[str] = "delivery"
 
 
-class CreateJob(Command):
+class CreateJob(Command, kw_only=True):
     owner: str
     kind: str
     max_runs: int
@@ -29,11 +29,11 @@ class CreateJob(Command):
     idempotency_key: str | None = None
 
 
-class StartRun(Command):
+class StartRun(Command, kw_only=True):
     run: int
 
 
-class RecordBatch(Command):
+class RecordBatch(Command, kw_only=True):
     run: int
     results: int
     has_more: bool
@@ -41,13 +41,13 @@ class RecordBatch(Command):
     duration_ms: int = 0
 
 
-class FailDelivery(Command):
+class FailDelivery(Command, kw_only=True):
     run: int
     attempt: int
     error: str
 
 
-class FailJob(Command):
+class FailJob(Command, kw_only=True):
     """Give up on the job; `run`, when given, must be the job's current run."""
 
     reason: str
@@ -60,12 +60,12 @@ class TimeOut(Command, kw_only=True):
     detected_by: str = "sweeper"  # type: ignore[misc]
 
 
-class Cancel(Command):
+class Cancel(Command, kw_only=True):
     detected_by: ClassVar[str] = "api"
     reason: str | None = None
 
 
-class Requeue(Command):
+class Requeue(Command, kw_only=True):
     detected_by: ClassVar[str] = "api"
     deadline: datetime | None = None
 

@@ -17,7 +17,7 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     at: datetime
 
 
-class JobCreated(Event, tag="JobCreated"):
+class JobCreated(Event, tag="JobCreated", kw_only=True):
     owner: str
     kind: str
     max_runs: int
@@ -31,11 +31,11 @@ class JobCreated(Event, tag="JobCreated"):
     idempotency_key: str | None = None
 
 
-class JobStarted(Event, tag="JobStarted"):
+class JobStarted(Event, tag="JobStarted", kw_only=True):
     run: int
 
 
-class BatchRecorded(Event, tag="BatchRecorded"):
+class BatchRecorded(Event, tag="BatchRecorded", kw_only=True):
     run: int
     results: int
     has_more: bool
@@ -43,37 +43,37 @@ class BatchRecorded(Event, tag="BatchRecorded"):
     duration_ms: int = 0
 
 
-class ContinuationScheduled(Event, tag="ContinuationScheduled"):
+class ContinuationScheduled(Event, tag="ContinuationScheduled", kw_only=True):
     run: int
     delay_s: float
 
 
-class DeliveryFailed(Event, tag="DeliveryFailed"):
+class DeliveryFailed(Event, tag="DeliveryFailed", kw_only=True):
     run: int
     attempt: int
     error: str
 
 
-class JobCompleted(Event, tag="JobCompleted"):
+class JobCompleted(Event, tag="JobCompleted", kw_only=True):
     reason: CompletionReason
 
 
-class JobFailed(Event, tag="JobFailed"):
+class JobFailed(Event, tag="JobFailed", kw_only=True):
     reason: str
     error: str | None = None
     dlq_id: str | None = None
 
 
-class JobTimedOut(Event, tag="JobTimedOut"):
+class JobTimedOut(Event, tag="JobTimedOut", kw_only=True):
     deadline: datetime
     detected_by: str
 
 
-class JobCancelled(Event, tag="JobCancelled"):
+class JobCancelled(Event, tag="JobCancelled", kw_only=True):
     reason: str | None = None
 
 
-class JobRequeued(Event, tag="JobRequeued"):
+class JobRequeued(Event, tag="JobRequeued", kw_only=True):
     requeue: int
     deadline: datetime | None = None
 

@@ -98,8 +98,10 @@ class JobLifecycle(RuleBasedStateMachine):
             else:
                 expected = TRANSITIONS.get((state.status, TRIGGER_OF[type(event)]))
                 assert expected is not None, f"{type(event).__name__} is not a move from {state.status}"
+            if isinstance(event, JobStarted | BatchRecorded | DeliveryFailed):
+                assert event.run == state.next_run, "only the current run is started, recorded or failed"
             if isinstance(event, ContinuationScheduled):
-                assert event.run <= state.max_runs
+                assert event.run == state.next_run + 1 <= state.max_runs
             state = evolve(state, event)
             assert state.status is expected
         self.state, self.history = state, self.history + events
@@ -178,6 +180,14 @@ class JobLifecycle(RuleBasedStateMachine):
         assert self.state.requeues <= self.state.max_requeues
 
     @invariant()
+    def attempts_count_the_failed_deliveries_since_the_last_batch_or_requeue(self):
+        since = 0
+        for event in self.history:
+            since = since + 1 if isinstance(event, DeliveryFailed) else 0 if isinstance(
+                event, BatchRecorded | JobRequeued) else since
+        assert self.state.attempts == since
+
+    @invariant()
     def version_counts_the_events_applied(self):
         assert self.state.version == len(self.history)
 
@@ -189,7 +199,8 @@ class JobLifecycle(RuleBasedStateMachine):
     def a_completed_job_completed_for_a_reason_its_counters_bear_out(self):
         if self.state.status is not Status.COMPLETED:
             return
-        state, last_batch = self.state, next(e for e in reversed(self.history) if isinstance(e, BatchRecorded))
+        state = self.state
+        last_batch = next(e for e in reversed(self.history) if isinstance(e, BatchRecorded))
         target_met = state.target_results is not None and state.processed_results >= state.target_results
         match state.outcome:
             case "target_met":
