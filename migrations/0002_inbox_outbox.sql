@@ -28,7 +28,8 @@ CREATE TABLE outbox (
 
 CREATE INDEX outbox_unsent ON outbox (id) WHERE sent_at IS NULL;
 
--- Wake the relay as soon as a row commits.
+-- Wake the relay as soon as a row commits. Per row, so an append that queues nothing
+-- sends nothing; PostgreSQL folds identical notifications of one transaction into one.
 CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_notify('jobtrail_outbox', '');
@@ -37,4 +38,4 @@ END
 $$;
 
 CREATE TRIGGER outbox_notify AFTER INSERT ON outbox
-    FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify();
+    FOR EACH ROW EXECUTE FUNCTION outbox_notify();

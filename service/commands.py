@@ -2,9 +2,13 @@
 
 Optimistic concurrency: the append states the version it decided against; if another
 writer got there first, the store raises ConcurrencyConflict and the command is
-decided again against the fresh state, a bounded number of times.
+decided again against the fresh state, a bounded number of times. Losers pause for a
+random, growing moment first: retrying in lockstep, n concurrent writers would need n
+attempts each (one winner per round).
 """
 
+import asyncio
+import random
 from uuid import UUID
 
 import msgspec
@@ -18,7 +22,8 @@ from projections.log import Metadata
 from service.dispatch import messages_for
 from service.event_store import ConcurrencyConflict, InboxEntry, append, load
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 10
+BACKOFF_S = 0.002  # first pause is up to 2 ms, doubling, capped at 64 ms
 
 
 class Handled(msgspec.Struct, frozen=True):
@@ -40,7 +45,9 @@ async def handle(
     inbox: InboxEntry | None = None,
 ) -> Handled:
     async with pool.connection() as conn:
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(random.uniform(0, BACKOFF_S * 2 ** min(attempt - 1, 5)))
             state = await load(conn, stream_id)
             events = decide(command, state)
             if not events:

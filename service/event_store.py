@@ -48,13 +48,14 @@ class InboxEntry(msgspec.Struct, frozen=True, kw_only=True):
 
 LOAD = "SELECT state::text FROM job_status WHERE stream_id = %(stream_id)s"
 
+# Arrays travel in binary (%b): text-format arrays of JSON cost a regex escape per quote.
 # Later CTEs select FROM `appended` so that they run after it, and not at all when
 # the insert fails. The status upsert is guarded by the version it replaces.
 APPEND = """
 WITH appended AS (
     INSERT INTO events (stream_id, version, type, data, metadata)
     SELECT %(stream_id)s, %(expected_version)s + e.n, e.type, e.data, %(metadata)s
-      FROM unnest(%(types)s::text[], %(datas)s::jsonb[]) WITH ORDINALITY AS e(type, data, n)
+      FROM unnest(%(types)b::text[], %(datas)b::text[]::jsonb[]) WITH ORDINALITY AS e(type, data, n)
      ORDER BY e.n
     RETURNING position
 ), head AS (
@@ -100,8 +101,8 @@ WITH appended AS (
 ), queued AS (
     INSERT INTO outbox (stream_id, run, deduplication_id, body, delay_s)
     SELECT %(stream_id)s, o.run, o.deduplication_id, o.body, o.delay_s
-      FROM head, unnest(%(outbox_runs)s::integer[], %(outbox_ids)s::text[],
-                        %(outbox_bodies)s::jsonb[], %(outbox_delays)s::float8[])
+      FROM head, unnest(%(outbox_runs)b::integer[], %(outbox_ids)b::text[],
+                        %(outbox_bodies)b::text[]::jsonb[], %(outbox_delays)b::float8[])
                  AS o(run, deduplication_id, body, delay_s)
     ON CONFLICT (deduplication_id) DO NOTHING
 ), received AS (
