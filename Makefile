@@ -23,7 +23,7 @@ $(BENCH_STAMP): pyproject.toml $(STAMP)
 	touch $@
 
 run: $(STAMP)
-	$(BIN)/jobtrail demo
+	$(BIN)/jobtrail serve --dev
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -75,7 +75,8 @@ async def _drive(pool: AsyncConnectionPool, scenario: Scenario, owner: str) -> D
         await _mark_sent(pool, stream_id)
         run = state.next_run
         clock += timedelta(seconds=scenario.seconds_per_batch)
-        delivery = Metadata(actor="demo", message_id=f"demo-{stream_id}-{run}")
+        retried = state.attempts if state.next_run == run else 0
+        delivery = Metadata(actor="demo", message_id=f"demo-{stream_id}-{run}", retried=retried)
         if scenario.cancel_after_runs is not None and state.processed_runs >= scenario.cancel_after_runs:
             state = (await handle(pool, stream_id, Cancel(at=clock, reason="operator"), ACTOR)).state
             continue

@@ -9,13 +9,24 @@ from collections.abc import Sequence
 import psycopg
 
 from domain.errors import DomainError
-from service.cli import database_commands, job_commands
+from service.cli import database_commands, job_commands, key_commands, server_commands
+from service.cli.key_commands import UnknownKey
 from service.database import NotMigrated
 from service.embedded import EmbeddedPostgresError
+from projections.export import ExportError
 from service.migrate import MigrationError
 from service.settings import SettingsError
 
-_EXPECTED_ERRORS = (SettingsError, MigrationError, EmbeddedPostgresError, NotMigrated, DomainError)
+_EXPECTED_ERRORS = (
+    SettingsError,
+    MigrationError,
+    EmbeddedPostgresError,
+    NotMigrated,
+    DomainError,
+    UnknownKey,
+    ExportError,
+    OSError,
+)
 _PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 _PASSWORD_PARAM = re.compile(r"(password\s*=\s*)\S+", re.IGNORECASE)
 
@@ -43,6 +54,8 @@ def parser() -> argparse.ArgumentParser:
     subparsers = root.add_subparsers(title="commands", required=True, metavar="COMMAND")
     database_commands.register(subparsers)
     job_commands.register(subparsers)
+    key_commands.register(subparsers)
+    server_commands.register(subparsers)
     return root
 
 

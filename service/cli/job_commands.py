@@ -7,6 +7,7 @@ import uuid
 from domain.errors import JobNotFound
 from domain.state import progress
 from projections.chain import verify
+from projections.export import verify_export
 from projections.log import link, read_stream
 from service.cli.subcommand import add
 from service.database import connected
@@ -39,6 +40,13 @@ async def history_command(args: argparse.Namespace) -> int:
         return 0
     report = verify([link(e) for e in events])
     print(verdict(report), file=sys.stderr if args.json else sys.stdout)
+    return 0 if report.ok else 2
+
+
+async def verify_export_command(args: argparse.Namespace) -> int:
+    with open(args.file, "rb") as export:
+        report = verify_export(export)
+    print(verdict(report))
     return 0 if report.ok else 2
 
 
@@ -91,3 +99,13 @@ def register(subparsers) -> None:
     history.add_argument("job_id", type=_job_id, help="the job's id")
     history.add_argument("--verify", action="store_true", help="verify the hash chain")
     history.add_argument("--json", action="store_true", help="NDJSON, one event per line")
+    verify_export = add(
+        subparsers,
+        "verify-export",
+        verify_export_command,
+        "verify an exported history without a database",
+        "Check the hash chain of a file from GET /v1/jobs/{id}/export, offline.\n"
+        "Exits 2 when the chain is broken or the file was cut short.\n\n"
+        "example:\n  jobtrail verify-export job-0b7e2c3e.ndjson",
+    )
+    verify_export.add_argument("file", help="the NDJSON export")

@@ -1,0 +1,1 @@
+"""The HTTP API: thin controllers over the domain, the store and the projections."""

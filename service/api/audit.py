@@ -1,0 +1,111 @@
+"""Audit routes: a job's history with provenance, its state at any point, an export."""
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Response, get
+from litestar.params import Parameter
+from litestar.response import Stream
+from psycopg_pool import AsyncConnectionPool
+
+from domain.errors import JobNotFound
+from domain.job import fold
+from projections.chain import ChainReport, verify
+from projections.export import export_lines
+from projections.log import RecordedEvent, link, read_stream
+from service.api.auth import may_see, require
+from service.api.problems import ProblemError
+from service.api.schemas import JobDocument, document
+from service.api_keys import Principal, Scope
+
+
+class EventDocument(msgspec.Struct, frozen=True, kw_only=True):
+    position: int
+    version: int
+    type: str
+    data: dict[str, Any]
+    recorded_at: datetime
+    provenance: dict[str, Any]
+    prev_hash: str | None
+    hash: str
+
+
+class History(msgspec.Struct, frozen=True, kw_only=True):
+    job_id: UUID
+    events: list[EventDocument]
+    chain: ChainReport
+
+
+class StateAt(msgspec.Struct, frozen=True, kw_only=True):
+    job_id: UUID
+    version: int
+    at: datetime | None
+    state: JobDocument
+
+
+async def _history(pool: AsyncConnectionPool, principal: Principal, job_id: UUID, **bounds) -> list[RecordedEvent]:
+    """The job's events, if this caller may read them; otherwise a 404 like a missing job."""
+    if Scope.AUDIT_READ not in principal.scopes:
+        require(principal, Scope.JOBS_READ)
+    async with pool.connection() as conn:
+        events = await read_stream(conn, job_id, **bounds)
+    if not events or not may_see(principal, events[0].event.owner):  # type: ignore[union-attr]
+        raise JobNotFound()
+    return events
+
+
+def _event_document(e: RecordedEvent) -> EventDocument:
+    return EventDocument(
+        position=e.position,
+        version=e.version,
+        type=e.type,
+        data=msgspec.json.decode(e.data),
+        recorded_at=e.recorded_at,
+        provenance={k: v for k, v in msgspec.structs.asdict(e.metadata).items() if v is not None},
+        prev_hash=e.prev_hash.hex() if e.prev_hash else None,
+        hash=e.hash.hex(),
+    )
+
+
+class AuditController(Controller):
+    path = "/v1/jobs/{job_id:uuid}"
+    tags = ["audit"]
+
+    @get("/events", summary="A job's whole history, with provenance and chain verification")
+    async def events(self, job_id: UUID, principal: Principal, pool: AsyncConnectionPool) -> History:
+        events = await _history(pool, principal, job_id)
+        return History(
+            job_id=job_id, events=[_event_document(e) for e in events], chain=verify([link(e) for e in events])
+        )
+
+    @get("/state", summary="The job's state folded from its log at a version or an instant")
+    async def state(
+        self,
+        job_id: UUID,
+        principal: Principal,
+        pool: AsyncConnectionPool,
+        version: Annotated[int | None, Parameter(ge=1)] = None,
+        at: datetime | None = None,
+    ) -> StateAt:
+        if version is not None and at is not None:
+            raise ProblemError(400, "give either `version` or `at`, not both")
+        if at is not None and at.tzinfo is None:
+            raise ProblemError(400, "`at` needs a time zone (RFC 3339, e.g. 2026-01-01T12:00:00Z)")
+        events = await _history(pool, principal, job_id)
+        shown = [e for e in events if (version is None or e.version <= version) and (at is None or e.recorded_at <= at)]
+        if not shown:
+            raise ProblemError(404, "the job did not exist yet at that point")
+        state = fold(e.event for e in shown)
+        return StateAt(job_id=job_id, version=state.version, at=at, state=document(job_id, state))
+
+    @get("/export", summary="The history as NDJSON, verifiable offline with `jobtrail verify-export`",
+         media_type="application/x-ndjson")
+    async def export(self, job_id: UUID, principal: Principal, pool: AsyncConnectionPool) -> Stream:
+        events = await _history(pool, principal, job_id)
+        return Stream(
+            export_lines(job_id, events),
+            media_type="application/x-ndjson",
+            headers={"Content-Disposition": f'attachment; filename="job-{job_id}.ndjson"'},
+        )

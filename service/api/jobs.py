@@ -1,0 +1,195 @@
+"""Job routes: create, read, list, cancel, retry. Thin: parse, authorize, hand to the domain."""
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import Parameter
+from psycopg_pool import AsyncConnectionPool
+
+from domain.commands import AnyCommand, Cancel, Requeue, TimeOut
+from domain.errors import JobAlreadyExists, JobNotFound
+from domain.kinds import create_job
+from domain.state import JobState, is_overdue
+from projections.log import Metadata
+from service.api.auth import may_see, require
+from service.api.problems import ProblemError
+from service.api.schemas import CreateJobRequest, JobDocument, JobPage, document
+from service.api_keys import Principal, Scope
+from service.commands import handle
+from service.event_store import load
+from service.job_reads import BadCursor, Filters, page
+from service.kinds import Kind, lookup, validate_params
+
+IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0f8a43-6d0e-4a55-9a3b-2f1c7e9d4a10")
+MIN_VERSION_WAIT_S = 2.0
+
+JobStatus = Literal["pending", "processing", "completed", "error", "timeout", "cancelled"]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def provenance(request: Request, principal: Principal) -> Metadata:
+    return Metadata(actor=f"api-key:{principal.key_id}", request_id=request.headers.get("x-request-id"))
+
+
+def job_response(stream_id: uuid.UUID, state: JobState, status_code: int = 200) -> Response[JobDocument]:
+    headers = {"X-Job-Version": str(state.version)}
+    if status_code == 201:
+        headers["Location"] = f"/v1/jobs/{stream_id}"
+    return Response(document(stream_id, state), status_code=status_code, headers=headers)
+
+
+async def visible_job(pool: AsyncConnectionPool, principal: Principal, stream_id: uuid.UUID) -> JobState:
+    """The job, if this caller may see it; otherwise exactly what a missing job looks like."""
+    async with pool.connection() as conn:
+        state = await load(conn, stream_id)
+    if state.status is None or not may_see(principal, state.owner):
+        raise JobNotFound()
+    return state
+
+
+class JobsController(Controller):
+    path = "/v1/jobs"
+    tags = ["jobs"]
+
+    @post("/", status_code=201, summary="Create a job")
+    async def create(
+        self,
+        request: Request,
+        data: CreateJobRequest,
+        principal: Principal,
+        pool: AsyncConnectionPool,
+        kinds: dict[str, Kind],
+        idempotency_key: Annotated[
+            str | None, Parameter(header="Idempotency-Key", min_length=1, max_length=200)
+        ] = None,
+    ) -> Response[JobDocument]:
+        """Create a job. The same Idempotency-Key with the same body returns the same job (200)."""
+        require(principal, Scope.JOBS_WRITE)
+        kind = lookup(kinds, data.kind)
+        command = create_job(
+            kind.name,
+            kind.config,
+            owner=principal.owner,
+            at=now(),
+            params=validate_params(kind, data.params),
+            target_results=data.target_results,
+            max_runs=data.max_runs,
+            deadline_s=data.deadline_s,
+            idempotency_key=idempotency_key,
+        )
+        if idempotency_key is None:
+            stream_id = uuid.uuid4()
+        else:
+            stream_id = uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{principal.owner}\n{idempotency_key}")
+        try:
+            handled = await handle(pool, stream_id, command, provenance(request, principal))
+        except JobAlreadyExists:
+            state = await visible_job(pool, principal, stream_id)
+            if not _same_request(state, command, data.deadline_s, kind):
+                raise ProblemError(
+                    409, "this Idempotency-Key was already used with a different request body"
+                ) from None
+            return job_response(stream_id, state)
+        return job_response(stream_id, handled.state, status_code=201)
+
+    @get("/{job_id:uuid}", summary="Read a job's status")
+    async def read(
+        self,
+        job_id: uuid.UUID,
+        principal: Principal,
+        pool: AsyncConnectionPool,
+        min_version: Annotated[int | None, Parameter(ge=1)] = None,
+    ) -> Response[JobDocument]:
+        """The job's status. `min_version` waits briefly until the projection has reached it."""
+        require(principal, Scope.JOBS_READ)
+        state = await visible_job(pool, principal, job_id)
+        deadline = asyncio.get_running_loop().time() + MIN_VERSION_WAIT_S
+        while min_version and state.version < min_version and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+            state = await visible_job(pool, principal, job_id)
+        if is_overdue(state, now()):
+            handled = await handle(pool, job_id, TimeOut(at=now(), detected_by="read"), Metadata(actor="read"))
+            state = handled.state
+        return job_response(job_id, state)
+
+    @get("/", summary="List jobs, newest first")
+    async def list_jobs(
+        self,
+        principal: Principal,
+        pool: AsyncConnectionPool,
+        status: JobStatus | None = None,
+        kind: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+        cursor: str | None = None,
+    ) -> JobPage:
+        """A page of jobs and the cursor of the next one (keyset pagination, stable under inserts)."""
+        require(principal, Scope.JOBS_READ)
+        owner = None if Scope.AUDIT_READ in principal.scopes else principal.owner
+        filters = Filters(
+            owner=owner, status=status, kind=kind, created_after=created_after, created_before=created_before
+        )
+        try:
+            async with pool.connection() as conn:
+                jobs, next_cursor = await page(conn, filters, limit, cursor)
+        except BadCursor as error:
+            raise ProblemError(400, str(error)) from None
+        return JobPage(jobs=[document(sid, state) for sid, state in jobs], next_cursor=next_cursor)
+
+    @post("/{job_id:uuid}/cancel", status_code=200, summary="Cancel a pending or processing job")
+    async def cancel(
+        self, request: Request, job_id: uuid.UUID, principal: Principal, pool: AsyncConnectionPool
+    ) -> Response[JobDocument]:
+        return await _operate(request, pool, principal, job_id, Cancel(at=now(), reason="cancelled by owner"))
+
+    @post("/{job_id:uuid}/retry", status_code=200, summary="Requeue a job that failed or timed out")
+    async def retry(
+        self,
+        request: Request,
+        job_id: uuid.UUID,
+        principal: Principal,
+        pool: AsyncConnectionPool,
+        kinds: dict[str, Kind],
+    ) -> Response[JobDocument]:
+        state = await visible_job(pool, principal, job_id)
+        config = kinds[state.kind].config if state.kind in kinds else None
+        seconds = config.deadline_s if config else None
+        at = now()
+        deadline = at + timedelta(seconds=seconds) if seconds else None
+        return await _operate(request, pool, principal, job_id, Requeue(at=at, deadline=deadline))
+
+
+async def _operate(
+    request: Request, pool: AsyncConnectionPool, principal: Principal, job_id: uuid.UUID, command: AnyCommand
+) -> Response[JobDocument]:
+    require(principal, Scope.JOBS_WRITE)
+    state = await visible_job(pool, principal, job_id)
+    if state.owner != principal.owner:
+        raise JobNotFound()  # auditors read, they do not operate
+    handled = await handle(pool, job_id, command, provenance(request, principal))
+    return job_response(job_id, handled.state)
+
+
+def _same_request(state: JobState, command, deadline_s: float | None, kind: Kind) -> bool:
+    seconds = deadline_s if deadline_s is not None else kind.config.deadline_s
+    created = state.created_at
+    same_deadline = (state.deadline is None and seconds is None) or (
+        state.deadline is not None
+        and created is not None
+        and seconds is not None
+        and abs((state.deadline - created).total_seconds() - seconds) < 0.001
+    )
+    return (
+        state.kind == command.kind
+        and state.params == command.params
+        and state.target_results == command.target_results
+        and state.max_runs == command.max_runs
+        and same_deadline
+    )

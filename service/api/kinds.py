@@ -1,0 +1,40 @@
+"""GET /v1/kinds: what can be created, with its limits and params schema."""
+
+from typing import Any
+
+import msgspec
+from litestar import get
+
+from service.api_keys import Principal
+from service.kinds import Kind, params_schema
+
+
+class KindDocument(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    description: str
+    max_runs: int
+    batch_size: int
+    retries: int
+    batch_timeout_s: float
+    deadline_s: float | None
+    max_requeues: int
+    delay_s: float
+    backoff_factor: float
+    max_delay_s: float
+    params_schema: dict[str, Any]
+
+
+@get("/v1/kinds", tags=["kinds"], summary="The registered job kinds")
+async def list_kinds(principal: Principal, kinds: dict[str, Kind]) -> list[KindDocument]:
+    return [
+        KindDocument(
+            name=kind.name,
+            params_schema=params_schema(kind),
+            **{
+                field: getattr(kind.config, field)
+                for field in KindDocument.__struct_fields__
+                if field not in ("name", "params_schema")
+            },
+        )
+        for kind in sorted(kinds.values(), key=lambda k: k.name)
+    ]

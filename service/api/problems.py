@@ -1,0 +1,119 @@
+"""One place that turns exceptions into RFC 9457 problem details."""
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from domain.errors import DomainError, IllegalTransition, InvalidCommand, JobNotFound
+from service.commands import TooMuchContention
+from service.kinds import InvalidParams, UnknownKind
+
+PROBLEM_JSON = "application/problem+json"
+logger = logging.getLogger("jobtrail.api")
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    """RFC 9457 problem details, with `errors` naming each invalid field."""
+
+    title: str
+    status: int
+    detail: str
+    type: str = "about:blank"
+    instance: str | None = None
+    errors: list[dict[str, Any]] | None = None
+    known_kinds: list[str] | None = None
+    state: str | None = None
+
+
+class ProblemError(Exception):
+    """Raised by controllers to answer with a specific status and explanation."""
+
+    def __init__(self, status: int, detail: str, **extensions: Any) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.extensions = status, detail, extensions
+
+
+def problem(request: Request, status: int, detail: str, **extensions: Any) -> Response[Problem]:
+    body = Problem(
+        title=HTTPStatus(status).phrase, status=status, detail=detail, instance=request.url.path, **extensions
+    )
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=_headers(status))
+
+
+def _headers(status: int) -> dict[str, str]:
+    return {"WWW-Authenticate": 'Bearer realm="jobtrail"'} if status == 401 else {}
+
+
+def on_problem(request: Request, error: ProblemError) -> Response[Problem]:
+    return problem(request, error.status, error.detail, **error.extensions)
+
+
+def on_validation(request: Request, error: ValidationException) -> Response[Problem]:
+    errors = [_named(dict(e)) for e in error.extra] if isinstance(error.extra, list) else None
+    first = errors[0] if errors else {}
+    where = f" (at {first['key']})" if first.get("key") else ""
+    detail = f"{first.get('message', error.detail)}{where}" if first else str(error.detail)
+    return problem(request, 400, f"the request is invalid: {detail}", errors=errors)
+
+
+def _named(error: dict[str, Any]) -> dict[str, Any]:
+    """Litestar calls the request body `data`; clients know it as the body."""
+    return {**error, "key": "body"} if error.get("key") == "data" else error
+
+
+def on_http(request: Request, error: HTTPException) -> Response[Problem]:
+    status = error.status_code
+    detail = error.detail if error.detail != HTTPStatus(status).phrase else _DEFAULT_DETAIL.get(status, error.detail)
+    if status == 400:
+        detail = f"the request body is not valid JSON: {detail}"
+    return problem(request, status, detail)
+
+
+_DEFAULT_DETAIL = {
+    404: "no such resource",
+    405: "this method is not allowed on this resource",
+    413: "the request body is larger than 1 MiB",
+}
+
+
+def on_domain(request: Request, error: DomainError) -> Response[Problem]:
+    if isinstance(error, JobNotFound):
+        return problem(request, 404, "no such job")
+    if isinstance(error, IllegalTransition):
+        return problem(request, 409, str(error), state=str(error.status))
+    if isinstance(error, InvalidCommand):
+        return problem(request, 422, str(error))
+    return problem(request, 409, str(error))
+
+
+def on_unknown_kind(request: Request, error: UnknownKind) -> Response[Problem]:
+    return problem(request, 422, str(error), known_kinds=error.known)
+
+
+def on_invalid_params(request: Request, error: InvalidParams) -> Response[Problem]:
+    return problem(request, 422, str(error))
+
+
+def on_contention(request: Request, error: TooMuchContention) -> Response[Problem]:
+    return problem(request, 503, "the job is changing too fast; retry shortly")
+
+
+def on_unexpected(request: Request, error: Exception) -> Response[Problem]:
+    # Method and path only: headers carry keys and bodies carry tenants' data.
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+    return problem(request, 500, "an unexpected error occurred; it has been logged")
+
+
+HANDLERS = {
+    ProblemError: on_problem,
+    ValidationException: on_validation,
+    HTTPException: on_http,
+    DomainError: on_domain,
+    UnknownKind: on_unknown_kind,
+    InvalidParams: on_invalid_params,
+    TooMuchContention: on_contention,
+}

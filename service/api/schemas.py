@@ -1,0 +1,68 @@
+"""Request and response bodies. Requests are strict: unknown fields are refused."""
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+
+from domain.state import JobState, progress
+
+
+class CreateJobRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    kind: Annotated[str, msgspec.Meta(min_length=1, max_length=100, examples=["demo.count"])]
+    params: dict[str, Any] = {}
+    target_results: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    max_runs: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    deadline_s: Annotated[float, msgspec.Meta(gt=0, le=30 * 86400)] | None = None
+
+
+class JobDocument(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    owner: str
+    kind: str
+    status: str
+    progress: float
+    processed_runs: int
+    processed_results: int
+    target_results: int | None
+    max_runs: int
+    attempts: int
+    requeues: int
+    last_error: str | None
+    outcome: str | None
+    params: dict[str, Any]
+    created_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    deadline: datetime | None
+    version: int
+
+
+class JobPage(msgspec.Struct, frozen=True, kw_only=True):
+    jobs: list[JobDocument]
+    next_cursor: str | None
+
+
+def document(stream_id: UUID, state: JobState) -> JobDocument:
+    return JobDocument(
+        id=stream_id,
+        owner=state.owner,
+        kind=state.kind,
+        status=str(state.status),
+        progress=round(progress(state), 2),
+        processed_runs=state.processed_runs,
+        processed_results=state.processed_results,
+        target_results=state.target_results,
+        max_runs=state.max_runs,
+        attempts=state.attempts,
+        requeues=state.requeues,
+        last_error=state.last_error,
+        outcome=state.outcome,
+        params=state.params,
+        created_at=state.created_at,
+        started_at=state.started_at,
+        finished_at=state.finished_at,
+        deadline=state.deadline,
+        version=state.version,
+    )

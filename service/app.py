@@ -1,0 +1,91 @@
+"""The composition root: `create_app(settings)` wires the HTTP service.
+
+Resources live in the lifespan: the database is resolved (embedded or DATABASE_URL),
+migrated, and the pool opened on start and closed on shutdown. Nothing is created at
+import time.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.logging import LoggingConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import RedocRenderPlugin, ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from psycopg_pool import AsyncConnectionPool
+
+from service.api import health, kinds as kinds_routes
+from service.api.audit import AuditController
+from service.api.auth import provide_principal
+from service.api.content_type import require_json_body
+from service.api.jobs import JobsController
+from service.api.problems import HANDLERS, on_unexpected
+from service.database import create_pool, resolve_database_url
+from service.kinds import Kind, load_kinds
+from service.migrate import migrate
+from service.settings import Settings
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None) -> Litestar:
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        url = resolve_database_url(settings)
+        await migrate(url)
+        pool = create_pool(url, max_size=16)
+        await pool.open(wait=True)
+        app.state.update(pool=pool, database_url=url)
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    return Litestar(
+        route_handlers=[
+            health.healthz,
+            health.readyz,
+            kinds_routes.list_kinds,
+            JobsController,
+            AuditController,
+        ],
+        lifespan=[lifespan],
+        state=State({"settings": settings, "kinds": kinds if kinds is not None else load_kinds()}),
+        dependencies={
+            "pool": Provide(_pool, sync_to_thread=False),
+            "database_url": Provide(_database_url, sync_to_thread=False),
+            "kinds": Provide(_kinds, sync_to_thread=False),
+            "principal": Provide(provide_principal),
+        },
+        before_request=require_json_body,
+        exception_handlers={**HANDLERS, Exception: on_unexpected},
+        request_max_body_size=MAX_BODY_BYTES,
+        openapi_config=OpenAPIConfig(
+            title="jobtrail",
+            version="0.1.0",
+            description="An event-sourced job state machine service.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(), RedocRenderPlugin()],
+            components=Components(
+                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
+            ),
+            security=[{"bearer": []}],
+        ),
+        # Expected errors are answers, not incidents; unexpected ones log in on_unexpected.
+        logging_config=LoggingConfig(log_exceptions="never"),
+    )
+
+
+def _pool(state: State) -> AsyncConnectionPool:
+    return state.pool
+
+
+def _database_url(state: State) -> str:
+    return state.database_url
+
+
+def _kinds(state: State) -> dict[str, Kind]:
+    return state.kinds

@@ -1,0 +1,52 @@
+"""`jobtrail serve`: the HTTP service under uvicorn."""
+
+import argparse
+
+import psycopg
+import uvicorn
+
+from service.app import create_app
+from service.cli.subcommand import add
+from service.database import resolve_database_url
+from service.dev_key import DEV_OWNER, ensure_dev_key
+from service.migrate import migrate
+from service.settings import Settings
+
+
+async def serve_command(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    host = args.host or settings.host
+    port = args.port or settings.port
+    url = resolve_database_url(settings)
+    await migrate(url)
+    base = f"http://{host}:{port}"
+    print(f"jobtrail listening on {base}  (API docs: {base}/schema)")
+    if args.dev:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            key = await ensure_dev_key(conn, settings.data_dir)
+        print(f"development API key for owner '{DEV_OWNER}' (kept in {settings.data_dir / 'dev-api-key'}):")
+        print(f"  {key}")
+        print("try:")
+        print(
+            f"  curl -s -X POST {base}/v1/jobs -H 'Authorization: Bearer {key}' "
+            "-H 'Content-Type: application/json' "
+            "-d '{\"kind\": \"demo.count\", \"params\": {\"total\": 100, \"per_batch\": 20}}'"
+        )
+    config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+    await uvicorn.Server(config).serve()
+    return 0
+
+
+def register(subparsers) -> None:
+    serve = add(
+        subparsers,
+        "serve",
+        serve_command,
+        "run the HTTP service",
+        "Run the HTTP API under uvicorn (migrations are applied first).\n"
+        "Host and port default to JOBTRAIL_HOST/JOBTRAIL_PORT, else 127.0.0.1:8000.\n\n"
+        "example:\n  jobtrail serve --port 8080 --dev",
+    )
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    serve.add_argument("--dev", action="store_true", help="print a development API key and a curl line")

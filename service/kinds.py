@@ -1,0 +1,62 @@
+"""The registry of job kinds: each a name, its limits, and the schema of its params.
+
+Built-in kinds are listed here; others come from the `jobtrail.kinds` entry point
+group, each entry point naming a `Kind`.
+"""
+
+from collections.abc import Mapping
+from importlib.metadata import entry_points
+from typing import Any
+
+import msgspec
+
+from domain.kinds import KindConfig
+from service.handlers import demo_count
+
+ENTRY_POINT_GROUP = "jobtrail.kinds"
+
+
+class Kind(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    config: KindConfig
+    params: type[msgspec.Struct]
+
+
+class UnknownKind(Exception):
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name, self.known = name, known
+        super().__init__(f"unknown kind '{name}'; known kinds: {', '.join(known)}")
+
+
+class InvalidParams(Exception):
+    """Params that do not match the kind's schema; the message names the field."""
+
+
+BUILT_IN = [Kind(name=demo_count.NAME, config=demo_count.CONFIG, params=demo_count.DemoCountParams)]
+
+
+def load_kinds() -> dict[str, Kind]:
+    kinds = {kind.name: kind for kind in BUILT_IN}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        kind = entry.load()
+        kinds[kind.name] = kind
+    return kinds
+
+
+def lookup(kinds: Mapping[str, Kind], name: str) -> Kind:
+    if name not in kinds:
+        raise UnknownKind(name, sorted(kinds))
+    return kinds[name]
+
+
+def validate_params(kind: Kind, params: dict[str, Any]) -> dict[str, Any]:
+    """The params as the kind's schema accepts them (defaults filled in)."""
+    try:
+        return msgspec.to_builtins(msgspec.convert(params, kind.params))
+    except msgspec.ValidationError as error:
+        raise InvalidParams(f"invalid params for kind '{kind.name}': {error}".replace("`$.", "`params.")) from None
+
+
+def params_schema(kind: Kind) -> dict[str, Any]:
+    (schema,), components = msgspec.json.schema_components([kind.params], ref_template="#/$defs/{name}")
+    return {**components[kind.params.__name__], "title": kind.name}
