@@ -17,12 +17,14 @@ from litestar.openapi.plugins import RedocRenderPlugin, ScalarRenderPlugin, Swag
 from litestar.openapi.spec import Components, SecurityScheme
 from psycopg_pool import AsyncConnectionPool
 
-from service.api import health, kinds as kinds_routes
+from service.api import health, kinds as kinds_routes, results as results_routes
 from service.api.audit import AuditController
 from service.api.auth import provide_principal
 from service.api.content_type import require_json_body
 from service.api.jobs import JobsController
 from service.api.problems import HANDLERS, on_unexpected
+from service.api.qstash import QStashController
+from service.background import background
 from service.database import create_pool, resolve_database_url
 from service.kinds import Kind, load_kinds
 from service.migrate import migrate
@@ -31,7 +33,12 @@ from service.settings import Settings
 MAX_BODY_BYTES = 1024 * 1024
 
 
-def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None) -> Litestar:
+def create_app(
+    settings: Settings, *, kinds: dict[str, Kind] | None = None, deliveries: bool = True
+) -> Litestar:
+    """The service; `deliveries=False` serves the API alone (no broker, relay or schedule)."""
+    kinds = kinds if kinds is not None else load_kinds()
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         url = resolve_database_url(settings)
@@ -40,7 +47,11 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None) -> L
         await pool.open(wait=True)
         app.state.update(pool=pool, database_url=url)
         try:
-            yield
+            if deliveries:
+                async with background(settings, pool, url, kinds):
+                    yield
+            else:
+                yield
         finally:
             await pool.close()
 
@@ -51,13 +62,16 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None) -> L
             kinds_routes.list_kinds,
             JobsController,
             AuditController,
+            QStashController,
+            results_routes.list_results,
         ],
         lifespan=[lifespan],
-        state=State({"settings": settings, "kinds": kinds if kinds is not None else load_kinds()}),
+        state=State({"settings": settings, "kinds": kinds}),
         dependencies={
             "pool": Provide(_pool, sync_to_thread=False),
             "database_url": Provide(_database_url, sync_to_thread=False),
             "kinds": Provide(_kinds, sync_to_thread=False),
+            "settings": Provide(_settings, sync_to_thread=False),
             "principal": Provide(provide_principal),
         },
         before_request=require_json_body,
@@ -72,7 +86,6 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None) -> L
             components=Components(
                 security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
             ),
-            security=[{"bearer": []}],
         ),
         # Expected errors are answers, not incidents; unexpected ones log in on_unexpected.
         logging_config=LoggingConfig(log_exceptions="never"),
@@ -89,3 +102,7 @@ def _database_url(state: State) -> str:
 
 def _kinds(state: State) -> dict[str, Kind]:
     return state.kinds
+
+
+def _settings(state: State) -> Settings:
+    return state.settings

@@ -15,12 +15,12 @@ import msgspec
 from psycopg_pool import AsyncConnectionPool
 
 from domain.commands import AnyCommand
-from domain.events import AnyEvent
+from domain.events import AnyEvent, BatchRecorded
 from domain.job import decide, fold
 from domain.state import JobState
 from projections.log import Metadata
 from service.dispatch import messages_for
-from service.event_store import ConcurrencyConflict, InboxEntry, append, load
+from service.event_store import BatchItems, ConcurrencyConflict, InboxEntry, append, load
 
 MAX_ATTEMPTS = 10
 BACKOFF_S = 0.002  # first pause is up to 2 ms, doubling, capped at 64 ms
@@ -43,6 +43,7 @@ async def handle(
     metadata: Metadata,
     *,
     inbox: InboxEntry | None = None,
+    results: BatchItems | None = None,
 ) -> Handled:
     async with pool.connection() as conn:
         for attempt in range(MAX_ATTEMPTS):
@@ -56,9 +57,22 @@ async def handle(
             outbox = messages_for(stream_id, events, after)
             try:
                 position = await append(
-                    conn, stream_id, state.version, events, after, metadata, outbox=outbox, inbox=inbox
+                    conn,
+                    stream_id,
+                    state.version,
+                    events,
+                    after,
+                    metadata,
+                    outbox=outbox,
+                    inbox=inbox,
+                    results=results if _records_batch(events) else None,
                 )
             except ConcurrencyConflict:
                 continue
             return Handled(after, events, position)
     raise TooMuchContention(f"job {stream_id} changed {MAX_ATTEMPTS} times while deciding")
+
+
+def _records_batch(events: list[AnyEvent]) -> bool:
+    """A batch's items are kept only if its BatchRecorded is appended (not, say, a timeout)."""
+    return any(isinstance(event, BatchRecorded) for event in events)

@@ -39,6 +39,11 @@ class OutboxMessage(msgspec.Struct, frozen=True, kw_only=True):
     delay_s: float = 0.0
 
 
+class BatchItems(msgspec.Struct, frozen=True, kw_only=True):
+    run: int
+    items: list[Any]
+
+
 class InboxEntry(msgspec.Struct, frozen=True, kw_only=True):
     message_id: str
     outcome: str
@@ -105,6 +110,11 @@ WITH appended AS (
                         %(outbox_bodies)b::text[]::jsonb[], %(outbox_delays)b::float8[])
                  AS o(run, deduplication_id, body, delay_s)
     ON CONFLICT (deduplication_id) DO NOTHING
+), results AS (
+    INSERT INTO batch_results (stream_id, run, items)
+    SELECT %(stream_id)s, %(result_run)s, %(result_items)s::jsonb
+      FROM head WHERE %(result_run)s::integer IS NOT NULL
+    ON CONFLICT (stream_id, run) DO NOTHING
 ), received AS (
     INSERT INTO inbox (message_id, stream_id, outcome, status_code, response)
     SELECT %(inbox_message_id)s, %(stream_id)s, %(inbox_outcome)s, %(inbox_status_code)s,
@@ -154,6 +164,7 @@ async def append(
     *,
     outbox: Sequence[OutboxMessage] = (),
     inbox: InboxEntry | None = None,
+    results: BatchItems | None = None,
 ) -> int:
     """Append `events` after `expected_version`; `state` is the fold that results.
 
@@ -171,6 +182,8 @@ async def append(
         outbox_ids=[m.deduplication_id for m in outbox],
         outbox_bodies=[event_encoder.encode(m.body).decode() for m in outbox],
         outbox_delays=[m.delay_s for m in outbox],
+        result_run=results.run if results else None,
+        result_items=event_encoder.encode(results.items).decode() if results else None,
         **_inbox_params(inbox),
     )
     try:

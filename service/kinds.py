@@ -1,10 +1,12 @@
-"""The registry of job kinds: each a name, its limits, and the schema of its params.
+"""The registry of job kinds: each a name, its limits, its params schema and its handler.
 
 Built-in kinds are listed here; others come from the `jobtrail.kinds` entry point
-group, each entry point naming a `Kind`.
+group, each entry point naming a `Kind`. A handler runs one batch:
+`async run_batch(job: BatchContext, cursor) -> Batch`. It must be idempotent per
+(job, run): a delivery can be retried after the batch ran but before it was recorded.
 """
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -12,14 +14,20 @@ import msgspec
 
 from domain.kinds import KindConfig
 from service.handlers import demo_count
+from service.handlers.contract import Batch, BatchContext, PermanentError
+
+__all__ = ["Batch", "BatchContext", "Kind", "PermanentError", "load_kinds", "lookup"]
 
 ENTRY_POINT_GROUP = "jobtrail.kinds"
+
+RunBatch = Callable[[BatchContext, str | None], Awaitable[Batch]]
 
 
 class Kind(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     config: KindConfig
     params: type[msgspec.Struct]
+    run_batch: RunBatch
 
 
 class UnknownKind(Exception):
@@ -32,7 +40,14 @@ class InvalidParams(Exception):
     """Params that do not match the kind's schema; the message names the field."""
 
 
-BUILT_IN = [Kind(name=demo_count.NAME, config=demo_count.CONFIG, params=demo_count.DemoCountParams)]
+BUILT_IN = [
+    Kind(
+        name=demo_count.NAME,
+        config=demo_count.CONFIG,
+        params=demo_count.DemoCountParams,
+        run_batch=demo_count.run_batch,
+    )
+]
 
 
 def load_kinds() -> dict[str, Kind]:

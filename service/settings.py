@@ -27,7 +27,22 @@ VARIABLES = {
     "host": "JOBTRAIL_HOST",
     "port": "JOBTRAIL_PORT",
     "public_url": "JOBTRAIL_PUBLIC_URL",
+    "qstash_url": "QSTASH_URL",
+    "qstash_token": "QSTASH_TOKEN",
+    "qstash_current_signing_key": "QSTASH_CURRENT_SIGNING_KEY",
+    "qstash_next_signing_key": "QSTASH_NEXT_SIGNING_KEY",
+    "broker_port": "JOBTRAIL_BROKER_PORT",
+    "broker_time_scale": "JOBTRAIL_BROKER_TIME_SCALE",
+    "broker_faults": "JOBTRAIL_BROKER_FAULTS",
 }
+
+# The official QStash dev server's public, deterministic credentials (user 1). With
+# QSTASH_TOKEN unset jobtrail runs its local broker with these, so `npx
+# @upstash/qstash-cli dev` is a drop-in replacement.
+DEV_QSTASH_URL = "http://127.0.0.1:8080"
+DEV_QSTASH_TOKEN = "eyJVc2VySUQiOiJkZWZhdWx0VXNlciIsIlBhc3N3b3JkIjoiZGVmYXVsdFBhc3N3b3JkIn0="
+DEV_CURRENT_SIGNING_KEY = "sig_7kYjw48mhY7kAjqNGcy6cr29RJ6r"
+DEV_NEXT_SIGNING_KEY = "sig_5ZB6DVzB1wjE8S6rZ7eenA8Pdnhs"
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -38,6 +53,27 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: Port = 8000
     public_url: HttpUrl = "http://127.0.0.1:8000"
+    qstash_url: HttpUrl = DEV_QSTASH_URL
+    qstash_token: str | None = None  # None: run the local broker
+    qstash_current_signing_key: str = DEV_CURRENT_SIGNING_KEY
+    qstash_next_signing_key: str = DEV_NEXT_SIGNING_KEY
+    broker_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080  # 0: any free port
+    broker_time_scale: Annotated[float, msgspec.Meta(gt=0, le=1)] = 1.0
+    # Test-only fault injection in the local broker: a comma list of "duplicate"
+    # (deliver every message twice) and "shuffle" (deliver ready messages in random order).
+    broker_faults: Annotated[str, msgspec.Meta(pattern=r"^((duplicate|shuffle)(,(duplicate|shuffle))*)?$")] = ""
+
+    @property
+    def embedded_broker(self) -> bool:
+        return self.qstash_token is None
+
+    @property
+    def token(self) -> str:
+        return self.qstash_token or DEV_QSTASH_TOKEN
+
+    @property
+    def signing_keys(self) -> tuple[str, str]:
+        return (self.qstash_current_signing_key, self.qstash_next_signing_key)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":

@@ -5,20 +5,20 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Response, get
-from litestar.params import Parameter
+from litestar import Controller, get
+from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Stream
-from psycopg_pool import AsyncConnectionPool
 
 from domain.errors import JobNotFound
 from domain.job import fold
 from projections.chain import ChainReport, verify
 from projections.export import export_lines
 from projections.log import RecordedEvent, link, read_stream
-from service.api.auth import may_see, require
-from service.api.problems import ProblemError
+from service.api.auth import BEARER, may_see, require
+from service.api.dependencies import Caller, Pool
+from service.api.problems import ProblemError, problem_responses
 from service.api.schemas import JobDocument, document
-from service.api_keys import Principal, Scope
+from service.api_keys import Scope
 
 
 class EventDocument(msgspec.Struct, frozen=True, kw_only=True):
@@ -45,7 +45,7 @@ class StateAt(msgspec.Struct, frozen=True, kw_only=True):
     state: JobDocument
 
 
-async def _history(pool: AsyncConnectionPool, principal: Principal, job_id: UUID, **bounds) -> list[RecordedEvent]:
+async def _history(pool: Pool, principal: Caller, job_id: UUID, **bounds) -> list[RecordedEvent]:
     """The job's events, if this caller may read them; otherwise a 404 like a missing job."""
     if Scope.AUDIT_READ not in principal.scopes:
         require(principal, Scope.JOBS_READ)
@@ -72,22 +72,31 @@ def _event_document(e: RecordedEvent) -> EventDocument:
 class AuditController(Controller):
     path = "/v1/jobs/{job_id:uuid}"
     tags = ["audit"]
+    security = BEARER
 
-    @get("/events", summary="A job's whole history, with provenance and chain verification")
-    async def events(self, job_id: UUID, principal: Principal, pool: AsyncConnectionPool) -> History:
+    @get(
+        "/events",
+        summary="A job's whole history, with provenance and chain verification",
+        responses=problem_responses(400, 401, 403, 404),
+    )
+    async def events(self, job_id: FromPath[UUID], principal: Caller, pool: Pool) -> History:
         events = await _history(pool, principal, job_id)
         return History(
             job_id=job_id, events=[_event_document(e) for e in events], chain=verify([link(e) for e in events])
         )
 
-    @get("/state", summary="The job's state folded from its log at a version or an instant")
+    @get(
+        "/state",
+        summary="The job's state folded from its log at a version or an instant",
+        responses=problem_responses(400, 401, 403, 404),
+    )
     async def state(
         self,
-        job_id: UUID,
-        principal: Principal,
-        pool: AsyncConnectionPool,
-        version: Annotated[int | None, Parameter(ge=1)] = None,
-        at: datetime | None = None,
+        job_id: FromPath[UUID],
+        principal: Caller,
+        pool: Pool,
+        version: Annotated[int | None, QueryParameter(ge=1)] = None,
+        at: FromQuery[datetime | None] = None,
     ) -> StateAt:
         if version is not None and at is not None:
             raise ProblemError(400, "give either `version` or `at`, not both")
@@ -100,9 +109,13 @@ class AuditController(Controller):
         state = fold(e.event for e in shown)
         return StateAt(job_id=job_id, version=state.version, at=at, state=document(job_id, state))
 
-    @get("/export", summary="The history as NDJSON, verifiable offline with `jobtrail verify-export`",
-         media_type="application/x-ndjson")
-    async def export(self, job_id: UUID, principal: Principal, pool: AsyncConnectionPool) -> Stream:
+    @get(
+        "/export",
+        summary="The history as NDJSON, verifiable offline with `jobtrail verify-export`",
+        media_type="application/x-ndjson",
+        responses=problem_responses(400, 401, 403, 404),
+    )
+    async def export(self, job_id: FromPath[UUID], principal: Caller, pool: Pool) -> Stream:
         events = await _history(pool, principal, job_id)
         return Stream(
             export_lines(job_id, events),

@@ -5,13 +5,17 @@ for a job that does not exist. `audit:read` may read every owner's histories.
 """
 
 from litestar import Request
-from psycopg_pool import AsyncConnectionPool
+from litestar.openapi.spec import SecurityRequirement
 
+from service.api.dependencies import Caller, Pool
 from service.api.problems import ProblemError
 from service.api_keys import Principal, Scope, authenticate
 
+# Declared on the routes that need a key, so the schema shows the health probes need none.
+BEARER: list[SecurityRequirement] = [{"bearer": []}]
 
-async def provide_principal(request: Request, pool: AsyncConnectionPool) -> Principal:
+
+async def provide_principal(request: Request, pool: Pool) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
@@ -23,10 +27,10 @@ async def provide_principal(request: Request, pool: AsyncConnectionPool) -> Prin
     return principal
 
 
-def require(principal: Principal, scope: Scope) -> None:
+def require(principal: Caller, scope: Scope) -> None:
     if scope not in principal.scopes:
         raise ProblemError(403, f"this API key lacks the '{scope}' scope")
 
 
-def may_see(principal: Principal, owner: str) -> bool:
+def may_see(principal: Caller, owner: str) -> bool:
     return owner == principal.owner or Scope.AUDIT_READ in principal.scopes

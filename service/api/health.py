@@ -1,24 +1,46 @@
 """Liveness and readiness: no key needed, nothing secret said."""
 
-from litestar import Response, get
-from psycopg_pool import AsyncConnectionPool
+from typing import Literal
 
+import msgspec
+from litestar import Response, get
+from litestar.openapi.datastructures import ResponseSpec
+
+from service.api.dependencies import DatabaseUrl, Pool
+from service.api.problems import problem_responses
 from service.migrate import pending
 
 
-@get("/healthz", tags=["health"], summary="The process is alive")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+class Health(msgspec.Struct, frozen=True, omit_defaults=True):
+    status: Literal["ok", "ready", "unavailable"]
+    reason: str | None = None
 
 
-@get("/readyz", tags=["health"], summary="The database answers and migrations are current")
-async def readyz(pool: AsyncConnectionPool, database_url: str) -> Response[dict[str, str]]:
+_UNAVAILABLE = ResponseSpec(
+    data_container=Health,
+    description="The database does not answer, or migrations are pending",
+    generate_examples=False,
+)
+
+
+@get("/healthz", tags=["health"], summary="The process is alive", responses=problem_responses())
+async def healthz() -> Health:
+    return Health("ok")
+
+
+@get(
+    "/readyz",
+    tags=["health"],
+    summary="The database answers and migrations are current",
+    responses={**problem_responses(), 503: _UNAVAILABLE},
+)
+async def readyz(pool: Pool, database_url: DatabaseUrl) -> Response[Health]:
     try:
         async with pool.connection(timeout=2) as conn:
             await conn.execute("SELECT 1")
         missing = await pending(database_url)
     except Exception:
-        return Response({"status": "unavailable", "reason": "the database does not answer"}, status_code=503)
+        return Response(Health("unavailable", "the database does not answer"), status_code=503)
     if missing:
-        return Response({"status": "unavailable", "reason": f"{len(missing)} migration(s) pending"}, status_code=503)
-    return Response({"status": "ready"})
+        return Response(Health("unavailable", f"{len(missing)} migration(s) pending"), status_code=503)
+    return Response(Health("ready"))

@@ -6,18 +6,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import Parameter
-from psycopg_pool import AsyncConnectionPool
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
 from domain.commands import AnyCommand, Cancel, Requeue, TimeOut
 from domain.errors import JobAlreadyExists, JobNotFound
 from domain.kinds import create_job
 from domain.state import JobState, is_overdue
 from projections.log import Metadata
-from service.api.auth import may_see, require
-from service.api.problems import ProblemError
+from service.api.auth import BEARER, may_see, require
+from service.api.dependencies import Caller, Kinds, Pool
+from service.api.problems import ProblemError, problem_responses
 from service.api.schemas import CreateJobRequest, JobDocument, JobPage, document
-from service.api_keys import Principal, Scope
+from service.api_keys import Scope
 from service.commands import handle
 from service.event_store import load
 from service.job_reads import BadCursor, Filters, page
@@ -33,7 +34,7 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def provenance(request: Request, principal: Principal) -> Metadata:
+def provenance(request: Request, principal: Caller) -> Metadata:
     return Metadata(actor=f"api-key:{principal.key_id}", request_id=request.headers.get("x-request-id"))
 
 
@@ -44,7 +45,7 @@ def job_response(stream_id: uuid.UUID, state: JobState, status_code: int = 200) 
     return Response(document(stream_id, state), status_code=status_code, headers=headers)
 
 
-async def visible_job(pool: AsyncConnectionPool, principal: Principal, stream_id: uuid.UUID) -> JobState:
+async def visible_job(pool: Pool, principal: Caller, stream_id: uuid.UUID) -> JobState:
     """The job, if this caller may see it; otherwise exactly what a missing job looks like."""
     async with pool.connection() as conn:
         state = await load(conn, stream_id)
@@ -56,17 +57,30 @@ async def visible_job(pool: AsyncConnectionPool, principal: Principal, stream_id
 class JobsController(Controller):
     path = "/v1/jobs"
     tags = ["jobs"]
+    security = BEARER
 
-    @post("/", status_code=201, summary="Create a job")
+    @post(
+        "/",
+        status_code=201,
+        summary="Create a job",
+        responses={
+            200: ResponseSpec(
+                data_container=JobDocument,
+                description="This Idempotency-Key already created this job, with the same body",
+                generate_examples=False,
+            ),
+            **problem_responses(400, 401, 403, 409, 413, 415, 422, 503),
+        },
+    )
     async def create(
         self,
         request: Request,
-        data: CreateJobRequest,
-        principal: Principal,
-        pool: AsyncConnectionPool,
-        kinds: dict[str, Kind],
+        data: JSONBody[CreateJobRequest],
+        principal: Caller,
+        pool: Pool,
+        kinds: Kinds,
         idempotency_key: Annotated[
-            str | None, Parameter(header="Idempotency-Key", min_length=1, max_length=200)
+            str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=200)
         ] = None,
     ) -> Response[JobDocument]:
         """Create a job. The same Idempotency-Key with the same body returns the same job (200)."""
@@ -98,13 +112,13 @@ class JobsController(Controller):
             return job_response(stream_id, state)
         return job_response(stream_id, handled.state, status_code=201)
 
-    @get("/{job_id:uuid}", summary="Read a job's status")
+    @get("/{job_id:uuid}", summary="Read a job's status", responses=problem_responses(400, 401, 403, 404, 503))
     async def read(
         self,
-        job_id: uuid.UUID,
-        principal: Principal,
-        pool: AsyncConnectionPool,
-        min_version: Annotated[int | None, Parameter(ge=1)] = None,
+        job_id: FromPath[uuid.UUID],
+        principal: Caller,
+        pool: Pool,
+        min_version: Annotated[int | None, QueryParameter(ge=1)] = None,
     ) -> Response[JobDocument]:
         """The job's status. `min_version` waits briefly until the projection has reached it."""
         require(principal, Scope.JOBS_READ)
@@ -118,17 +132,17 @@ class JobsController(Controller):
             state = handled.state
         return job_response(job_id, state)
 
-    @get("/", summary="List jobs, newest first")
+    @get("/", summary="List jobs, newest first", responses=problem_responses(400, 401, 403))
     async def list_jobs(
         self,
-        principal: Principal,
-        pool: AsyncConnectionPool,
-        status: JobStatus | None = None,
-        kind: str | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
-        cursor: str | None = None,
+        principal: Caller,
+        pool: Pool,
+        status: FromQuery[JobStatus | None] = None,
+        kind: FromQuery[str | None] = None,
+        created_after: FromQuery[datetime | None] = None,
+        created_before: FromQuery[datetime | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+        cursor: FromQuery[str | None] = None,
     ) -> JobPage:
         """A page of jobs and the cursor of the next one (keyset pagination, stable under inserts)."""
         require(principal, Scope.JOBS_READ)
@@ -143,20 +157,30 @@ class JobsController(Controller):
             raise ProblemError(400, str(error)) from None
         return JobPage(jobs=[document(sid, state) for sid, state in jobs], next_cursor=next_cursor)
 
-    @post("/{job_id:uuid}/cancel", status_code=200, summary="Cancel a pending or processing job")
+    @post(
+        "/{job_id:uuid}/cancel",
+        status_code=200,
+        summary="Cancel a pending or processing job",
+        responses=problem_responses(400, 401, 403, 404, 409, 415, 503),
+    )
     async def cancel(
-        self, request: Request, job_id: uuid.UUID, principal: Principal, pool: AsyncConnectionPool
+        self, request: Request, job_id: FromPath[uuid.UUID], principal: Caller, pool: Pool
     ) -> Response[JobDocument]:
         return await _operate(request, pool, principal, job_id, Cancel(at=now(), reason="cancelled by owner"))
 
-    @post("/{job_id:uuid}/retry", status_code=200, summary="Requeue a job that failed or timed out")
+    @post(
+        "/{job_id:uuid}/retry",
+        status_code=200,
+        summary="Requeue a job that failed or timed out",
+        responses=problem_responses(400, 401, 403, 404, 409, 415, 503),
+    )
     async def retry(
         self,
         request: Request,
-        job_id: uuid.UUID,
-        principal: Principal,
-        pool: AsyncConnectionPool,
-        kinds: dict[str, Kind],
+        job_id: FromPath[uuid.UUID],
+        principal: Caller,
+        pool: Pool,
+        kinds: Kinds,
     ) -> Response[JobDocument]:
         state = await visible_job(pool, principal, job_id)
         config = kinds[state.kind].config if state.kind in kinds else None
@@ -167,7 +191,7 @@ class JobsController(Controller):
 
 
 async def _operate(
-    request: Request, pool: AsyncConnectionPool, principal: Principal, job_id: uuid.UUID, command: AnyCommand
+    request: Request, pool: Pool, principal: Caller, job_id: uuid.UUID, command: AnyCommand
 ) -> Response[JobDocument]:
     require(principal, Scope.JOBS_WRITE)
     state = await visible_job(pool, principal, job_id)

@@ -5,8 +5,10 @@ from typing import Any
 import msgspec
 from litestar import get
 
-from service.api_keys import Principal
-from service.kinds import Kind, params_schema
+from service.api.auth import BEARER
+from service.api.dependencies import Caller, Kinds
+from service.api.problems import problem_responses
+from service.kinds import params_schema
 
 
 class KindDocument(msgspec.Struct, frozen=True, kw_only=True):
@@ -24,8 +26,14 @@ class KindDocument(msgspec.Struct, frozen=True, kw_only=True):
     params_schema: dict[str, Any]
 
 
-@get("/v1/kinds", tags=["kinds"], summary="The registered job kinds")
-async def list_kinds(principal: Principal, kinds: dict[str, Kind]) -> list[KindDocument]:
+@get(
+    "/v1/kinds",
+    tags=["kinds"],
+    summary="The registered job kinds",
+    security=BEARER,
+    responses=problem_responses(401),
+)
+async def list_kinds(principal: Caller, kinds: Kinds) -> list[KindDocument]:
     return [
         KindDocument(
             name=kind.name,

@@ -5,8 +5,9 @@ from http import HTTPStatus
 from typing import Any
 
 import msgspec
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 
 from domain.errors import DomainError, IllegalTransition, InvalidCommand, JobNotFound
 from service.commands import TooMuchContention
@@ -29,6 +30,35 @@ class Problem(msgspec.Struct, omit_defaults=True):
     state: str | None = None
 
 
+_MEANINGS = {
+    400: "The request is malformed: not JSON, or a parameter or field out of bounds",
+    401: "No API key, or an unknown or revoked one",
+    403: "The API key lacks the scope this needs",
+    404: "No such job, or one this API key may not see",
+    409: "The job's status forbids this, or the Idempotency-Key was used with another body",
+    413: "The body is larger than 1 MiB",
+    415: "The body is not application/json",
+    422: "Well-formed but unacceptable: an unknown kind or invalid params",
+    489: "QStash: the message can never succeed; do not retry (Upstash-NonRetryable-Error)",
+    500: "An unexpected error; it has been logged",
+    503: "The job changed too often to decide on; retry shortly",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """The OpenAPI entries for the problems a route answers with; any route may answer 500.
+
+    Litestar documents a 400 of its own shape for every route with parameters; routes
+    list 400 here too, so that it carries our Problem body instead.
+    """
+    return {
+        status: ResponseSpec(
+            data_container=Problem, description=_MEANINGS[status], media_type=PROBLEM_JSON, generate_examples=False
+        )
+        for status in sorted({*statuses, 500})
+    }
+
+
 class ProblemError(Exception):
     """Raised by controllers to answer with a specific status and explanation."""
 
@@ -39,13 +69,17 @@ class ProblemError(Exception):
 
 def problem(request: Request, status: int, detail: str, **extensions: Any) -> Response[Problem]:
     body = Problem(
-        title=HTTPStatus(status).phrase, status=status, detail=detail, instance=request.url.path, **extensions
+        title=_TITLES.get(status) or HTTPStatus(status).phrase, status=status, detail=detail, instance=request.url.path, **extensions
     )
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=_headers(status))
 
 
 def _headers(status: int) -> dict[str, str]:
-    return {"WWW-Authenticate": 'Bearer realm="jobtrail"'} if status == 401 else {}
+    if status == 401:
+        return {"WWW-Authenticate": 'Bearer realm="jobtrail"'}
+    if status == 489:  # QStash: never retry this message
+        return {"Upstash-NonRetryable-Error": "true"}
+    return {}
 
 
 def on_problem(request: Request, error: ProblemError) -> Response[Problem]:
@@ -72,6 +106,8 @@ def on_http(request: Request, error: HTTPException) -> Response[Problem]:
         detail = f"the request body is not valid JSON: {detail}"
     return problem(request, status, detail)
 
+
+_TITLES = {489: "Non-Retryable Message"}
 
 _DEFAULT_DETAIL = {
     404: "no such resource",

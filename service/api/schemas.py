@@ -9,10 +9,13 @@ import msgspec
 from domain.state import JobState, progress
 
 
+BIGINT_MAX = 2**63 - 1  # job_status.target_results is a bigint: larger is a 400, not a 500
+
+
 class CreateJobRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     kind: Annotated[str, msgspec.Meta(min_length=1, max_length=100, examples=["demo.count"])]
     params: dict[str, Any] = {}
-    target_results: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    target_results: Annotated[int, msgspec.Meta(ge=1, le=BIGINT_MAX)] | None = None
     max_runs: Annotated[int, msgspec.Meta(ge=1)] | None = None
     deadline_s: Annotated[float, msgspec.Meta(gt=0, le=30 * 86400)] | None = None
 

@@ -26,7 +26,7 @@ async def demo_command(args: argparse.Namespace) -> int:
     print(f"\nhistory of {shown.stream_id} ({shown.scenario.name}):")
     print("\n".join(timeline(events)))
     print(verdict(verify([link(e) for e in events])))
-    print(f"\nsee any job with: jobtrail history <job id> --verify")
+    print("\nsee any job with: jobtrail history <job id> --verify")
     return 0
 
 

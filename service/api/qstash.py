@@ -1,0 +1,126 @@
+"""QStash webhooks: every one verifies `Upstash-Signature` on the raw body before reading it.
+
+Answers follow QStash's rules: 2xx for success, duplicates and no-ops; 401 for a bad
+signature; 489 with `Upstash-NonRetryable-Error: true` for a body that can never
+succeed; 5xx only when a retry may help.
+"""
+
+import base64
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, Response, post
+
+from service.api.dependencies import CurrentSettings, Kinds, Pool
+from service.api.problems import ProblemError, problem_responses
+from service.delivery import Answer, deliver_run, fail_after_retries, time_out_overdue
+from service.qstash_signature import InvalidSignature, verify_signature
+
+NON_RETRYABLE = {"Upstash-NonRetryable-Error": "true"}
+
+
+class RunMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    job_id: UUID
+    run: Annotated[int, msgspec.Meta(ge=1)]
+
+
+class FailureCallback(msgspec.Struct, frozen=True):
+    """The part of QStash's failure-callback body we use (it sends more)."""
+
+    sourceBody: str = ""
+    dlqId: str | None = None
+    status: int | None = None
+    sourceMessageId: str | None = None
+
+
+async def _verified_body(request: Request, settings: CurrentSettings, route: str) -> bytes:
+    body = await request.body()
+    url = f"{settings.public_url.rstrip('/')}{route}"
+    try:
+        verify_signature(request.headers.get("upstash-signature"), body, url, settings.signing_keys)
+    except InvalidSignature as error:
+        raise ProblemError(401, f"invalid QStash signature: {error}") from None
+    return body
+
+
+def _decode(body: bytes, type_: type) -> Any:
+    try:
+        return msgspec.json.decode(body, type=type_)
+    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+        raise ProblemError(489, f"the message body can never be processed: {error}") from None
+
+
+def _answer(answer: Answer) -> Response[dict[str, Any]]:
+    return Response({"outcome": answer.outcome, **answer.detail}, status_code=answer.status)
+
+
+class QStashController(Controller):
+    path = "/qstash"
+    tags = ["qstash"]
+
+    @post(
+        "/run",
+        status_code=200,
+        summary="QStash delivers one run of a job",
+        responses=problem_responses(401, 489),
+    )
+    async def run(
+        self, request: Request, pool: Pool, kinds: Kinds, settings: CurrentSettings
+    ) -> Response[dict[str, Any]]:
+        body = await _verified_body(request, settings, "/qstash/run")
+        message = _decode(body, RunMessage)
+        answer = await deliver_run(
+            pool,
+            kinds,
+            message_id=_message_id(request),
+            retried=_retried(request),
+            job_id=message.job_id,
+            run=message.run,
+        )
+        return _answer(answer)
+
+    @post(
+        "/failed",
+        status_code=200,
+        summary="QStash gave up on a run (failure callback)",
+        responses=problem_responses(401, 489),
+    )
+    async def failed(self, request: Request, pool: Pool, settings: CurrentSettings) -> Response[dict[str, Any]]:
+        body = await _verified_body(request, settings, "/qstash/failed")
+        callback = _decode(body, FailureCallback)
+        try:
+            source = msgspec.json.decode(base64.b64decode(callback.sourceBody), type=RunMessage)
+        except (ValueError, msgspec.DecodeError, msgspec.ValidationError) as error:
+            raise ProblemError(489, f"the failure callback names no run of a job: {error}") from None
+        answer = await fail_after_retries(
+            pool,
+            message_id=_message_id(request),
+            job_id=source.job_id,
+            run=source.run,
+            dlq_id=callback.dlqId,
+            last_status=callback.status,
+        )
+        return _answer(answer)
+
+    @post(
+        "/sweep",
+        status_code=200,
+        summary="Time out overdue jobs (QStash schedule)",
+        responses=problem_responses(401),
+    )
+    async def sweep(self, request: Request, pool: Pool, settings: CurrentSettings) -> dict[str, int]:
+        await _verified_body(request, settings, "/qstash/sweep")
+        return {"timed_out": await time_out_overdue(pool)}
+
+
+def _message_id(request: Request) -> str:
+    message_id = request.headers.get("upstash-message-id", "").strip()
+    if not message_id:
+        raise ProblemError(489, "a QStash delivery carries Upstash-Message-Id")
+    return message_id
+
+
+def _retried(request: Request) -> int:
+    value = request.headers.get("upstash-retried", "0")
+    return int(value) if value.isdigit() else 0

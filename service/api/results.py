@@ -1,0 +1,56 @@
+"""GET /v1/jobs/{id}/results: the items each batch produced, a page of runs at a time."""
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from litestar import get
+from litestar.params import FromPath, QueryParameter
+
+from service.api.auth import require
+from service.api.dependencies import Caller, Pool
+from service.api.jobs import visible_job
+from service.api.problems import problem_responses
+from service.api_keys import Scope
+
+PAGE = """
+SELECT run, items::text, recorded_at FROM batch_results
+ WHERE stream_id = %(stream_id)s AND run > %(after_run)s
+ ORDER BY run LIMIT %(limit)s
+"""
+
+
+class BatchResult(msgspec.Struct, frozen=True, kw_only=True):
+    run: int
+    items: list[Any]
+    recorded_at: datetime
+
+
+class ResultsPage(msgspec.Struct, frozen=True, kw_only=True):
+    job_id: UUID
+    batches: list[BatchResult]
+    next_after_run: int | None  # pass as `after_run` for the next page; null at the end
+
+
+@get(
+    "/v1/jobs/{job_id:uuid}/results",
+    tags=["jobs"],
+    summary="The items the job's batches produced, by run",
+    responses=problem_responses(400, 401, 403, 404),
+)
+async def list_results(
+    job_id: FromPath[UUID],
+    principal: Caller,
+    pool: Pool,
+    after_run: Annotated[int, QueryParameter(ge=0)] = 0,
+    limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+) -> ResultsPage:
+    require(principal, Scope.JOBS_READ)
+    await visible_job(pool, principal, job_id)
+    params = {"stream_id": job_id, "after_run": after_run, "limit": limit + 1}
+    async with pool.connection() as conn:
+        rows = await (await conn.execute(PAGE, params)).fetchall()
+    batches = [BatchResult(run=run, items=msgspec.json.decode(items), recorded_at=at) for run, items, at in rows[:limit]]
+    next_after_run = batches[-1].run if len(rows) > limit else None
+    return ResultsPage(job_id=job_id, batches=batches, next_after_run=next_after_run)

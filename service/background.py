@@ -1,0 +1,83 @@
+"""What runs beside the HTTP routes: the local broker (when no QStash token is set),
+the QStash client, the outbox relay and the sweeper's schedule.
+
+Started and stopped by the app's lifespan, so every service process runs its own
+relay (they share the outbox safely) and nothing is created at import time.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+
+import psycopg
+import uvicorn
+from psycopg_pool import AsyncConnectionPool
+from qstash import AsyncQStash
+
+from service.kinds import Kind
+from service.relay import Relay
+from service.settings import Settings
+
+logger = logging.getLogger("jobtrail.background")
+
+SWEEP_SCHEDULE_ID = "jobtrail-sweep"
+SWEEP_CRON = "* * * * *"
+
+
+@contextlib.asynccontextmanager
+async def local_broker(settings: Settings) -> AsyncIterator[str]:
+    """The in-process QStash stand-in; yields its base URL."""
+    from service.broker.app import create_broker
+    from service.broker.config import BrokerConfig
+
+    config = BrokerConfig(
+        token=settings.token,
+        current_signing_key=settings.qstash_current_signing_key,
+        next_signing_key=settings.qstash_next_signing_key,
+        time_scale=settings.broker_time_scale,
+        duplicate_deliveries="duplicate" in settings.broker_faults,
+        shuffle="shuffle" in settings.broker_faults,
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(create_broker(config), host="127.0.0.1", port=settings.broker_port, log_level="warning")
+    )
+    server.install_signal_handlers = lambda: None  # the service's own server owns the signals
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            await task  # raises why it could not start (e.g. the port is taken)
+            raise RuntimeError(f"the local QStash broker could not listen on port {settings.broker_port}")
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@contextlib.asynccontextmanager
+async def background(
+    settings: Settings, pool: AsyncConnectionPool, database_url: str, kinds: Mapping[str, Kind]
+) -> AsyncIterator[AsyncQStash]:
+    async with contextlib.AsyncExitStack() as stack:
+        qstash_url = settings.qstash_url
+        if settings.embedded_broker:
+            qstash_url = await stack.enter_async_context(local_broker(settings))
+        client = AsyncQStash(settings.token, base_url=qstash_url)
+        await client.schedule.create(
+            destination=f"{settings.public_url.rstrip('/')}/qstash/sweep",
+            cron=SWEEP_CRON,
+            schedule_id=SWEEP_SCHEDULE_ID,
+        )
+        listener = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
+        stack.push_async_callback(listener.close)
+        stop = asyncio.Event()
+        relay = Relay(pool, client, kinds, settings.public_url)
+        task = asyncio.create_task(relay.run(listener, stop))
+        try:
+            yield client
+        finally:
+            stop.set()
+            await task

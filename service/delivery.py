@@ -1,0 +1,162 @@
+"""One QStash delivery of one run of a job, at least once, answered exactly once.
+
+The inbox makes it idempotent: the delivery's message id is recorded with its answer
+in the same statement as the events it caused, and a repeat gets that answer and
+changes nothing. The handler runs outside any transaction; it must be idempotent per
+(job, run), since a crash after it ran but before its batch was recorded means QStash
+delivers the run again. A transient failure is recorded as DeliveryFailed but not in
+the inbox, so that QStash's retry (same message id) runs the batch again.
+"""
+
+import asyncio
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from psycopg_pool import AsyncConnectionPool
+
+from domain.commands import FailDelivery, FailJob, RecordBatch, StartRun, TimeOut
+from domain.errors import JobNotFound
+from domain.lifecycle import Status
+from domain.state import JobState
+from projections.log import Metadata
+from service.commands import handle
+from service.event_store import BatchItems, DuplicateMessage, InboxEntry, record_inbox
+from service.handlers.contract import BatchContext, PermanentError
+from service.kinds import Kind
+
+RECORDED = "SELECT status_code, outcome, response::text FROM inbox WHERE message_id = %(message_id)s"
+OVERDUE = """
+SELECT stream_id FROM job_status
+ WHERE status IN ('pending', 'processing') AND deadline <= %(now)s
+ ORDER BY deadline LIMIT %(limit)s
+"""
+
+
+class Answer(msgspec.Struct, frozen=True, kw_only=True):
+    status: int
+    outcome: str
+    detail: dict[str, Any] = {}
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def recorded_answer(pool: AsyncConnectionPool, message_id: str) -> Answer | None:
+    async with pool.connection() as conn:
+        found = await (await conn.execute(RECORDED, {"message_id": message_id})).fetchone()
+    if found is None:
+        return None
+    status, outcome, response = found
+    return Answer(status=status, outcome=outcome, detail={**msgspec.json.decode(response), "duplicate": True})
+
+
+async def _settle(pool: AsyncConnectionPool, stream_id: UUID | None, message_id: str, answer: Answer) -> Answer:
+    """Record an answer that appended nothing (a no-op), or return the one a twin recorded."""
+    entry = InboxEntry(message_id=message_id, outcome=answer.outcome, status_code=answer.status, response=answer.detail)
+    try:
+        async with pool.connection() as conn:
+            await record_inbox(conn, stream_id, entry)
+    except DuplicateMessage:
+        return await recorded_answer(pool, message_id) or answer
+    return answer
+
+
+def _why_not_now(state: JobState, run: int) -> str:
+    if state.status in (Status.COMPLETED, Status.CANCELLED, Status.ERROR, Status.TIMEOUT):
+        return f"job_{state.status}"
+    return "stale_run" if run < state.next_run else "future_run"
+
+
+async def deliver_run(
+    pool: AsyncConnectionPool, kinds: Mapping[str, Kind], *, message_id: str, retried: int, job_id: UUID, run: int
+) -> Answer:
+    if (answer := await recorded_answer(pool, message_id)) is not None:
+        return answer
+    metadata = Metadata(actor="qstash", message_id=message_id, retried=retried)
+    try:
+        state = (await handle(pool, job_id, StartRun(at=now(), run=run), metadata)).state
+    except JobNotFound:
+        return await _settle(pool, None, message_id, Answer(status=200, outcome="unknown_job"))
+    if state.status is not Status.PROCESSING or state.next_run != run:
+        return await _settle(pool, job_id, message_id, Answer(status=200, outcome=_why_not_now(state, run)))
+    kind = kinds.get(state.kind)
+    try:
+        if kind is None:
+            raise PermanentError(f"kind '{state.kind}' is not registered in this service")
+        batch, duration_ms = await _run_batch(kind, job_id, run, retried, state)
+    except PermanentError as error:
+        command = FailJob(at=now(), reason="permanent_error", error=str(error), run=run)
+        return await _append(pool, job_id, command, metadata, message_id, Answer(status=200, outcome="failed_permanently"))
+    except Exception as error:  # transient: QStash retries the same message
+        failure = FailDelivery(at=now(), run=run, attempt=retried + 1, error=_describe(error))
+        await handle(pool, job_id, failure, metadata)
+        return Answer(status=500, outcome="handler_failed", detail={"error": failure.error})
+    command = RecordBatch(
+        at=now(),
+        run=run,
+        results=len(batch.items),
+        has_more=batch.has_more,
+        cursor=batch.next_cursor,
+        duration_ms=duration_ms,
+    )
+    items = BatchItems(run=run, items=batch.items)
+    answer = Answer(status=200, outcome="recorded", detail={"run": run, "results": len(batch.items)})
+    return await _append(pool, job_id, command, metadata, message_id, answer, results=items)
+
+
+async def _run_batch(kind: Kind, job_id: UUID, run: int, retried: int, state: JobState):
+    context = BatchContext(
+        job_id=job_id, kind=kind.name, run=run, attempt=retried, params=state.params, batch_size=kind.config.batch_size
+    )
+    started = time.perf_counter()
+    batch = await asyncio.wait_for(kind.run_batch(context, state.cursor), timeout=kind.config.batch_timeout_s)
+    return batch, int((time.perf_counter() - started) * 1000)
+
+
+async def _append(pool, job_id, command, metadata, message_id, answer: Answer, results=None) -> Answer:
+    entry = InboxEntry(message_id=message_id, outcome=answer.outcome, status_code=answer.status, response=answer.detail)
+    try:
+        handled = await handle(pool, job_id, command, metadata, inbox=entry, results=results)
+    except DuplicateMessage:
+        return await recorded_answer(pool, message_id) or answer
+    if not handled.events:  # the job moved on meanwhile (cancelled, timed out, a twin recorded the run)
+        noop = Answer(status=200, outcome=_why_not_now(handled.state, command.run or 0))
+        return await _settle(pool, job_id, message_id, noop)
+    return answer
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, TimeoutError):
+        return "the batch took longer than the kind's batch timeout"
+    return f"{type(error).__name__}: {error}"[:1000]
+
+
+async def fail_after_retries(
+    pool: AsyncConnectionPool, *, message_id: str, job_id: UUID, run: int, dlq_id: str | None, last_status: int | None
+) -> Answer:
+    """QStash gave up on a run: the job fails, with the DLQ id for the operator."""
+    if (answer := await recorded_answer(pool, message_id)) is not None:
+        return answer
+    error = f"QStash gave up delivering run {run}; last status {last_status}"
+    command = FailJob(at=now(), reason="retries_exhausted", error=error, dlq_id=dlq_id, run=run)
+    metadata = Metadata(actor="qstash-failure-callback", message_id=message_id)
+    try:
+        return await _append(pool, job_id, command, metadata, message_id, Answer(status=200, outcome="job_failed"))
+    except JobNotFound:
+        return await _settle(pool, None, message_id, Answer(status=200, outcome="unknown_job"))
+
+
+async def time_out_overdue(pool: AsyncConnectionPool, limit: int = 1000) -> int:
+    """Append JobTimedOut to every overdue active job, under the usual version check."""
+    async with pool.connection() as conn:
+        rows = await (await conn.execute(OVERDUE, {"now": now(), "limit": limit})).fetchall()
+    timed_out = 0
+    for (stream_id,) in rows:
+        handled = await handle(pool, stream_id, TimeOut(at=now(), detected_by="sweeper"), Metadata(actor="sweeper"))
+        timed_out += bool(handled.events)
+    return timed_out

@@ -1,0 +1,92 @@
+"""The outbox relay: publish queued runs to QStash, exactly once in effect.
+
+Rows are claimed with FOR UPDATE SKIP LOCKED, so any number of relays (one per
+service process) share the work without sending a row twice concurrently. A row is
+marked sent in the same transaction that claimed it, after QStash accepted it; a crash
+between the two leaves it unsent and it is published again, which QStash drops as a
+duplicate by its deduplication id (job, requeue generation, run). The relay wakes on
+NOTIFY from the outbox trigger and polls as a fallback.
+"""
+
+import asyncio
+import logging
+import math
+from collections.abc import Mapping
+from uuid import UUID
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+from qstash import AsyncQStash
+
+from service.kinds import Kind
+
+logger = logging.getLogger("jobtrail.relay")
+
+CHANNEL = "jobtrail_outbox"
+LISTEN = "LISTEN jobtrail_outbox"
+
+CLAIM = """
+SELECT o.id, o.stream_id, o.run, o.deduplication_id, o.delay_s, j.kind
+  FROM outbox o JOIN job_status j USING (stream_id)
+ WHERE o.sent_at IS NULL
+ ORDER BY o.id
+ LIMIT %(limit)s
+   FOR UPDATE OF o SKIP LOCKED
+"""
+MARK_SENT = """
+UPDATE outbox SET sent_at = now(), message_id = %(message_id)s, publish_attempts = publish_attempts + 1
+ WHERE id = %(id)s
+"""
+MARK_FAILED = """
+UPDATE outbox SET publish_attempts = publish_attempts + 1, last_error = %(error)s WHERE id = %(id)s
+"""
+
+
+class Relay:
+    def __init__(
+        self, pool: AsyncConnectionPool, client: AsyncQStash, kinds: Mapping[str, Kind], public_url: str
+    ) -> None:
+        self.pool, self.client, self.kinds = pool, client, kinds
+        self.run_url = f"{public_url.rstrip('/')}/qstash/run"
+        self.failed_url = f"{public_url.rstrip('/')}/qstash/failed"
+
+    async def publish_pending(self, limit: int = 50) -> int:
+        """One round: publish up to `limit` unsent rows; returns how many were sent."""
+        sent = 0
+        async with self.pool.connection() as conn, conn.transaction():
+            rows = await (await conn.execute(CLAIM, {"limit": limit})).fetchall()
+            for row_id, stream_id, run, deduplication_id, delay_s, kind in rows:
+                try:
+                    message_id = await self._publish(stream_id, run, deduplication_id, delay_s, kind)
+                except Exception as error:  # QStash unreachable or refusing: keep the row, retry later
+                    logger.warning("publishing run %s of job %s failed: %s", run, stream_id, type(error).__name__)
+                    await conn.execute(MARK_FAILED, {"id": row_id, "error": f"{type(error).__name__}: {error}"[:500]})
+                    continue
+                await conn.execute(MARK_SENT, {"id": row_id, "message_id": message_id})
+                sent += 1
+        return sent
+
+    async def _publish(self, stream_id: UUID, run: int, deduplication_id: str, delay_s: float, kind: str) -> str:
+        config = self.kinds[kind].config if kind in self.kinds else None
+        response = await self.client.message.publish_json(
+            url=self.run_url,
+            body={"job_id": str(stream_id), "run": run},
+            deduplication_id=deduplication_id,
+            retries=config.retries if config else None,
+            timeout=f"{math.ceil(config.batch_timeout_s)}s" if config else None,
+            failure_callback=self.failed_url,
+            delay=f"{math.ceil(delay_s)}s" if delay_s > 0 else None,
+        )
+        return response.message_id  # type: ignore[union-attr]
+
+    async def run(self, listener: AsyncConnection, stop: asyncio.Event, poll_s: float = 1.0) -> None:
+        """Publish until `stop` is set, waking on NOTIFY or every `poll_s`."""
+        await listener.execute(LISTEN)
+        while not stop.is_set():
+            try:
+                while await self.publish_pending():
+                    pass
+            except Exception:
+                logger.exception("relay round failed")
+            async for _ in listener.notifies(timeout=poll_s, stop_after=1):
+                pass

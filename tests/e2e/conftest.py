@@ -1,0 +1,123 @@
+"""End to end: a real `jobtrail serve` process with its in-process broker, over loopback."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from service.api_keys import Scope, create_key
+
+JOBTRAIL = str(Path(sys.executable).with_name("jobtrail"))
+FINAL = {"completed", "error", "timeout", "cancelled"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Service:
+    """A jobtrail server process that can be killed and started again on the same ports."""
+
+    def __init__(self, database_url: str, data_dir: Path, faults: str = "") -> None:
+        self.port, self.broker_port = free_port(), free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "JOBTRAIL_DATA_DIR": str(data_dir),
+            "JOBTRAIL_PORT": str(self.port),
+            "JOBTRAIL_PUBLIC_URL": self.base_url,
+            "JOBTRAIL_BROKER_PORT": str(self.broker_port),
+            "JOBTRAIL_BROKER_TIME_SCALE": "0.001",
+            "JOBTRAIL_BROKER_FAULTS": faults,
+        }
+        self.env.pop("QSTASH_TOKEN", None)
+        self.log = data_dir / "server.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen([JOBTRAIL, "serve"], env=self.env, stdout=log, stderr=log)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"jobtrail serve exited: {self.log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.base_url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"jobtrail serve did not get ready: {self.log.read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks, no goodbyes."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def key(database_url: str) -> str:
+    import asyncio
+
+    async def make() -> str:
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+            return await create_key(conn, "e2e", (Scope.JOBS_WRITE, Scope.JOBS_READ, Scope.AUDIT_READ))
+
+    return asyncio.run(make())
+
+
+@pytest.fixture
+def service(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Service]:
+    faults = getattr(request, "param", "")
+    running = Service(database_url, tmp_path, faults)
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def api(service: Service, key: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=service.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=10) as client:
+        yield client
+
+
+def create(api: httpx.Client, **body) -> dict:
+    response = api.post("/v1/jobs", json={"kind": "demo.count", **body})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def wait_until_final(api: httpx.Client, job_id: str, timeout_s: float = 30) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job = api.get(f"/v1/jobs/{job_id}").json()
+        if job["status"] in FINAL:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} is still {job['status']} after {timeout_s} s: {job}")
+
+
+def history(api: httpx.Client, job_id: str) -> list[dict]:
+    return api.get(f"/v1/jobs/{job_id}/events").json()["events"]
