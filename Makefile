@@ -32,6 +32,7 @@ test-db: $(STAMP)
 	$(BIN)/python -m pytest -m db
 
 bench: $(BENCH_STAMP)
+	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)  # bench_api.py's load generator
 	@set -e; for script in bench/bench_*.py; do \
 		[ -e "$$script" ] || { echo "no benchmarks in bench/"; break; }; \
 		echo "== $$script"; \

@@ -8,6 +8,7 @@ import hashlib
 import secrets
 from datetime import datetime
 from enum import StrEnum
+from uuid import UUID
 
 import msgspec
 from psycopg import AsyncConnection
@@ -46,6 +47,13 @@ FIND = """
 SELECT key_id, owner, scopes FROM api_keys
  WHERE secret_hash = %(secret_hash)s AND revoked_at IS NULL
 """
+# The hot read path in one round trip: the caller's key and the job's snapshot together.
+FIND_WITH_JOB = """
+SELECT k.key_id, k.owner, k.scopes, j.state::text
+  FROM api_keys k
+  LEFT JOIN job_status j ON j.stream_id = %(stream_id)s
+ WHERE k.secret_hash = %(secret_hash)s AND k.revoked_at IS NULL
+"""
 LIST = "SELECT key_id, owner, scopes, created_at, revoked_at FROM api_keys ORDER BY created_at, key_id"
 REVOKE = """
 UPDATE api_keys SET revoked_at = now() WHERE key_id = %(key_id)s AND revoked_at IS NULL RETURNING key_id
@@ -72,6 +80,18 @@ async def authenticate(conn: AsyncConnection, key: str) -> Principal | None:
         return None
     key_id, owner, scopes = found
     return Principal(key_id, owner, frozenset(Scope(s) for s in scopes))
+
+
+async def authenticate_with_job(
+    conn: AsyncConnection, key: str, stream_id: UUID
+) -> tuple[Principal | None, str | None]:
+    """The caller and the job's state JSON (None if absent), in one query."""
+    cursor = await conn.execute(FIND_WITH_JOB, {"secret_hash": hash_key(key), "stream_id": stream_id})
+    found = await cursor.fetchone()
+    if found is None:
+        return None, None
+    key_id, owner, scopes, state = found
+    return Principal(key_id, owner, frozenset(Scope(s) for s in scopes)), state
 
 
 async def list_keys(conn: AsyncConnection) -> list[KeyInfo]:

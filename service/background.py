@@ -29,15 +29,17 @@ SWEEP_CRON = "* * * * *"
 async def local_broker(settings: Settings) -> AsyncIterator[str]:
     """The in-process QStash stand-in; yields its base URL."""
     from service.broker.app import create_broker
-    from service.broker.config import BrokerConfig
+    from service.broker.config import BrokerConfig, Faults
 
     config = BrokerConfig(
         token=settings.token,
         current_signing_key=settings.qstash_current_signing_key,
         next_signing_key=settings.qstash_next_signing_key,
         time_scale=settings.broker_time_scale,
-        duplicate_deliveries="duplicate" in settings.broker_faults,
-        shuffle="shuffle" in settings.broker_faults,
+        faults=Faults(
+            duplicate_deliveries="duplicate" in settings.broker_faults,
+            shuffle="shuffle" in settings.broker_faults,
+        ),
     )
     server = uvicorn.Server(
         uvicorn.Config(create_broker(config), host="127.0.0.1", port=settings.broker_port, log_level="warning")

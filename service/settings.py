@@ -17,7 +17,8 @@ class SettingsError(Exception):
 
 
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
-DatabaseUrl = Annotated[str, msgspec.Meta(pattern=r"^postgres(ql)?://")]
+# A postgresql:// URL or a libpq key=value string ("host=/run/postgresql dbname=jobs").
+DatabaseUrl = Annotated[str, msgspec.Meta(pattern=r"^(postgres(ql)?://|\w+=)")]
 HttpUrl = Annotated[str, msgspec.Meta(pattern=r"^https?://[^/\s]+(/\S*)?$")]
 
 # Field name -> environment variable.
@@ -82,10 +83,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             for field, variable in VARIABLES.items()
             if environ.get(variable, "").strip()
         }
+        data_dir = raw.pop("data_dir", None)  # msgspec does not build a Path from a str
         try:
             settings = msgspec.convert(raw, cls, strict=False)
         except msgspec.ValidationError as error:
             raise SettingsError(_explain(error)) from None
+        if data_dir is not None:
+            settings = msgspec.structs.replace(settings, data_dir=Path(data_dir))
         if settings.data_dir.exists() and not settings.data_dir.is_dir():
             raise SettingsError(f"JOBTRAIL_DATA_DIR is not a directory: {settings.data_dir}")
         return settings
@@ -96,7 +100,7 @@ def _explain(error: msgspec.ValidationError) -> str:
     for field, variable in VARIABLES.items():
         message = message.replace(f"`$.{field}`", variable)
     hints = {
-        "DATABASE_URL": " (a postgresql:// URL, or unset for an embedded PostgreSQL)",
+        "DATABASE_URL": " (a postgresql:// URL or key=value string, or unset for an embedded PostgreSQL)",
         "JOBTRAIL_PUBLIC_URL": " (an http(s):// base URL)",
     }
     return message + next((hint for variable, hint in hints.items() if variable in message), "")

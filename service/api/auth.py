@@ -4,27 +4,46 @@ A job is visible only to its owner; asking for another owner's job answers exact
 for a job that does not exist. `audit:read` may read every owner's histories.
 """
 
+from uuid import UUID
+
 from litestar import Request
 from litestar.openapi.spec import SecurityRequirement
 
+from domain.state import INITIAL, JobState, decoder as state_decoder
 from service.api.dependencies import Caller, Pool
 from service.api.problems import ProblemError
-from service.api_keys import Principal, Scope, authenticate
+from service.api_keys import Principal, Scope, authenticate, authenticate_with_job
 
 # Declared on the routes that need a key, so the schema shows the health probes need none.
 BEARER: list[SecurityRequirement] = [{"bearer": []}]
 
 
-async def provide_principal(request: Request, pool: Pool) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
+UNKNOWN_KEY = "the API key is unknown or revoked"
+
+
+def bearer_key(request: Request) -> str:
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise ProblemError(401, "send an API key as `Authorization: Bearer <key>` (create one with `jobtrail keys create`)")
+    return key.strip()
+
+
+async def provide_principal(request: Request, pool: Pool) -> Principal:
     async with pool.connection() as conn:
-        principal = await authenticate(conn, key.strip())
+        principal = await authenticate(conn, bearer_key(request))
     if principal is None:
-        raise ProblemError(401, "the API key is unknown or revoked")
+        raise ProblemError(401, UNKNOWN_KEY)
     return principal
+
+
+async def principal_and_job(request: Request, pool: Pool, stream_id: UUID) -> tuple[Principal, JobState]:
+    """The hot read path: authenticate and load the job in one round trip."""
+    async with pool.connection() as conn:
+        principal, state_json = await authenticate_with_job(conn, bearer_key(request), stream_id)
+    if principal is None:
+        raise ProblemError(401, UNKNOWN_KEY)
+    state = state_decoder.decode(state_json) if state_json else INITIAL
+    return principal, state
 
 
 def require(principal: Caller, scope: Scope) -> None:

@@ -14,7 +14,7 @@ from domain.errors import JobAlreadyExists, JobNotFound
 from domain.kinds import create_job
 from domain.state import JobState, is_overdue
 from projections.log import Metadata
-from service.api.auth import BEARER, may_see, require
+from service.api.auth import BEARER, may_see, principal_and_job, require
 from service.api.dependencies import Caller, Kinds, Pool
 from service.api.problems import ProblemError, problem_responses
 from service.api.schemas import CreateJobRequest, JobDocument, JobPage, document
@@ -115,14 +115,16 @@ class JobsController(Controller):
     @get("/{job_id:uuid}", summary="Read a job's status", responses=problem_responses(400, 401, 403, 404, 503))
     async def read(
         self,
+        request: Request,
         job_id: FromPath[uuid.UUID],
-        principal: Caller,
         pool: Pool,
         min_version: Annotated[int | None, QueryParameter(ge=1)] = None,
     ) -> Response[JobDocument]:
         """The job's status. `min_version` waits briefly until the projection has reached it."""
+        principal, state = await principal_and_job(request, pool, job_id)
         require(principal, Scope.JOBS_READ)
-        state = await visible_job(pool, principal, job_id)
+        if state.status is None or not may_see(principal, state.owner):
+            raise JobNotFound()
         deadline = asyncio.get_running_loop().time() + MIN_VERSION_WAIT_S
         while min_version and state.version < min_version and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)

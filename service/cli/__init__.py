@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import psycopg
 
 from domain.errors import DomainError
-from service.cli import database_commands, job_commands, key_commands, server_commands
+from service.cli import broker_commands, database_commands, job_commands, key_commands, server_commands
 from service.cli.key_commands import UnknownKey
 from service.database import NotMigrated
 from service.embedded import EmbeddedPostgresError
@@ -56,6 +56,7 @@ def parser() -> argparse.ArgumentParser:
     job_commands.register(subparsers)
     key_commands.register(subparsers)
     server_commands.register(subparsers)
+    broker_commands.register(subparsers)
     return root
 
 

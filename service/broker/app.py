@@ -1,0 +1,93 @@
+"""The composition root: `create_broker(config)` wires the broker, `serve_broker` runs it.
+
+The HTTP client and the two loops (delivery, schedules) live in the lifespan: opened on
+start, cancelled and closed on shutdown. State lives on `app.state.broker`.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import uvicorn
+from litestar import Litestar
+from litestar.datastructures import State
+
+from service.broker import message_routes, publish_routes, schedule_routes
+from service.broker.config import BrokerConfig
+from service.broker.delivery import Deliverer
+from service.broker.edge import HANDLERS, require_token
+from service.broker.publishing import Publisher
+from service.broker.schedules import Scheduler
+from service.broker.store import Store
+from service.broker.worker import Worker
+
+MAX_BODY_BYTES = 10 * 1024 * 1024
+
+
+class Broker:
+    """Everything the routes and loops share."""
+
+    def __init__(self, config: BrokerConfig) -> None:
+        self.config = config
+        self.store = Store()
+        self.publisher = Publisher(self.store, config)
+        self.scheduler = Scheduler(self.store, self.publisher, config)
+
+
+def create_broker(config: BrokerConfig | None = None) -> Litestar:
+    broker = Broker(config or BrokerConfig())
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        async with httpx.AsyncClient(follow_redirects=False) as client:
+            worker = Worker(
+                broker.store,
+                broker.publisher,
+                Deliverer(client, broker.config),
+                broker.config,
+            )
+            loops = [
+                asyncio.create_task(worker.run()),
+                asyncio.create_task(broker.scheduler.run()),
+            ]
+            try:
+                yield
+            finally:
+                for loop in loops:
+                    loop.cancel()
+                for loop in loops:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await loop
+                await worker.stop()
+
+    return Litestar(
+        route_handlers=[
+            publish_routes.publish,
+            schedule_routes.create_or_toggle,
+            schedule_routes.toggle,
+            schedule_routes.list_schedules,
+            schedule_routes.get_schedule,
+            schedule_routes.delete_schedule,
+            message_routes.get_message,
+            message_routes.cancel_message,
+            message_routes.cancel_messages,
+            message_routes.list_dlq,
+            message_routes.get_dlq,
+            message_routes.delete_dlq,
+            message_routes.delete_dlq_many,
+            message_routes.signing_keys,
+        ],
+        guards=[require_token],
+        exception_handlers=HANDLERS,
+        lifespan=[lifespan],
+        state=State({"broker": broker}),
+        request_max_body_size=MAX_BODY_BYTES,
+        openapi_config=None,
+    )
+
+
+async def serve_broker(host: str, port: int, config: BrokerConfig | None = None) -> None:
+    server_config = uvicorn.Config(create_broker(config), host=host, port=port, log_level="info", access_log=False)
+    await uvicorn.Server(server_config).serve()

@@ -1,0 +1,33 @@
+"""How a broker is set up: credentials, a time scale for fast tests, and injected faults."""
+
+import msgspec
+
+# The deterministic user-1 credentials of the official `qstash dev` server (protocol §10.5),
+# so code and config written for that server work unchanged.
+DEV_TOKEN = "eyJVc2VySUQiOiJkZWZhdWx0VXNlciIsIlBhc3N3b3JkIjoiZGVmYXVsdFBhc3N3b3JkIn0="
+DEV_CURRENT_SIGNING_KEY = "sig_7kYjw48mhY7kAjqNGcy6cr29RJ6r"
+DEV_NEXT_SIGNING_KEY = "sig_5ZB6DVzB1wjE8S6rZ7eenA8Pdnhs"
+
+
+class Faults(msgspec.Struct, frozen=True, kw_only=True):
+    """Misbehaviour the real QStash is allowed, switched on to test idempotency and ordering."""
+
+    duplicate_deliveries: bool = False
+    shuffle: bool = False
+    extra_delay_s: float = 0.0
+
+
+class BrokerConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """`time_scale` multiplies every delay, backoff and schedule minute (0.001 makes a minute 60 ms)."""
+
+    token: str = DEV_TOKEN
+    current_signing_key: str = DEV_CURRENT_SIGNING_KEY
+    next_signing_key: str = DEV_NEXT_SIGNING_KEY
+    time_scale: float = 1.0
+    dedup_window_s: float = 600.0
+    max_timeout_s: float = 900.0
+    faults: Faults = Faults()
+
+    def __post_init__(self) -> None:
+        if self.time_scale <= 0:
+            raise ValueError("time_scale must be positive")

@@ -1,0 +1,90 @@
+"""One delivery attempt: the signed HTTP request QStash would send, and what came back (§10)."""
+
+import time
+
+import httpx
+import msgspec
+
+from service.broker.config import BrokerConfig
+from service.broker.headers import canonical
+from service.broker.records import Message, Pairs
+from service.broker.signing import sign
+
+USER_AGENT = "Upstash-QStash"
+MAX_RESPONSE_BODY = 1024 * 1024
+_OURS = frozenset(
+    {
+        "user-agent",
+        "host",
+        "content-length",
+        "upstash-message-id",
+        "upstash-retried",
+        "upstash-signature",
+    }
+)
+
+
+class Outcome(msgspec.Struct, frozen=True, kw_only=True):
+    """`status` is None when no response came back (timeout, refused connection)."""
+
+    status: int | None
+    headers: Pairs = ()
+    body: bytes = b""
+    error: str | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    @property
+    def non_retryable(self) -> bool:
+        """489 with `Upstash-NonRetryable-Error: true`; both are required (§11)."""
+        flags = [value for name, value in self.headers if name.lower() == "upstash-nonretryable-error"]
+        return self.status == 489 and any(value.strip().lower() == "true" for value in flags)
+
+
+class Deliverer:
+    def __init__(self, client: httpx.AsyncClient, config: BrokerConfig) -> None:
+        self._client = client
+        self._config = config
+
+    async def attempt(self, message: Message) -> Outcome:
+        spec = message.spec
+        body = b"" if spec.method == "GET" else spec.body
+        timeout = min(spec.timeout_s or self._config.max_timeout_s, self._config.max_timeout_s)
+        try:
+            response = await self._client.request(
+                spec.method,
+                spec.url,
+                content=body,
+                headers=self.headers(message, body),
+                timeout=timeout,
+                follow_redirects=False,
+            )
+        except httpx.TimeoutException:
+            return Outcome(status=None, error=f"timeout after {timeout:g}s")
+        except httpx.HTTPError as error:
+            return Outcome(status=None, error=f"{type(error).__name__}: {error}")
+        return Outcome(
+            status=response.status_code,
+            headers=tuple((canonical(name), value) for name, value in response.headers.multi_items()),
+            body=response.content[:MAX_RESPONSE_BODY],
+        )
+
+    def headers(self, message: Message, body: bytes) -> list[tuple[str, str]]:
+        spec = message.spec
+        signature = sign(self._config.current_signing_key, spec.url, body, int(time.time()))
+        headers = [(name, value) for name, value in spec.forward_headers if name.lower() not in _OURS]
+        if spec.content_type is not None:
+            headers.append(("Content-Type", spec.content_type))
+        headers += [
+            ("User-Agent", USER_AGENT),
+            ("Upstash-Message-Id", message.message_id),
+            ("Upstash-Retried", str(message.retried)),
+            ("Upstash-Signature", signature),
+        ]
+        if message.schedule_id is not None:
+            headers.append(("Upstash-Schedule-Id", message.schedule_id))
+        if message.caller_ip is not None:
+            headers.append(("Upstash-Caller-Ip", message.caller_ip))
+        return headers

@@ -1,0 +1,82 @@
+"""In-memory broker state: pending messages in due order, dedup ids, the DLQ and schedules.
+
+One event loop owns it, so no locks. Messages wait in a heap of (due, seq); re-queueing a
+message gives it a new seq and the old heap entry is skipped when popped, which is how
+cancel and retry avoid touching the heap.
+"""
+
+import asyncio
+import heapq
+import itertools
+import random
+
+from service.broker.records import DlqEntry, Message, Schedule
+
+
+class Store:
+    def __init__(self) -> None:
+        self.messages: dict[str, Message] = {}
+        self.dlq: dict[str, DlqEntry] = {}
+        self.schedules: dict[str, Schedule] = {}
+        self._dedup: dict[str, tuple[str, float]] = {}
+        self._queue: list[tuple[float, int, str]] = []
+        self._seq = itertools.count()
+        self._dlq_seq = itertools.count()
+        self._changed = asyncio.Event()
+
+    def enqueue(self, message: Message, due_at: float) -> None:
+        message.queue_seq = next(self._seq)
+        self.messages[message.message_id] = message
+        heapq.heappush(self._queue, (due_at, message.queue_seq, message.message_id))
+        self._changed.set()
+
+    def pop_due(self, now: float, *, shuffle: bool = False) -> list[Message]:
+        """Messages due by `now`, in due order unless shuffled; they stay visible until finished."""
+        due: list[Message] = []
+        while self._queue and self._queue[0][0] <= now:
+            _, seq, message_id = heapq.heappop(self._queue)
+            message = self.messages.get(message_id)
+            if message is not None and message.queue_seq == seq:
+                message.queue_seq = -1
+                due.append(message)
+        if shuffle:
+            random.shuffle(due)
+        return due
+
+    def next_due(self) -> float | None:
+        return self._queue[0][0] if self._queue else None
+
+    async def wait_for_change(self, timeout: float | None) -> None:
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    def clear_changed(self) -> None:
+        self._changed.clear()
+
+    def finish(self, message_id: str) -> Message | None:
+        """Forget a message: delivered, failed or cancelled."""
+        return self.messages.pop(message_id, None)
+
+    def is_pending(self, message: Message) -> bool:
+        return self.messages.get(message.message_id) is message
+
+    def duplicate_of(self, key: str, now: float) -> str | None:
+        found = self._dedup.get(key)
+        if found is None or found[1] <= now:
+            self._dedup.pop(key, None)
+            return None
+        return found[0]
+
+    def remember(self, key: str, message_id: str, now: float, window_s: float) -> None:
+        self._dedup[key] = (message_id, now + window_s)
+        if len(self._dedup) % 1024 == 0:
+            self._dedup = {k: v for k, v in self._dedup.items() if v[1] > now}
+
+    def new_dlq_id(self, now_ms: int) -> str:
+        """`<ms>-<seq>`, the shape of QStash DLQ ids."""
+        return f"{now_ms}-{next(self._dlq_seq)}"
+
+    def add_dlq(self, entry: DlqEntry) -> None:
+        self.dlq[entry.dlq_id] = entry

@@ -1,0 +1,95 @@
+"""The JSON the SDK parses: Message, DlqMessage and Schedule objects (protocol §5-§7).
+
+QStash is a Go service whose fields are `omitempty`, so absent optional fields are left out
+rather than sent as null.
+"""
+
+import base64
+from collections.abc import Iterable
+from typing import Any
+
+from service.broker.records import DlqEntry, Message, MessageSpec, Schedule
+
+
+def header_map(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """`{name: [values]}`, Go's `http.Header` as JSON."""
+    grouped: dict[str, list[str]] = {}
+    for name, value in pairs:
+        grouped.setdefault(name, []).append(value)
+    return grouped
+
+
+def body_fields(body: bytes, text_key: str, base64_key: str) -> dict[str, str]:
+    if not body:
+        return {}
+    try:
+        return {text_key: body.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {base64_key: base64.b64encode(body).decode()}
+
+
+def message_view(message: Message) -> dict[str, Any]:
+    spec = message.spec
+    view = {
+        "messageId": message.message_id,
+        "url": spec.url,
+        "method": spec.method,
+        "maxRetries": spec.retries,
+        "notBefore": message.not_before_ms,
+        "createdAt": message.created_at_ms,
+        "scheduleId": message.schedule_id,
+        "callerIP": message.caller_ip,
+        **_spec_fields(spec),
+    }
+    return _present(view)
+
+
+def dlq_view(entry: DlqEntry) -> dict[str, Any]:
+    return {
+        **message_view(entry.message),
+        "dlqId": entry.dlq_id,
+        "responseStatus": entry.response_status,
+        "responseHeader": header_map(entry.response_headers),
+        **body_fields(entry.response_body, "responseBody", "responseBodyBase64"),
+    }
+
+
+def schedule_view(schedule: Schedule) -> dict[str, Any]:
+    spec = schedule.spec
+    view = {
+        "scheduleId": schedule.schedule_id,
+        "destination": spec.url,
+        "cron": schedule.cron_text,
+        "createdAt": schedule.created_at_ms,
+        "method": spec.method,
+        "retries": spec.retries,
+        "delay": int(spec.delay_s) or None,
+        "timeout": int(spec.timeout_s) if spec.timeout_s else None,
+        "callerIP": schedule.caller_ip,
+        "isPaused": schedule.paused or None,
+        "lastScheduleTime": schedule.last_schedule_time_ms,
+        "nextScheduleTime": schedule.next_schedule_time_ms,
+        "lastScheduleStates": dict(schedule.last_states) or None,
+        **_spec_fields(spec),
+    }
+    return _present(view)
+
+
+def _spec_fields(spec: MessageSpec) -> dict[str, Any]:
+    headers = list(spec.forward_headers)
+    if spec.content_type is not None:
+        headers.insert(0, ("Content-Type", spec.content_type))
+    return {
+        **body_fields(spec.body, "body", "bodyBase64"),
+        "header": header_map(headers) or None,
+        "callback": spec.callback.url if spec.callback else None,
+        "callbackHeader": header_map(spec.callback.headers) or None if spec.callback else None,
+        "failureCallback": spec.failure_callback.url if spec.failure_callback else None,
+        "failureCallbackHeader": header_map(spec.failure_callback.headers) or None if spec.failure_callback else None,
+        "retryDelayExpression": spec.retry_delay,
+        "label": spec.label,
+    }
+
+
+def _present(view: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in view.items() if value is not None}
