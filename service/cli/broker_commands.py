@@ -7,7 +7,7 @@ from service.cli.subcommand import add
 
 
 async def qstash_dev_command(args: argparse.Namespace) -> int:
-    config = BrokerConfig()
+    config = BrokerConfig(time_scale=args.time_scale)
     print(f"local QStash broker listening on http://{args.host}:{args.port}")
     print(f"  QSTASH_URL=http://{args.host}:{args.port}")
     print(f"  QSTASH_TOKEN={config.token}")
@@ -29,3 +29,9 @@ def register(subparsers) -> None:
     )
     command.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     command.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    command.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="multiply every delay and retry backoff by this (0.001 for fast tests; default 1)",
+    )
