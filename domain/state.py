@@ -56,7 +56,12 @@ def is_overdue(state: JobState, now: datetime) -> bool:
 
 
 def progress(state: JobState) -> float:
-    """Percent done: results against the target (capped at 100), else runs against max_runs."""
+    """Percent done: results against the target (capped at 100), else runs against max_runs.
+
+    A completed job is done, whichever limit ended it (a source can run dry early).
+    """
+    if state.status is Status.COMPLETED:
+        return 100.0
     if state.target_results:
         return min(100.0, 100.0 * state.processed_results / state.target_results)
     if state.max_runs:

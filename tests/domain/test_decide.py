@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import msgspec
 import pytest
 from msgspec.structs import replace
 
@@ -438,6 +439,12 @@ def test_a_requeue_without_a_deadline_leaves_the_job_without_one():
 )
 def test_progress_is_results_against_the_target_else_runs_against_max_runs(state, percent):
     assert progress(state) == percent
+
+
+def test_a_completed_job_is_wholly_done_even_when_its_source_ran_dry_early():
+    exhausted = JobState(status=Status.COMPLETED, target_results=100, processed_results=40, max_runs=50, processed_runs=2)
+    assert progress(exhausted) == 100.0
+    assert progress(msgspec.structs.replace(exhausted, status=Status.PROCESSING)) == 40.0
 
 
 # -- kinds --------------------------------------------------------------------------------
