@@ -27,6 +27,7 @@ class CreateJob(Command, kw_only=True):
     backoff_factor: float = 1.0
     max_delay_s: float = 0.0
     idempotency_key: str | None = None
+    max_redispatches: int = 3
 
 
 class StartRun(Command, kw_only=True):
@@ -70,4 +71,13 @@ class Requeue(Command, kw_only=True):
     deadline: datetime | None = None
 
 
-AnyCommand = CreateJob | StartRun | RecordBatch | FailDelivery | FailJob | TimeOut | Cancel | Requeue
+class Redispatch(Command, kw_only=True):
+    """Send the current run again; `seen_version` is the version the stall was judged at,
+    so two sweepers that saw the same stall rescue the job once."""
+
+    detected_by: ClassVar[str] = "sweeper"
+    run: int
+    seen_version: int
+
+
+AnyCommand = CreateJob | StartRun | RecordBatch | FailDelivery | FailJob | TimeOut | Cancel | Requeue | Redispatch

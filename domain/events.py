@@ -29,6 +29,7 @@ class JobCreated(Event, tag="JobCreated", kw_only=True):
     backoff_factor: float = 1.0
     max_delay_s: float = 0.0
     idempotency_key: str | None = None
+    max_redispatches: int = 3
 
 
 class JobStarted(Event, tag="JobStarted", kw_only=True):
@@ -78,6 +79,13 @@ class JobRequeued(Event, tag="JobRequeued", kw_only=True):
     deadline: datetime | None = None
 
 
+class RunRedispatched(Event, tag="RunRedispatched", kw_only=True):
+    """The run's message was lost (nothing in flight, no progress): it is sent again."""
+
+    run: int
+    redispatch: int
+
+
 AnyEvent = (
     JobCreated
     | JobStarted
@@ -89,6 +97,7 @@ AnyEvent = (
     | JobTimedOut
     | JobCancelled
     | JobRequeued
+    | RunRedispatched
 )
 
 EVENT_TYPES: tuple[type[Event], ...] = AnyEvent.__args__  # type: ignore[attr-defined]

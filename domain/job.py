@@ -17,6 +17,7 @@ from domain.commands import (
     FailDelivery,
     FailJob,
     RecordBatch,
+    Redispatch,
     Requeue,
     StartRun,
     TimeOut,
@@ -41,6 +42,7 @@ from domain.events import (
     JobRequeued,
     JobStarted,
     JobTimedOut,
+    RunRedispatched,
 )
 from domain.kinds import continuation_delay
 from domain.lifecycle import Status, Trigger, next_status
@@ -89,6 +91,15 @@ def decide(command: AnyCommand, state: JobState) -> list[AnyEvent]:
             if state.requeues >= state.max_requeues:
                 raise RequeueLimitReached(status, state.max_requeues)
             return [JobRequeued(at=command.at, requeue=state.requeues + 1, deadline=deadline)]
+        case Redispatch(run=run, seen_version=seen_version):
+            if (
+                seen_version == state.version
+                and run == state.next_run
+                and state.redispatches < state.max_redispatches
+                and next_status(status, Trigger.REDISPATCH)
+            ):
+                return [RunRedispatched(at=command.at, run=run, redispatch=state.redispatches + 1)]
+            return []
         case CreateJob():
             raise AssertionError("handled above")
         case _:
@@ -121,6 +132,7 @@ def _create(command: CreateJob, state: JobState) -> list[AnyEvent]:
             backoff_factor=command.backoff_factor,
             max_delay_s=command.max_delay_s,
             idempotency_key=command.idempotency_key,
+            max_redispatches=command.max_redispatches,
         )
     ]
 
@@ -159,6 +171,7 @@ def evolve(state: JobState, event: Event) -> JobState:
                 processed_results=state.processed_results + event.results,
                 cursor=event.cursor,
                 attempts=0,
+                redispatches=0,
                 updated_at=at,
             )
         case ContinuationScheduled():
@@ -190,6 +203,7 @@ def evolve(state: JobState, event: Event) -> JobState:
                 backoff_factor=event.backoff_factor,
                 max_delay_s=event.max_delay_s,
                 idempotency_key=event.idempotency_key,
+                max_redispatches=event.max_redispatches,
                 created_at=at,
                 updated_at=at,
             )
@@ -210,10 +224,13 @@ def evolve(state: JobState, event: Event) -> JobState:
                 requeues=event.requeue,
                 deadline=event.deadline,
                 attempts=0,
+                redispatches=0,
                 outcome=None,
                 finished_at=None,
                 updated_at=at,
             )
+        case RunRedispatched():
+            return replace(state, version=version, redispatches=event.redispatch, updated_at=at)
     raise TypeError(f"unknown event {type(event).__name__}")
 
 

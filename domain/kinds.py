@@ -19,6 +19,7 @@ class KindConfig(msgspec.Struct, frozen=True, kw_only=True):
     batch_timeout_s: float = 30.0
     deadline_s: float | None = 3600.0
     max_requeues: int = 3
+    max_redispatches: int = 3  # times a lost run is sent again before the job is left to time out
     description: str = ""
 
 
@@ -61,6 +62,7 @@ def create_job(
         max_runs=max_runs if max_runs is not None else config.max_runs,
         target_results=target_results,
         max_requeues=config.max_requeues,
+        max_redispatches=config.max_redispatches,
         deadline=at + timedelta(seconds=seconds) if seconds is not None else None,
         delay_s=config.delay_s,
         backoff_factor=config.backoff_factor,

@@ -29,6 +29,7 @@ class Trigger(StrEnum):
     TIME_OUT = "time_out"
     CANCEL = "cancel"
     REQUEUE = "requeue"
+    REDISPATCH = "redispatch"
 
 
 FINAL: frozenset[Status] = frozenset({Status.COMPLETED, Status.CANCELLED})
@@ -45,6 +46,8 @@ _MOVES: list[tuple[Trigger, list[Status], Status]] = [
     (Trigger.TIME_OUT, [Status.PENDING, Status.PROCESSING], Status.TIMEOUT),
     (Trigger.CANCEL, [Status.PENDING, Status.PROCESSING], Status.CANCELLED),
     (Trigger.REQUEUE, [Status.ERROR, Status.TIMEOUT], Status.PENDING),
+    (Trigger.REDISPATCH, [Status.PENDING], Status.PENDING),
+    (Trigger.REDISPATCH, [Status.PROCESSING], Status.PROCESSING),
 ]
 
 MACHINE = Machine(

@@ -29,6 +29,8 @@ class JobState(msgspec.Struct, frozen=True, kw_only=True):
     attempts: int = 0  # failed deliveries of the current run
     last_error: str | None = None
     requeues: int = 0
+    max_redispatches: int = 3
+    redispatches: int = 0  # of the current run
     outcome: str | None = None  # completion or failure reason
     created_at: datetime | None = None
     started_at: datetime | None = None

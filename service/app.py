@@ -48,7 +48,8 @@ def create_app(
         app.state.update(pool=pool, database_url=url)
         try:
             if deliveries:
-                async with background(settings, pool, url, kinds):
+                async with background(settings, pool, url, kinds) as qstash:
+                    app.state.qstash = qstash
                     yield
             else:
                 yield

@@ -18,7 +18,7 @@ from uuid import UUID
 import msgspec
 from psycopg_pool import AsyncConnectionPool
 
-from domain.commands import FailDelivery, FailJob, RecordBatch, StartRun, TimeOut
+from domain.commands import FailDelivery, FailJob, RecordBatch, StartRun
 from domain.errors import JobNotFound
 from domain.lifecycle import Status
 from domain.state import JobState
@@ -29,11 +29,6 @@ from service.handlers.contract import BatchContext, PermanentError
 from service.kinds import Kind
 
 RECORDED = "SELECT status_code, outcome, response::text FROM inbox WHERE message_id = %(message_id)s"
-OVERDUE = """
-SELECT stream_id FROM job_status
- WHERE status IN ('pending', 'processing') AND deadline <= %(now)s
- ORDER BY deadline LIMIT %(limit)s
-"""
 
 
 class Answer(msgspec.Struct, frozen=True, kw_only=True):
@@ -149,14 +144,3 @@ async def fail_after_retries(
         return await _append(pool, job_id, command, metadata, message_id, Answer(status=200, outcome="job_failed"))
     except JobNotFound:
         return await _settle(pool, None, message_id, Answer(status=200, outcome="unknown_job"))
-
-
-async def time_out_overdue(pool: AsyncConnectionPool, limit: int = 1000) -> int:
-    """Append JobTimedOut to every overdue active job, under the usual version check."""
-    async with pool.connection() as conn:
-        rows = await (await conn.execute(OVERDUE, {"now": now(), "limit": limit})).fetchall()
-    timed_out = 0
-    for (stream_id,) in rows:
-        handled = await handle(pool, stream_id, TimeOut(at=now(), detected_by="sweeper"), Metadata(actor="sweeper"))
-        timed_out += bool(handled.events)
-    return timed_out

@@ -2,7 +2,7 @@
 
 from uuid import UUID
 
-from domain.events import AnyEvent, ContinuationScheduled, JobCreated, JobRequeued
+from domain.events import AnyEvent, ContinuationScheduled, JobCreated, JobRequeued, RunRedispatched
 from domain.state import JobState
 from service.event_store import OutboxMessage
 
@@ -20,13 +20,15 @@ def messages_for(stream_id: UUID, events: list[AnyEvent], state: JobState) -> li
                 messages.append(_run(stream_id, state, state.next_run, 0.0))
             case ContinuationScheduled(run=run, delay_s=delay_s):
                 messages.append(_run(stream_id, state, run, delay_s))
+            case RunRedispatched(run=run, redispatch=redispatch):
+                messages.append(_run(stream_id, state, run, 0.0, suffix=f"-r{redispatch}"))
     return messages
 
 
-def _run(stream_id: UUID, state: JobState, run: int, delay_s: float) -> OutboxMessage:
+def _run(stream_id: UUID, state: JobState, run: int, delay_s: float, suffix: str = "") -> OutboxMessage:
     return OutboxMessage(
         run=run,
-        deduplication_id=f"{stream_id}-{state.requeues}-{run}",
+        deduplication_id=f"{stream_id}-{state.requeues}-{run}{suffix}",
         body={"job_id": str(stream_id), "run": run},
         delay_s=delay_s,
     )

@@ -35,6 +35,7 @@ VARIABLES = {
     "broker_port": "JOBTRAIL_BROKER_PORT",
     "broker_time_scale": "JOBTRAIL_BROKER_TIME_SCALE",
     "broker_faults": "JOBTRAIL_BROKER_FAULTS",
+    "stall_after_s": "JOBTRAIL_STALL_AFTER_S",
 }
 
 # The official QStash dev server's public, deterministic credentials (user 1). With
@@ -60,6 +61,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     qstash_next_signing_key: str = DEV_NEXT_SIGNING_KEY
     broker_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080  # 0: any free port
     broker_time_scale: Annotated[float, msgspec.Meta(gt=0, le=1)] = 1.0
+    # An active job that has not moved for this long, with no message in flight, is stalled.
+    stall_after_s: Annotated[float, msgspec.Meta(gt=0)] = 300.0
     # Test-only fault injection in the local broker: a comma list of "duplicate"
     # (deliver every message twice) and "shuffle" (deliver ready messages in random order).
     broker_faults: Annotated[str, msgspec.Meta(pattern=r"^((duplicate|shuffle)(,(duplicate|shuffle))*)?$")] = ""

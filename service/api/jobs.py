@@ -184,6 +184,7 @@ class JobsController(Controller):
         pool: Pool,
         kinds: Kinds,
     ) -> Response[JobDocument]:
+        require(principal, Scope.JOBS_WRITE)
         state = await visible_job(pool, principal, job_id)
         config = kinds[state.kind].config if state.kind in kinds else None
         seconds = config.deadline_s if config else None

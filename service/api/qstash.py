@@ -14,7 +14,8 @@ from litestar import Controller, Request, Response, post
 
 from service.api.dependencies import CurrentSettings, Kinds, Pool
 from service.api.problems import ProblemError, problem_responses
-from service.delivery import Answer, deliver_run, fail_after_retries, time_out_overdue
+from service import sweeper
+from service.delivery import Answer, deliver_run, fail_after_retries
 from service.qstash_signature import InvalidSignature, verify_signature
 
 NON_RETRYABLE = {"Upstash-NonRetryable-Error": "true"}
@@ -106,12 +107,12 @@ class QStashController(Controller):
     @post(
         "/sweep",
         status_code=200,
-        summary="Time out overdue jobs (QStash schedule)",
+        summary="Time out overdue jobs and re-dispatch stalled ones (QStash schedule)",
         responses=problem_responses(401),
     )
-    async def sweep(self, request: Request, pool: Pool, settings: CurrentSettings) -> dict[str, int]:
+    async def sweep(self, request: Request, pool: Pool, settings: CurrentSettings) -> sweeper.SweepReport:
         await _verified_body(request, settings, "/qstash/sweep")
-        return {"timed_out": await time_out_overdue(pool)}
+        return await sweeper.sweep(pool, request.app.state.get("qstash"), settings.stall_after_s)
 
 
 def _message_id(request: Request) -> str:

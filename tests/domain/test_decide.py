@@ -12,6 +12,7 @@ from domain.commands import (
     FailDelivery,
     FailJob,
     RecordBatch,
+    Redispatch,
     Requeue,
     StartRun,
     TimeOut,
@@ -34,6 +35,7 @@ from domain.events import (
     JobRequeued,
     JobStarted,
     JobTimedOut,
+    RunRedispatched,
 )
 from domain.job import decide, evolve
 from domain.kinds import KindConfig, continuation_delay, create_job
@@ -360,6 +362,45 @@ def test_cancelling_a_completed_job_is_refused_naming_its_state():
 @pytest.mark.parametrize(("history", "status"), [(failed(), "error"), (timed_out(), "timeout")])
 def test_cancelling_a_failed_or_timed_out_job_is_refused(history, status):
     given(*history).when(Cancel(at=at(90))).raises(IllegalTransition, match=status)
+
+
+# -- redispatch (a lost run) ---------------------------------------------------------------
+
+
+def test_a_stalled_running_job_has_its_current_run_sent_again():
+    given(*running()).when(Redispatch(at=at(5), run=1, seen_version=2)).then(
+        RunRedispatched(at=at(5), run=1, redispatch=1)
+    )
+
+
+def test_a_pending_job_whose_first_run_was_lost_is_sent_again():
+    given(created()).when(Redispatch(at=at(5), run=1, seen_version=1)).then(
+        RunRedispatched(at=at(5), run=1, redispatch=1)
+    )
+
+
+def test_two_sweepers_that_saw_the_same_stall_rescue_the_job_once():
+    first = RunRedispatched(at=at(5), run=1, redispatch=1)
+    given(*running(), first).when(Redispatch(at=at(5), run=1, seen_version=2)).then()
+
+
+def test_a_run_is_sent_again_only_up_to_the_limit():
+    lost = [RunRedispatched(at=at(5 + n), run=1, redispatch=n) for n in (1, 2)]
+    given(*running(max_redispatches=2), *lost).when(Redispatch(at=at(9), run=1, seen_version=4)).then()
+
+
+def test_a_recorded_batch_resets_the_count_of_redispatches():
+    history = [*running(max_redispatches=1), RunRedispatched(at=at(2), run=1, redispatch=1),
+               BatchRecorded(at=at(3), run=1, results=1, has_more=True),
+               ContinuationScheduled(at=at(3), run=2, delay_s=0)]
+    given(*history).when(Redispatch(at=at(9), run=2, seen_version=5)).then(
+        RunRedispatched(at=at(9), run=2, redispatch=1)
+    )
+
+
+@pytest.mark.parametrize("history", [completed(), cancelled(), failed()], ids=["completed", "cancelled", "error"])
+def test_a_job_that_is_not_running_is_never_redispatched(history):
+    given(*history).when(Redispatch(at=at(9), run=1, seen_version=len(history))).then()
 
 
 # -- requeue ------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from domain.events import (
     JobCreated,
     JobFailed,
     JobRequeued,
+    RunRedispatched,
     JobStarted,
     JobTimedOut,
     decoder,
@@ -61,6 +62,7 @@ EXPECTED: dict[str, Event] = {
     "JobTimedOut": JobTimedOut(at=_utc(13, 0, 30), deadline=_utc(13, 0), detected_by="sweeper"),
     "JobCancelled": JobCancelled(at=_utc(12, 3), reason="no longer needed"),
     "JobRequeued": JobRequeued(at=_utc(14, 0), requeue=1, deadline=_utc(15, 0)),
+    "RunRedispatched": RunRedispatched(at=_utc(14, 30), run=3, redispatch=1),
 }
 
 

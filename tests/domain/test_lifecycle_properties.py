@@ -13,6 +13,7 @@ from domain.commands import (
     FailDelivery,
     FailJob,
     RecordBatch,
+    Redispatch,
     Requeue,
     StartRun,
     TimeOut,
@@ -28,6 +29,7 @@ from domain.events import (
     JobCreated,
     JobFailed,
     JobRequeued,
+    RunRedispatched,
     JobStarted,
     JobTimedOut,
 )
@@ -46,6 +48,7 @@ TRIGGER_OF = {
     JobTimedOut: Trigger.TIME_OUT,
     JobCancelled: Trigger.CANCEL,
     JobRequeued: Trigger.REQUEUE,
+    RunRedispatched: Trigger.REDISPATCH,
 }
 
 seconds = st.integers(min_value=0, max_value=90)
@@ -150,6 +153,11 @@ class JobLifecycle(RuleBasedStateMachine):
         deadline = None if deadline_after is None else now + timedelta(seconds=deadline_after)
         self.issue(Requeue(at=now, deadline=deadline))
 
+    @rule(offset=run_offsets, stale=st.booleans(), elapsed=seconds)
+    def redispatch(self, offset, stale, elapsed):
+        seen = self.state.version - 1 if stale else self.state.version
+        self.issue(Redispatch(at=self.tick(elapsed), run=self.state.next_run + offset, seen_version=seen))
+
     @rule(elapsed=seconds)
     def create_again(self, elapsed):
         try:
@@ -186,6 +194,10 @@ class JobLifecycle(RuleBasedStateMachine):
             since = since + 1 if isinstance(event, DeliveryFailed) else 0 if isinstance(
                 event, BatchRecorded | JobRequeued) else since
         assert self.state.attempts == since
+
+    @invariant()
+    def a_run_is_redispatched_at_most_max_redispatches_times(self):
+        assert self.state.redispatches <= self.state.max_redispatches
 
     @invariant()
     def version_counts_the_events_applied(self):

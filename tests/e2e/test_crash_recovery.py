@@ -31,6 +31,12 @@ def start_broker(port: int, log) -> subprocess.Popen:
     raise RuntimeError("the broker did not start")
 
 
+async def latest_run_handed_to_broker(database_url: str) -> bool:
+    query = "SELECT sent_at IS NOT NULL FROM outbox ORDER BY id DESC LIMIT 1"
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        return (await (await conn.execute(query)).fetchone())[0]
+
+
 async def drift(database_url: str) -> list:
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         return await find_drift(conn)
@@ -65,3 +71,33 @@ def test_a_job_survives_its_server_being_killed_mid_run(database_url, tmp_path, 
     runs = [e["data"]["run"] for e in events if e["type"] == "BatchRecorded"]
     assert runs == list(range(1, 51))  # every run recorded once, in order
     assert asyncio.run(drift(database_url)) == []  # the projection equals a replay
+
+
+def test_a_run_lost_with_an_in_process_broker_is_sent_again_by_the_sweeper(database_url, tmp_path, key):
+    """kill -9 takes the in-process broker and its queued message with it: the job stalls
+    until the sweeper sees no message in flight and re-dispatches the run."""
+    service = Service(database_url, tmp_path)
+    service.env["JOBTRAIL_STALL_AFTER_S"] = "1"
+    api = httpx.Client(base_url=service.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    try:
+        service.start()
+        job = api.post(
+            "/v1/jobs", json={"kind": "demo.count", "params": {"total": 200, "per_batch": 20, "slow_ms": 300}}
+        ).json()
+        while api.get(f"/v1/jobs/{job['id']}").json()["processed_runs"] < 3:
+            time.sleep(0.02)
+        while not asyncio.run(latest_run_handed_to_broker(database_url)):
+            time.sleep(0.005)
+        service.kill()  # the broker, holding the run's message, dies with the service
+        service.start()
+        done = wait_until_final(api, job["id"], timeout_s=60)
+        events = history(api, job["id"])
+    finally:
+        api.close()
+        service.stop()
+    assert (done["status"], done["processed_runs"]) == ("completed", 10)
+    redispatched = [e for e in events if e["type"] == "RunRedispatched"]
+    assert len(redispatched) == 1 and redispatched[0]["provenance"]["actor"] == "sweeper"
+    runs = [e["data"]["run"] for e in events if e["type"] == "BatchRecorded"]
+    assert runs == list(range(1, 11))
+    assert asyncio.run(drift(database_url)) == []
