@@ -89,7 +89,14 @@ def create_app(
             ),
         ),
         # Expected errors are answers, not incidents; unexpected ones log in on_unexpected.
-        logging_config=LoggingConfig(log_exceptions="never"),
+        # httpx would log every publish and delivery at INFO: two lines per run of a job.
+        logging_config=LoggingConfig(
+            log_exceptions="never",
+            loggers={
+                "litestar": {"level": "INFO", "handlers": ["queue_listener"], "propagate": False},
+                "httpx": {"level": "WARNING"},
+            },
+        ),
     )
 
 

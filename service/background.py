@@ -42,7 +42,13 @@ async def local_broker(settings: Settings) -> AsyncIterator[str]:
         ),
     )
     server = uvicorn.Server(
-        uvicorn.Config(create_broker(config), host="127.0.0.1", port=settings.broker_port, log_level="warning")
+        uvicorn.Config(
+            create_broker(config),
+            host="127.0.0.1",
+            port=settings.broker_port,
+            log_level="warning",
+            timeout_graceful_shutdown=3,
+        )
     )
     server.install_signal_handlers = lambda: None  # the service's own server owns the signals
     task = asyncio.create_task(server.serve())

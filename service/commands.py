@@ -44,12 +44,15 @@ async def handle(
     *,
     inbox: InboxEntry | None = None,
     results: BatchItems | None = None,
+    known: JobState | None = None,
 ) -> Handled:
+    """`known`, when given, is a state the caller just read: the first attempt decides
+    against it without reading again (a stale one only costs a conflict and a retry)."""
     async with pool.connection() as conn:
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
                 await asyncio.sleep(random.uniform(0, BACKOFF_S * 2 ** min(attempt - 1, 5)))
-            state = await load(conn, stream_id)
+            state = known if attempt == 0 and known is not None else await load(conn, stream_id)
             events = decide(command, state)
             if not events:
                 return Handled(state, [], None)

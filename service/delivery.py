@@ -21,14 +21,22 @@ from psycopg_pool import AsyncConnectionPool
 from domain.commands import FailDelivery, FailJob, RecordBatch, StartRun
 from domain.errors import JobNotFound
 from domain.lifecycle import Status
-from domain.state import JobState
+from domain.state import INITIAL, JobState, decoder as state_decoder, is_overdue
 from projections.log import Metadata
 from service.commands import handle
-from service.event_store import BatchItems, DuplicateMessage, InboxEntry, record_inbox
+from service.event_store import BatchItems, DuplicateMessage, InboxEntry, UnstorableValue, record_inbox
 from service.handlers.contract import BatchContext, PermanentError
 from service.kinds import Kind
 
 RECORDED = "SELECT status_code, outcome, response::text FROM inbox WHERE message_id = %(message_id)s"
+
+# A delivery's first look, in one round trip: its recorded answer (if a repeat) and the job.
+RECORDED_AND_JOB = """
+SELECT i.status_code, i.outcome, i.response::text, j.state::text
+  FROM (VALUES (1)) AS one (x)
+  LEFT JOIN inbox i ON i.message_id = %(message_id)s
+  LEFT JOIN job_status j ON j.stream_id = %(stream_id)s
+"""
 
 
 class Answer(msgspec.Struct, frozen=True, kw_only=True):
@@ -44,10 +52,19 @@ def now() -> datetime:
 async def recorded_answer(pool: AsyncConnectionPool, message_id: str) -> Answer | None:
     async with pool.connection() as conn:
         found = await (await conn.execute(RECORDED, {"message_id": message_id})).fetchone()
-    if found is None:
-        return None
-    status, outcome, response = found
+    return _duplicate(*found) if found else None
+
+
+def _duplicate(status: int, outcome: str, response: str) -> Answer:
     return Answer(status=status, outcome=outcome, detail={**msgspec.json.decode(response), "duplicate": True})
+
+
+async def _recorded_and_job(pool: AsyncConnectionPool, message_id: str, job_id: UUID) -> tuple[Answer | None, JobState]:
+    async with pool.connection() as conn:
+        cursor = await conn.execute(RECORDED_AND_JOB, {"message_id": message_id, "stream_id": job_id})
+        status, outcome, response, state = await cursor.fetchone()  # type: ignore[misc]
+    answer = _duplicate(status, outcome, response) if status is not None else None
+    return answer, state_decoder.decode(state) if state else INITIAL
 
 
 async def _settle(pool: AsyncConnectionPool, stream_id: UUID | None, message_id: str, answer: Answer) -> Answer:
@@ -70,13 +87,14 @@ def _why_not_now(state: JobState, run: int) -> str:
 async def deliver_run(
     pool: AsyncConnectionPool, kinds: Mapping[str, Kind], *, message_id: str, retried: int, job_id: UUID, run: int
 ) -> Answer:
-    if (answer := await recorded_answer(pool, message_id)) is not None:
+    answer, state = await _recorded_and_job(pool, message_id, job_id)
+    if answer is not None:
         return answer
-    metadata = Metadata(actor="qstash", message_id=message_id, retried=retried)
-    try:
-        state = (await handle(pool, job_id, StartRun(at=now(), run=run), metadata)).state
-    except JobNotFound:
+    if state.status is None:
         return await _settle(pool, None, message_id, Answer(status=200, outcome="unknown_job"))
+    metadata = Metadata(actor="qstash", message_id=message_id, retried=retried)
+    if state.status is Status.PENDING or is_overdue(state, now()):  # start it, or time it out
+        state = (await handle(pool, job_id, StartRun(at=now(), run=run), metadata, known=state)).state
     if state.status is not Status.PROCESSING or state.next_run != run:
         return await _settle(pool, job_id, message_id, Answer(status=200, outcome=_why_not_now(state, run)))
     kind = kinds.get(state.kind)
@@ -85,11 +103,12 @@ async def deliver_run(
             raise PermanentError(f"kind '{state.kind}' is not registered in this service")
         batch, duration_ms = await _run_batch(kind, job_id, run, retried, state)
     except PermanentError as error:
-        command = FailJob(at=now(), reason="permanent_error", error=str(error), run=run)
-        return await _append(pool, job_id, command, metadata, message_id, Answer(status=200, outcome="failed_permanently"))
+        command = FailJob(at=now(), reason="permanent_error", error=_printable(str(error)), run=run)
+        failed = Answer(status=200, outcome="failed_permanently")
+        return await _append(pool, job_id, command, metadata, message_id, failed, known=state)
     except Exception as error:  # transient: QStash retries the same message
         failure = FailDelivery(at=now(), run=run, attempt=retried + 1, error=_describe(error))
-        await handle(pool, job_id, failure, metadata)
+        await handle(pool, job_id, failure, metadata, known=state)
         return Answer(status=500, outcome="handler_failed", detail={"error": failure.error})
     command = RecordBatch(
         at=now(),
@@ -101,7 +120,12 @@ async def deliver_run(
     )
     items = BatchItems(run=run, items=batch.items)
     answer = Answer(status=200, outcome="recorded", detail={"run": run, "results": len(batch.items)})
-    return await _append(pool, job_id, command, metadata, message_id, answer, results=items)
+    try:
+        return await _append(pool, job_id, command, metadata, message_id, answer, results=items, known=state)
+    except UnstorableValue as error:  # the handler's output can never be stored: retrying will not help
+        command = FailJob(at=now(), reason="permanent_error", error=f"the batch cannot be stored: {error}", run=run)
+        failed = Answer(status=200, outcome="failed_permanently")
+        return await _append(pool, job_id, command, metadata, message_id, failed)
 
 
 async def _run_batch(kind: Kind, job_id: UUID, run: int, retried: int, state: JobState):
@@ -113,10 +137,12 @@ async def _run_batch(kind: Kind, job_id: UUID, run: int, retried: int, state: Jo
     return batch, int((time.perf_counter() - started) * 1000)
 
 
-async def _append(pool, job_id, command, metadata, message_id, answer: Answer, results=None) -> Answer:
+async def _append(
+    pool, job_id, command, metadata, message_id, answer: Answer, results=None, known: JobState | None = None
+) -> Answer:
     entry = InboxEntry(message_id=message_id, outcome=answer.outcome, status_code=answer.status, response=answer.detail)
     try:
-        handled = await handle(pool, job_id, command, metadata, inbox=entry, results=results)
+        handled = await handle(pool, job_id, command, metadata, inbox=entry, results=results, known=known)
     except DuplicateMessage:
         return await recorded_answer(pool, message_id) or answer
     if not handled.events:  # the job moved on meanwhile (cancelled, timed out, a twin recorded the run)
@@ -128,7 +154,12 @@ async def _append(pool, job_id, command, metadata, message_id, answer: Answer, r
 def _describe(error: Exception) -> str:
     if isinstance(error, TimeoutError):
         return "the batch took longer than the kind's batch timeout"
-    return f"{type(error).__name__}: {error}"[:1000]
+    return _printable(f"{type(error).__name__}: {error}"[:1000])
+
+
+def _printable(text: str) -> str:
+    """Error texts are stored: NUL, which PostgreSQL cannot store, is spelled out."""
+    return text.replace("\x00", "\\x00")
 
 
 async def fail_after_retries(

@@ -6,6 +6,7 @@ inbox rows: one round trip, one atomic commit. Driver errors are translated here
 and only here, into the store's own exceptions.
 """
 
+import re
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -30,6 +31,10 @@ class DuplicateMessage(Exception):
 
 class DuplicateIdempotencyKey(Exception):
     """The owner already created a job with this idempotency key."""
+
+
+class UnstorableValue(ValueError):
+    """A string PostgreSQL cannot store: one holding NUL (U+0000) or a lone surrogate."""
 
 
 class OutboxMessage(msgspec.Struct, frozen=True, kw_only=True):
@@ -172,20 +177,24 @@ async def append(
     """
     if not events:
         raise ValueError("nothing to append")
-    params = job_status.params(stream_id, state)
-    params.update(
-        expected_version=expected_version,
-        types=[type_name(event) for event in events],
-        datas=[event_encoder.encode(event).decode() for event in events],
-        metadata=metadata_encoder.encode(metadata).decode(),
-        outbox_runs=[m.run for m in outbox],
-        outbox_ids=[m.deduplication_id for m in outbox],
-        outbox_bodies=[event_encoder.encode(m.body).decode() for m in outbox],
-        outbox_delays=[m.delay_s for m in outbox],
-        result_run=results.run if results else None,
-        result_items=event_encoder.encode(results.items).decode() if results else None,
-        **_inbox_params(inbox),
-    )
+    try:
+        params = job_status.params(stream_id, state)
+        params.update(
+            expected_version=expected_version,
+            types=[type_name(event) for event in events],
+            datas=[event_encoder.encode(event).decode() for event in events],
+            metadata=metadata_encoder.encode(metadata).decode(),
+            outbox_runs=[m.run for m in outbox],
+            outbox_ids=[m.deduplication_id for m in outbox],
+            outbox_bodies=[event_encoder.encode(m.body).decode() for m in outbox],
+            outbox_delays=[m.delay_s for m in outbox],
+            result_run=results.run if results else None,
+            result_items=event_encoder.encode(results.items).decode() if results else None,
+            **_inbox_params(inbox),
+        )
+    except UnicodeEncodeError:  # a lone surrogate, which UTF-8 (and so PostgreSQL) cannot hold
+        raise UnstorableValue("a string holds a lone surrogate, which cannot be stored") from None
+    _refuse_nul(params["datas"], params["metadata"], params["state"], params["result_items"], *params["outbox_bodies"])
     try:
         cursor = await conn.execute(APPEND, params)
     except errors.IntegrityError as error:
@@ -193,6 +202,18 @@ async def append(
     head = await cursor.fetchone()
     assert head is not None
     return head[0]
+
+
+# JSON's escape for NUL, preceded by an even run of backslashes (so not "\\u0000" text).
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _refuse_nul(*texts: str | list[str] | None) -> None:
+    """Check before sending: the driver's error would come mid-statement and say less."""
+    for text in texts:
+        for item in text if isinstance(text, list) else [text]:
+            if item and "u0000" in item and _NUL_ESCAPE.search(item):
+                raise UnstorableValue("a string contains the NUL character (U+0000), which cannot be stored")
 
 
 async def record_inbox(conn: AsyncConnection, stream_id: UUID | None, entry: InboxEntry) -> None:

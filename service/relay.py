@@ -23,6 +23,7 @@ from service.kinds import Kind
 logger = logging.getLogger("jobtrail.relay")
 
 CHANNEL = "jobtrail_outbox"
+BATCH = 50
 LISTEN = "LISTEN jobtrail_outbox"
 
 CLAIM = """
@@ -50,7 +51,7 @@ class Relay:
         self.run_url = f"{public_url.rstrip('/')}/qstash/run"
         self.failed_url = f"{public_url.rstrip('/')}/qstash/failed"
 
-    async def publish_pending(self, limit: int = 50) -> int:
+    async def publish_pending(self, limit: int = BATCH) -> int:
         """One round: publish up to `limit` unsent rows; returns how many were sent."""
         sent = 0
         async with self.pool.connection() as conn, conn.transaction():
@@ -84,7 +85,7 @@ class Relay:
         await listener.execute(LISTEN)
         while not stop.is_set():
             try:
-                while await self.publish_pending():
+                while await self.publish_pending() == BATCH:  # a full batch: there may be more
                     pass
             except Exception:
                 logger.exception("relay round failed")

@@ -11,6 +11,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from domain.errors import DomainError, IllegalTransition, InvalidCommand, JobNotFound
 from service.commands import TooMuchContention
+from service.event_store import UnstorableValue
 from service.kinds import InvalidParams, UnknownKind
 
 PROBLEM_JSON = "application/problem+json"
@@ -134,6 +135,10 @@ def on_invalid_params(request: Request, error: InvalidParams) -> Response[Proble
     return problem(request, 422, str(error))
 
 
+def on_unstorable(request: Request, error: UnstorableValue) -> Response[Problem]:
+    return problem(request, 422, f"the request cannot be stored: {error}")
+
+
 def on_contention(request: Request, error: TooMuchContention) -> Response[Problem]:
     return problem(request, 503, "the job is changing too fast; retry shortly")
 
@@ -152,4 +157,5 @@ HANDLERS = {
     UnknownKind: on_unknown_kind,
     InvalidParams: on_invalid_params,
     TooMuchContention: on_contention,
+    UnstorableValue: on_unstorable,
 }

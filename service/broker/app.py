@@ -89,5 +89,8 @@ def create_broker(config: BrokerConfig | None = None) -> Litestar:
 
 
 async def serve_broker(host: str, port: int, config: BrokerConfig | None = None) -> None:
-    server_config = uvicorn.Config(create_broker(config), host=host, port=port, log_level="info", access_log=False)
+    # Open client connections (keep-alive from publishers) must not hold a shutdown hostage.
+    server_config = uvicorn.Config(
+        create_broker(config), host=host, port=port, log_level="info", access_log=False, timeout_graceful_shutdown=3
+    )
     await uvicorn.Server(server_config).serve()

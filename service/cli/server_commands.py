@@ -32,7 +32,9 @@ async def serve_command(args: argparse.Namespace) -> int:
             "-H 'Content-Type: application/json' "
             "-d '{\"kind\": \"demo.count\", \"params\": {\"total\": 100, \"per_batch\": 20}}'"
         )
-    config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+    config = uvicorn.Config(
+        create_app(settings), host=host, port=port, log_level="info", access_log=False, timeout_graceful_shutdown=10
+    )
     await uvicorn.Server(config).serve()
     return 0
 

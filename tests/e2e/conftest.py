@@ -73,6 +73,8 @@ class Service:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
                 self.kill()
+        if self.process:
+            self.process.wait(5)
 
 
 @pytest.fixture

@@ -17,6 +17,15 @@ from service.settings import DEV_QSTASH_TOKEN
 from tests.e2e.conftest import JOBTRAIL, Service, free_port, history, wait_until_final
 
 
+def stop_process(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
 def start_broker(port: int, log) -> subprocess.Popen:
     broker = subprocess.Popen(
         [JOBTRAIL, "qstash-dev", "--port", str(port), "--time-scale", "0.002"], stdout=log, stderr=log
@@ -64,8 +73,7 @@ def test_a_job_survives_its_server_being_killed_mid_run(database_url, tmp_path, 
         finally:
             api.close()
             service.stop()
-            broker.terminate()
-            broker.wait(10)
+            stop_process(broker)
     assert (done["status"], done["outcome"], done["processed_runs"]) == ("completed", "exhausted", 50)
     assert [e["version"] for e in events] == list(range(1, len(events) + 1))
     runs = [e["data"]["run"] for e in events if e["type"] == "BatchRecorded"]

@@ -23,6 +23,9 @@ from service.commands import handle
 from service.demo import run_demo
 from service.event_store import DuplicateMessage, InboxEntry, load
 
+# PostgreSQL cannot store NUL; the store refuses it up front (tests/service/test_unstorable.py).
+STORABLE = st.characters(codec="utf-8", exclude_characters="\x00")
+
 pytestmark = pytest.mark.anyio
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
@@ -122,10 +125,10 @@ BATCHES = st.builds(
     run=runs,
     results=st.integers(0, 40),
     has_more=st.sampled_from([True, True, False]),
-    cursor=st.none() | st.text(max_size=5),
+    cursor=st.none() | st.text(STORABLE, max_size=5),
 )
 FAILED_DELIVERIES = st.builds(
-    FailDelivery, at=st.just(T0), run=runs, attempt=st.integers(1, 4), error=st.text(max_size=8)
+    FailDelivery, at=st.just(T0), run=runs, attempt=st.integers(1, 4), error=st.text(STORABLE, max_size=8)
 )
 COMMANDS = st.sampled_from([  # mostly the delivery loop; the commands that end a job are rarer
     *[BATCHES] * 4,  # handled as a delivery: StartRun, then RecordBatch
@@ -133,7 +136,7 @@ COMMANDS = st.sampled_from([  # mostly the delivery loop; the commands that end 
     STARTS,
     st.builds(FailJob, at=st.just(T0), reason=st.sampled_from(["retries_exhausted", "dlq"]), run=st.none() | runs),
     st.builds(TimeOut, at=st.just(T0)),
-    st.builds(Cancel, at=st.just(T0), reason=st.none() | st.text(max_size=8)),
+    st.builds(Cancel, at=st.just(T0), reason=st.none() | st.text(STORABLE, max_size=8)),
     st.builds(Requeue, at=st.just(T0), deadline=st.none() | st.just(at(600))),
 ]).flatmap(lambda commands: commands)
 STEPS = st.lists(st.tuples(COMMANDS, times, st.booleans()), min_size=6, max_size=20)
