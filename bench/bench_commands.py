@@ -28,6 +28,7 @@ from eventsourcing.domain import Aggregate, event
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
+from bare import CREATE_BARE_TABLES, INSERT_BARE_EVENT, UPSERT_BARE_STATUS
 from scratch import ratio_line, scratch_database
 
 from domain.commands import RecordBatch, StartRun
@@ -41,33 +42,6 @@ KIND = KindConfig(max_runs=100_000, deadline_s=None)
 METADATA = Metadata(actor="bench")
 ES_AGGREGATE_LENGTH = 50
 
-CREATE_BARE_TABLES = """
-CREATE TABLE bench_events (
-    position   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    stream_id  uuid    NOT NULL,
-    version    integer NOT NULL,
-    type       text    NOT NULL,
-    data       jsonb   NOT NULL,
-    metadata   jsonb   NOT NULL,
-    UNIQUE (stream_id, version)
-);
-CREATE TABLE bench_status (
-    stream_id  uuid PRIMARY KEY,
-    version    integer NOT NULL,
-    status     text    NOT NULL,
-    state      jsonb   NOT NULL
-)
-"""
-INSERT_BARE_EVENT = """
-INSERT INTO bench_events (stream_id, version, type, data, metadata)
-VALUES (%(stream_id)s, %(version)s, %(type)s, %(data)s, %(metadata)s)
-"""
-UPSERT_BARE_STATUS = """
-INSERT INTO bench_status (stream_id, version, status, state)
-VALUES (%(stream_id)s, %(version)s, %(status)s, %(state)s)
-ON CONFLICT (stream_id) DO UPDATE
-   SET version = EXCLUDED.version, status = EXCLUDED.status, state = EXCLUDED.state
-"""
 
 json_encoder = msgspec.json.Encoder()
 

@@ -61,6 +61,7 @@ from litestar import Litestar, post
 from litestar.datastructures import State
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
+from bare import CREATE_BARE_TABLES, INSERT_BARE_EVENT, UPSERT_BARE_STATUS
 from scratch import ratio_line, scratch_database
 
 from domain.kinds import create_job
@@ -88,33 +89,6 @@ LOOP_PARAMS = {"total": 1000, "per_batch": 20}
 LOOP_RUNS = 50
 LOOP_JOBS = 3
 
-CREATE_BARE_TABLES = """
-CREATE TABLE bench_events (
-    position   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    stream_id  uuid    NOT NULL,
-    version    integer NOT NULL,
-    type       text    NOT NULL,
-    data       jsonb   NOT NULL,
-    metadata   jsonb   NOT NULL,
-    UNIQUE (stream_id, version)
-);
-CREATE TABLE bench_status (
-    stream_id  uuid PRIMARY KEY,
-    version    integer NOT NULL,
-    status     text    NOT NULL,
-    state      jsonb   NOT NULL
-)
-"""
-INSERT_BARE_EVENT = """
-INSERT INTO bench_events (stream_id, version, type, data, metadata)
-VALUES (%(stream_id)s, %(version)s, %(type)s, %(data)s, %(metadata)s)
-"""
-UPSERT_BARE_STATUS = """
-INSERT INTO bench_status (stream_id, version, status, state)
-VALUES (%(stream_id)s, %(version)s, %(status)s, %(state)s)
-ON CONFLICT (stream_id) DO UPDATE
-   SET version = EXCLUDED.version, status = EXCLUDED.status, state = EXCLUDED.state
-"""
 
 # One wrk thread per connection: request() hands out this worker's precomputed requests
 # in order, and wrk sends the next only after the previous answer (no pipelining with a
