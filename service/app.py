@@ -20,7 +20,6 @@ from psycopg_pool import AsyncConnectionPool
 from service.api import health, kinds as kinds_routes, results as results_routes
 from service.api.audit import AuditController
 from service.api.auth import provide_principal
-from service.api.content_type import require_json_body
 from service.api.jobs import JobsController
 from service.api.problems import HANDLERS, on_unexpected
 from service.api.qstash import QStashController
@@ -75,7 +74,6 @@ def create_app(
             "settings": Provide(_settings, sync_to_thread=False),
             "principal": Provide(provide_principal),
         },
-        before_request=require_json_body,
         exception_handlers={**HANDLERS, Exception: on_unexpected},
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(

@@ -7,7 +7,13 @@ from typing import Annotated, Literal
 
 from litestar import Controller, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import (
+    FromPath,
+    FromQuery,
+    HeaderParameter,
+    JSONBody,
+    QueryParameter,
+)
 
 from domain.commands import AnyCommand, Cancel, Requeue, TimeOut
 from domain.errors import JobAlreadyExists, JobNotFound
@@ -15,6 +21,7 @@ from domain.kinds import create_job
 from domain.state import JobState, is_overdue
 from projections.log import Metadata
 from service.api.auth import BEARER, may_see, principal_and_job, require
+from service.api.content_type import require_json_body
 from service.api.dependencies import Caller, Kinds, Pool
 from service.api.problems import ProblemError, problem_responses
 from service.api.schemas import CreateJobRequest, JobDocument, JobPage, document
@@ -61,6 +68,7 @@ class JobsController(Controller):
 
     @post(
         "/",
+        before_request=require_json_body,
         status_code=201,
         summary="Create a job",
         responses={
@@ -117,10 +125,10 @@ class JobsController(Controller):
         self,
         request: Request,
         job_id: FromPath[uuid.UUID],
-        pool: Pool,
         min_version: Annotated[int | None, QueryParameter(ge=1)] = None,
     ) -> Response[JobDocument]:
         """The job's status. `min_version` waits briefly until the projection has reached it."""
+        pool = request.app.state.pool  # the hottest route skips DI: one lookup fewer per read
         principal, state = await principal_and_job(request, pool, job_id)
         require(principal, Scope.JOBS_READ)
         if state.status is None or not may_see(principal, state.owner):
@@ -161,6 +169,7 @@ class JobsController(Controller):
 
     @post(
         "/{job_id:uuid}/cancel",
+        before_request=require_json_body,
         status_code=200,
         summary="Cancel a pending or processing job",
         responses=problem_responses(400, 401, 403, 404, 409, 415, 503),
@@ -172,6 +181,7 @@ class JobsController(Controller):
 
     @post(
         "/{job_id:uuid}/retry",
+        before_request=require_json_body,
         status_code=200,
         summary="Requeue a job that failed or timed out",
         responses=problem_responses(400, 401, 403, 404, 409, 415, 503),
