@@ -1,14 +1,19 @@
-"""The names route handlers ask for, declared explicitly (Litestar 3 infers nothing)."""
+"""The names route handlers ask for, declared explicitly (Litestar 3 infers nothing).
+
+These values are built by the app itself, so they skip validation: Litestar would
+otherwise re-check each one (the whole kinds registry, the settings) on every request.
+"""
 
 from litestar.di import NamedDependency
+from litestar.params import SkipValidation
 from psycopg_pool import AsyncConnectionPool
 
 from service.api_keys import Principal
 from service.kinds import Kind
 from service.settings import Settings
 
-Pool = NamedDependency[AsyncConnectionPool]
-Caller = NamedDependency[Principal]
-Kinds = NamedDependency[dict[str, Kind]]
-CurrentSettings = NamedDependency[Settings]
-DatabaseUrl = NamedDependency[str]
+Pool = NamedDependency[SkipValidation[AsyncConnectionPool]]
+Caller = NamedDependency[SkipValidation[Principal]]
+Kinds = NamedDependency[SkipValidation[dict[str, Kind]]]
+CurrentSettings = NamedDependency[SkipValidation[Settings]]
+DatabaseUrl = NamedDependency[SkipValidation[str]]
