@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import uvicorn
 from litestar import Litestar, get
 from litestar.datastructures import State
@@ -184,8 +183,10 @@ def main() -> None:
         summary[f"bare_rps_{connections}"] = round(results["bare", connections][0])
         summary[f"vs_bare_{connections}"] = round(ratio, 2)
     p99 = results["jobtrail", 32][1]
-    print(f"  {'jobtrail p99 at 32 (ms)':<28} {p99:8.2f}    goal <= {GOAL_P99_MS_32:g}  "
-          f"{'MET' if p99 <= GOAL_P99_MS_32 else 'NOT MET'}")
+    print(
+        f"  {'jobtrail p99 at 32 (ms)':<28} {p99:8.2f}    goal <= {GOAL_P99_MS_32:g}  "
+        f"{'MET' if p99 <= GOAL_P99_MS_32 else 'NOT MET'}"
+    )
     summary["jobtrail_p99_ms_32"] = round(p99, 2)
     summary["bare_p99_ms_32"] = round(results["bare", 32][1], 2)
     summary["goal_vs_bare"] = GOAL_VS_BARE

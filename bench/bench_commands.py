@@ -23,12 +23,12 @@ import uuid
 from datetime import UTC, datetime
 
 import msgspec
+from bare import CREATE_BARE_TABLES, INSERT_BARE_EVENT, UPSERT_BARE_STATUS
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
-from bare import CREATE_BARE_TABLES, INSERT_BARE_EVENT, UPSERT_BARE_STATUS
 from scratch import ratio_line, scratch_database
 
 from domain.commands import RecordBatch, StartRun
@@ -100,9 +100,7 @@ async def _bare_worker(pool: AsyncConnectionPool, deadline: float, counts: list[
 
 
 async def _run_async(url: str, worker, concurrency: int, seconds: float) -> float:
-    pool = AsyncConnectionPool(
-        url, min_size=concurrency, max_size=concurrency, kwargs={"autocommit": True}, open=False
-    )
+    pool = AsyncConnectionPool(url, min_size=concurrency, max_size=concurrency, kwargs={"autocommit": True}, open=False)
     await pool.open(wait=True)
     try:
         counts = [0]
@@ -211,13 +209,14 @@ def main() -> None:
         finally:
             app.close()
 
-    print(f"\ncommands/s ({seconds:g} s per cell; eventsourcing: fresh aggregate every "
-          f"{ES_AGGREGATE_LENGTH} commands, no snapshots)")
+    print(
+        f"\ncommands/s ({seconds:g} s per cell; eventsourcing: fresh aggregate every "
+        f"{ES_AGGREGATE_LENGTH} commands, no snapshots)"
+    )
     print(f"  {'concurrency':<12}{'jobtrail':>10}{'bare':>10}{'eventsourcing':>15}")
     for n in CONCURRENCY:
         print(
-            f"  {n:<12}{results['jobtrail'][n]:>10.0f}{results['bare'][n]:>10.0f}"
-            f"{results['eventsourcing'][n]:>15.0f}"
+            f"  {n:<12}{results['jobtrail'][n]:>10.0f}{results['bare'][n]:>10.0f}{results['eventsourcing'][n]:>15.0f}"
         )
     summary: dict[str, object] = {"bench": "commands"}
     print("\nratios")

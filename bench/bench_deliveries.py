@@ -57,11 +57,11 @@ import jwt
 import msgspec
 import psycopg
 import uvicorn
+from bare import CREATE_BARE_TABLES, INSERT_BARE_EVENT, UPSERT_BARE_STATUS
 from litestar import Litestar, post
 from litestar.datastructures import State
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
-from bare import CREATE_BARE_TABLES, INSERT_BARE_EVENT, UPSERT_BARE_STATUS
 from scratch import ratio_line, scratch_database
 
 from domain.kinds import create_job
@@ -241,7 +241,11 @@ def server(which: str, url: str) -> Iterator[int]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, str(Path(__file__).resolve()), "--serve", which, "--port", str(port)],
-        env={**os.environ, "BENCH_DATABASE_URL": url, "PYTHONPATH": os.pathsep.join(filter(None, (str(HERE), os.environ.get("PYTHONPATH"))))},
+        env={
+            **os.environ,
+            "BENCH_DATABASE_URL": url,
+            "PYTHONPATH": os.pathsep.join(filter(None, (str(HERE), os.environ.get("PYTHONPATH")))),
+        },
     )
     try:
         wait_for_port(port, process, which)
@@ -305,9 +309,7 @@ async def create_jobs(url: str, count: int) -> list[uuid.UUID]:
         await pool.close()
 
 
-def write_requests(
-    directory: Path, port: int, path: str, jobs: list[uuid.UUID], workers: int, per_worker: int
-) -> None:
+def write_requests(directory: Path, port: int, path: str, jobs: list[uuid.UUID], workers: int, per_worker: int) -> None:
     """Worker w owns jobs[w::workers] and sends run 1, 2, ... of them round-robin."""
     now = int(time.time())
     for w in range(workers):

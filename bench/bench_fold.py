@@ -90,22 +90,28 @@ def main() -> None:
     print(f"  decode + fold                {decoded:14,.0f}   ({1e6 / decoded:.2f} µs/event)")
     goal_ratio = folded / GOAL_EVENTS_PER_S
     print("\nratios")
-    print(f"  fold/goal ({GOAL_EVENTS_PER_S:,}/s)        {goal_ratio:8.2f}x   goal >= 1  "
-          f"{'MET' if goal_ratio >= 1 else 'NOT MET'}")
+    print(
+        f"  fold/goal ({GOAL_EVENTS_PER_S:,}/s)        {goal_ratio:8.2f}x   goal >= 1  "
+        f"{'MET' if goal_ratio >= 1 else 'NOT MET'}"
+    )
     print(f"  fold/baseline                {folded / baseline:8.2f}x")
     print(f"  decode+fold/fold             {decoded / folded:8.2f}x")
-    print(json.dumps({
-        "bench": "fold",
-        "events": n,
-        "fold_events_per_s": round(folded),
-        "decode_fold_events_per_s": round(decoded),
-        "baseline_events_per_s": round(baseline),
-        "fold_vs_goal": round(goal_ratio, 3),
-        "goal_events_per_s": GOAL_EVENTS_PER_S,
-        "goal_met": goal_ratio >= 1,
-        "fold_vs_baseline": round(folded / baseline, 3),
-        "decode_fold_vs_fold": round(decoded / folded, 3),
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "fold",
+                "events": n,
+                "fold_events_per_s": round(folded),
+                "decode_fold_events_per_s": round(decoded),
+                "baseline_events_per_s": round(baseline),
+                "fold_vs_goal": round(goal_ratio, 3),
+                "goal_events_per_s": GOAL_EVENTS_PER_S,
+                "goal_met": goal_ratio >= 1,
+                "fold_vs_baseline": round(folded / baseline, 3),
+                "decode_fold_vs_fold": round(decoded / folded, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -115,8 +115,10 @@ def main() -> None:
 
     with scratch_database("rebuild") as url:
         count, load_s = load(url, jobs)
-        print(f"loaded {count:,} events in {jobs:,} jobs in {load_s:.1f} s "
-              f"({count / load_s:,.0f} events/s; chain trigger off, dummy hashes: no valid chain)")
+        print(
+            f"loaded {count:,} events in {jobs:,} jobs in {load_s:.1f} s "
+            f"({count / load_s:,.0f} events/s; chain trigger off, dummy hashes: no valid chain)"
+        )
         raw_s = min(asyncio.run(raw_copy(url)) for _ in range(2))
         rebuilds = [asyncio.run(rebuild(url)) for _ in range(2)]
         rebuild_s = min(seconds for seconds, _ in rebuilds)
@@ -125,20 +127,26 @@ def main() -> None:
     raw_rate, rebuild_rate = count / raw_s, count / rebuild_s
     ratio = rebuild_rate / raw_rate
     print(f"raw COPY out   {raw_s:6.2f} s  {raw_rate:12,.0f} events/s   (best of 2)")
-    print(f"rebuild        {rebuild_s:6.2f} s  {rebuild_rate:12,.0f} events/s   (best of 2), "
-          f"{rows:,} job_status rows written")
+    print(
+        f"rebuild        {rebuild_s:6.2f} s  {rebuild_rate:12,.0f} events/s   (best of 2), "
+        f"{rows:,} job_status rows written"
+    )
     print("\nratios")
     print(ratio_line("rebuild/raw", ratio, GOAL))
-    print(json.dumps({
-        "bench": "rebuild",
-        "events": count,
-        "rows_written": rows,
-        "raw_events_per_s": round(raw_rate),
-        "rebuild_events_per_s": round(rebuild_rate),
-        "rebuild_vs_raw": round(ratio, 3),
-        "goal_rebuild_vs_raw": GOAL,
-        "goal_met": ratio >= GOAL,
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "rebuild",
+                "events": count,
+                "rows_written": rows,
+                "raw_events_per_s": round(raw_rate),
+                "rebuild_events_per_s": round(rebuild_rate),
+                "rebuild_vs_raw": round(ratio, 3),
+                "goal_rebuild_vs_raw": GOAL,
+                "goal_met": ratio >= GOAL,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -73,11 +73,7 @@ def decide(command: AnyCommand, state: JobState) -> list[AnyEvent]:
             return []
         case FailJob(run=run):
             if next_status(status, Trigger.FAIL) and run in (None, state.next_run):
-                return [
-                    JobFailed(
-                        at=command.at, reason=command.reason, error=command.error, dlq_id=command.dlq_id
-                    )
-                ]
+                return [JobFailed(at=command.at, reason=command.reason, error=command.error, dlq_id=command.dlq_id)]
             return []
         case TimeOut():
             return []  # not overdue (handled above), or no longer active
@@ -177,9 +173,7 @@ def evolve(state: JobState, event: Event) -> JobState:
         case ContinuationScheduled():
             return replace(state, version=version, next_run=event.run, updated_at=at)
         case DeliveryFailed():
-            return replace(
-                state, version=version, attempts=state.attempts + 1, last_error=event.error, updated_at=at
-            )
+            return replace(state, version=version, attempts=state.attempts + 1, last_error=event.error, updated_at=at)
         case JobStarted():
             return replace(
                 state,

@@ -42,10 +42,9 @@ async def find_drift(conn: AsyncConnection) -> list[Drift]:
 
 def _differing(wanted: tuple, found: tuple) -> list[str]:
     differing = []
-    for column, want, got in zip(job_status.COLUMNS, wanted, found):
+    for column, want, got in zip(job_status.COLUMNS, wanted, found, strict=True):
         if column == "state":
             want, got = state_decoder.decode(want), state_decoder.decode(got)
         if want != got:
             differing.append(column)
     return differing
-

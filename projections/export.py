@@ -38,19 +38,22 @@ _decoder = msgspec.json.Decoder(ExportedEvent | ExportHead)
 
 def export_lines(stream_id: UUID, events: Sequence[RecordedEvent]) -> Iterable[bytes]:
     for e in events:
-        yield _encoder.encode(
-            ExportedEvent(
-                position=e.position,
-                stream_id=e.stream_id,
-                version=e.version,
-                type=e.type,
-                recorded_at=e.recorded_at,
-                data=e.data,
-                metadata=e.metadata_raw,
-                prev_hash=e.prev_hash.hex() if e.prev_hash else None,
-                hash=e.hash.hex(),
+        yield (
+            _encoder.encode(
+                ExportedEvent(
+                    position=e.position,
+                    stream_id=e.stream_id,
+                    version=e.version,
+                    type=e.type,
+                    recorded_at=e.recorded_at,
+                    data=e.data,
+                    metadata=e.metadata_raw,
+                    prev_hash=e.prev_hash.hex() if e.prev_hash else None,
+                    hash=e.hash.hex(),
+                )
             )
-        ) + b"\n"
+            + b"\n"
+        )
     head = events[-1].hash.hex() if events else None
     yield _encoder.encode(ExportHead(stream_id=stream_id, events=len(events), chain_head=head)) + b"\n"
 
@@ -79,7 +82,9 @@ def verify_export(lines: Iterable[bytes]) -> ChainReport:
         raise ExportError("no head line: the export is truncated")
     report = verify([_link(e) for e in events])
     if report.ok and (head.events != len(events) or head.chain_head != report.head):
-        return ChainReport(ok=False, events=len(events), head=report.head, problem="the head line does not match the events")
+        return ChainReport(
+            ok=False, events=len(events), head=report.head, problem="the head line does not match the events"
+        )
     return report
 
 

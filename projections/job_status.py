@@ -3,7 +3,8 @@
 from typing import Any
 from uuid import UUID
 
-from domain.state import JobState, encoder as state_encoder, progress
+from domain.state import JobState, progress
+from domain.state import encoder as state_encoder
 
 # Column and SQL type, in the order of `row`; writers cast every value to its type.
 TYPES: dict[str, str] = {
@@ -58,4 +59,4 @@ def row(stream_id: UUID, state: JobState) -> tuple[Any, ...]:
 
 
 def params(stream_id: UUID, state: JobState) -> dict[str, Any]:
-    return dict(zip(COLUMNS, row(stream_id, state)))
+    return dict(zip(COLUMNS, row(stream_id, state), strict=True))

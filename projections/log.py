@@ -6,7 +6,8 @@ from uuid import UUID
 import msgspec
 from psycopg import AsyncConnection
 
-from domain.events import AnyEvent, decoder as event_decoder
+from domain.events import AnyEvent
+from domain.events import decoder as event_decoder
 from projections.chain import ChainLink
 
 

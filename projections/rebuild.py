@@ -31,4 +31,3 @@ async def rebuild_job_status(conn: AsyncConnection) -> int:
             for stream_id, state in states.items():
                 await copy.write_row(job_status.row(stream_id, state))
     return len(states)
-

@@ -51,9 +51,7 @@ async def catch_up_once(conn: AsyncConnection, subscriber: Subscriber, limit: in
         if events:
             await subscriber.apply(conn, events)
             last = events[-1]
-            await conn.execute(
-                SAVE, {**name, "transaction_id": last.transaction_id, "position": last.position}
-            )
+            await conn.execute(SAVE, {**name, "transaction_id": last.transaction_id, "position": last.position})
     return len(events)
 
 

@@ -17,7 +17,9 @@ from litestar.openapi.plugins import RedocRenderPlugin, ScalarRenderPlugin, Swag
 from litestar.openapi.spec import Components, SecurityScheme
 from psycopg_pool import AsyncConnectionPool
 
-from service.api import health, kinds as kinds_routes, results as results_routes
+from service.api import health
+from service.api import kinds as kinds_routes
+from service.api import results as results_routes
 from service.api.audit import AuditController
 from service.api.auth import provide_principal
 from service.api.jobs import JobsController
@@ -32,9 +34,7 @@ from service.settings import Settings
 MAX_BODY_BYTES = 1024 * 1024
 
 
-def create_app(
-    settings: Settings, *, kinds: dict[str, Kind] | None = None, deliveries: bool = True
-) -> Litestar:
+def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deliveries: bool = True) -> Litestar:
     """The service; `deliveries=False` serves the API alone (no broker, relay or schedule)."""
     kinds = kinds if kinds is not None else load_kinds()
 
@@ -82,9 +82,7 @@ def create_app(
             description="An event-sourced job state machine service.",
             path="/schema",
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(), RedocRenderPlugin()],
-            components=Components(
-                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
-            ),
+            components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
         ),
         # Expected errors are answers, not incidents; unexpected ones log in on_unexpected.
         # httpx would log every publish and delivery at INFO: two lines per run of a job.

@@ -23,9 +23,7 @@ def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> AsyncConn
     Autocommit makes a lone statement (an append) one round trip; multi-statement work
     opens `conn.transaction()` explicitly.
     """
-    return AsyncConnectionPool(
-        url, min_size=min_size, max_size=max_size, open=False, kwargs={"autocommit": True}
-    )
+    return AsyncConnectionPool(url, min_size=min_size, max_size=max_size, open=False, kwargs={"autocommit": True})
 
 
 class NotMigrated(Exception):

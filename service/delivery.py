@@ -21,7 +21,8 @@ from psycopg_pool import AsyncConnectionPool
 from domain.commands import FailDelivery, FailJob, RecordBatch, StartRun
 from domain.errors import JobNotFound
 from domain.lifecycle import Status
-from domain.state import INITIAL, JobState, decoder as state_decoder, is_overdue
+from domain.state import INITIAL, JobState, is_overdue
+from domain.state import decoder as state_decoder
 from projections.log import Metadata
 from service.commands import handle
 from service.event_store import BatchItems, DuplicateMessage, InboxEntry, UnstorableValue, record_inbox

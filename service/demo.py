@@ -66,9 +66,7 @@ async def _drive(pool: AsyncConnectionPool, scenario: Scenario, owner: str) -> D
     stream_id, clock = uuid4(), datetime.now(UTC)
     config = KindConfig(max_runs=scenario.max_runs, deadline_s=scenario.deadline_s, max_requeues=1)
     params = {"total": scenario.total, "per_batch": scenario.per_batch}
-    create = create_job(
-        KIND, config, owner=owner, at=clock, params=params, target_results=scenario.target_results
-    )
+    create = create_job(KIND, config, owner=owner, at=clock, params=params, target_results=scenario.target_results)
     state = (await handle(pool, stream_id, create, ACTOR)).state
     failures = scenario.failures
     while state.status in ACTIVE:

@@ -15,8 +15,10 @@ import msgspec
 from psycopg import AsyncConnection, errors
 from psycopg.types.json import Jsonb
 
-from domain.events import AnyEvent, encoder as event_encoder, type_name
-from domain.state import INITIAL, JobState, decoder as state_decoder
+from domain.events import AnyEvent, type_name
+from domain.events import encoder as event_encoder
+from domain.state import INITIAL, JobState
+from domain.state import decoder as state_decoder
 from projections import job_status
 from projections.log import Metadata, metadata_encoder
 

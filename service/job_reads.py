@@ -7,7 +7,8 @@ from uuid import UUID
 import msgspec
 from psycopg import AsyncConnection
 
-from domain.state import JobState, decoder as state_decoder
+from domain.state import JobState
+from domain.state import decoder as state_decoder
 
 PAGE = """
 SELECT stream_id, created_at, state::text FROM job_status

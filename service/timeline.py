@@ -15,9 +15,7 @@ def timeline(events: Sequence[RecordedEvent]) -> list[str]:
     for recorded in events:
         fields = msgspec.structs.asdict(recorded.event)
         details = " ".join(f"{k}={_show(v)}" for k, v in fields.items() if k not in _HIDDEN and v is not None)
-        provenance = " ".join(
-            f"{k}={v}" for k, v in msgspec.structs.asdict(recorded.metadata).items() if v is not None
-        )
+        provenance = " ".join(f"{k}={v}" for k, v in msgspec.structs.asdict(recorded.metadata).items() if v is not None)
         stamp = recorded.recorded_at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
         lines.append(
             f"v{recorded.version:<4} {stamp}  {recorded.type:<22} {details}"

@@ -90,8 +90,6 @@ async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
 
 
 def _run_admin(admin_url: str, statement: str, **names: str) -> None:
-    query = sql.SQL(statement).format(
-        **{key: sql.Identifier(value) for key, value in names.items()}
-    )
+    query = sql.SQL(statement).format(**{key: sql.Identifier(value) for key, value in names.items()})
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(query)

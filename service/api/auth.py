@@ -9,7 +9,8 @@ from uuid import UUID
 from litestar import Request
 from litestar.openapi.spec import SecurityRequirement
 
-from domain.state import INITIAL, JobState, decoder as state_decoder
+from domain.state import INITIAL, JobState
+from domain.state import decoder as state_decoder
 from service.api.dependencies import Caller, Pool
 from service.api.problems import ProblemError
 from service.api_keys import Principal, Scope, authenticate, authenticate_with_job
@@ -24,7 +25,9 @@ UNKNOWN_KEY = "the API key is unknown or revoked"
 def bearer_key(request: Request) -> str:
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
-        raise ProblemError(401, "send an API key as `Authorization: Bearer <key>` (create one with `jobtrail keys create`)")
+        raise ProblemError(
+            401, "send an API key as `Authorization: Bearer <key>` (create one with `jobtrail keys create`)"
+        )
     return key.strip()
 
 

@@ -114,9 +114,7 @@ class JobsController(Controller):
         except JobAlreadyExists:
             state = await visible_job(pool, principal, stream_id)
             if not _same_request(state, command, data.deadline_s, kind):
-                raise ProblemError(
-                    409, "this Idempotency-Key was already used with a different request body"
-                ) from None
+                raise ProblemError(409, "this Idempotency-Key was already used with a different request body") from None
             return job_response(stream_id, state)
         return job_response(stream_id, handled.state, status_code=201)
 

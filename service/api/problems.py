@@ -70,7 +70,11 @@ class ProblemError(Exception):
 
 def problem(request: Request, status: int, detail: str, **extensions: Any) -> Response[Problem]:
     body = Problem(
-        title=_TITLES.get(status) or HTTPStatus(status).phrase, status=status, detail=detail, instance=request.url.path, **extensions
+        title=_TITLES.get(status) or HTTPStatus(status).phrase,
+        status=status,
+        detail=detail,
+        instance=request.url.path,
+        **extensions,
     )
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=_headers(status))
 

@@ -12,9 +12,9 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, Request, Response, post
 
+from service import sweeper
 from service.api.dependencies import CurrentSettings, Kinds, Pool
 from service.api.problems import ProblemError, problem_responses
-from service import sweeper
 from service.delivery import Answer, deliver_run, fail_after_retries
 from service.qstash_signature import InvalidSignature, verify_signature
 

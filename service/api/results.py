@@ -51,6 +51,8 @@ async def list_results(
     params = {"stream_id": job_id, "after_run": after_run, "limit": limit + 1}
     async with pool.connection() as conn:
         rows = await (await conn.execute(PAGE, params)).fetchall()
-    batches = [BatchResult(run=run, items=msgspec.json.decode(items), recorded_at=at) for run, items, at in rows[:limit]]
+    batches = [
+        BatchResult(run=run, items=msgspec.json.decode(items), recorded_at=at) for run, items, at in rows[:limit]
+    ]
     next_after_run = batches[-1].run if len(rows) > limit else None
     return ResultsPage(job_id=job_id, batches=batches, next_after_run=next_after_run)

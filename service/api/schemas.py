@@ -8,7 +8,6 @@ import msgspec
 
 from domain.state import JobState, progress
 
-
 BIGINT_MAX = 2**63 - 1  # job_status.target_results is a bigint: larger is a 400, not a 500
 
 

@@ -70,7 +70,7 @@ def parse_cron(expression: str) -> Cron:
         raise InvalidCron("CRON_TZ is not supported by the local broker; use UTC")
     if len(fields) != 5:
         raise InvalidCron(f"invalid cron expression {expression!r}: expected 5 fields")
-    values = [_field(text, low, high) for text, (low, high) in zip(fields, _BOUNDS)]
+    values = [_field(text, low, high) for text, (low, high) in zip(fields, _BOUNDS, strict=True)]
     weekdays = frozenset(day % 7 for day in values[4])
     return Cron(
         minutes=values[0],

@@ -9,11 +9,11 @@ from collections.abc import Sequence
 import psycopg
 
 from domain.errors import DomainError
+from projections.export import ExportError
 from service.cli import broker_commands, database_commands, job_commands, key_commands, server_commands
 from service.cli.key_commands import UnknownKey
 from service.database import NotMigrated
 from service.embedded import EmbeddedPostgresError
-from projections.export import ExportError
 from service.migrate import MigrationError
 from service.settings import SettingsError
 

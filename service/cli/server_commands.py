@@ -30,7 +30,7 @@ async def serve_command(args: argparse.Namespace) -> int:
         print(
             f"  curl -s -X POST {base}/v1/jobs -H 'Authorization: Bearer {key}' "
             "-H 'Content-Type: application/json' "
-            "-d '{\"kind\": \"demo.count\", \"params\": {\"total\": 100, \"per_batch\": 20}}'"
+            '-d \'{"kind": "demo.count", "params": {"total": 100, "per_batch": 20}}\''
         )
     config = uvicorn.Config(
         create_app(settings), host=host, port=port, log_level="info", access_log=False, timeout_graceful_shutdown=10

@@ -16,11 +16,13 @@ class DemoCountParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     per_batch: Annotated[int, msgspec.Meta(ge=1, le=1000, description="items per run")] = 20
     slow_ms: Annotated[int, msgspec.Meta(ge=0, le=60_000, description="extra latency per run")] = 0
     fail_every: Annotated[
-        int, msgspec.Meta(ge=0, description="a delivery fails when (run + attempt) is a multiple of this: 1 always, 2 every other (0: never)")
+        int,
+        msgspec.Meta(
+            ge=0,
+            description="a delivery fails when run + attempt is a multiple of it: 1 always, 2 every other, 0 never",
+        ),
     ] = 0
-    fail_permanently_at: (
-        Annotated[int, msgspec.Meta(ge=1, description="this run fails permanently")] | None
-    ) = None
+    fail_permanently_at: Annotated[int, msgspec.Meta(ge=1, description="this run fails permanently")] | None = None
 
 
 CONFIG = KindConfig(

@@ -52,8 +52,11 @@ def running(**changes) -> list:
 
 
 def completed() -> list:
-    return [*running(max_runs=1), BatchRecorded(at=at(2), run=1, results=1, has_more=True),
-            JobCompleted(at=at(2), reason="max_runs_reached")]
+    return [
+        *running(max_runs=1),
+        BatchRecorded(at=at(2), run=1, results=1, has_more=True),
+        JobCompleted(at=at(2), reason="max_runs_reached"),
+    ]
 
 
 def failed(**changes) -> list:
@@ -74,14 +77,32 @@ def cancelled() -> list:
 
 def test_creating_a_job_records_every_value_the_command_carries():
     command = CreateJob(
-        at=T0, owner="ada", kind="crawl", max_runs=5, params={"q": "x"}, target_results=40,
-        max_requeues=2, deadline=DEADLINE, delay_s=1.5, backoff_factor=2.0, max_delay_s=30.0,
+        at=T0,
+        owner="ada",
+        kind="crawl",
+        max_runs=5,
+        params={"q": "x"},
+        target_results=40,
+        max_requeues=2,
+        deadline=DEADLINE,
+        delay_s=1.5,
+        backoff_factor=2.0,
+        max_delay_s=30.0,
         idempotency_key="k-1",
     )
     given().when(command).then(
         JobCreated(
-            at=T0, owner="ada", kind="crawl", max_runs=5, params={"q": "x"}, target_results=40,
-            max_requeues=2, deadline=DEADLINE, delay_s=1.5, backoff_factor=2.0, max_delay_s=30.0,
+            at=T0,
+            owner="ada",
+            kind="crawl",
+            max_runs=5,
+            params={"q": "x"},
+            target_results=40,
+            max_requeues=2,
+            deadline=DEADLINE,
+            delay_s=1.5,
+            backoff_factor=2.0,
+            max_delay_s=30.0,
             idempotency_key="k-1",
         )
     )
@@ -143,8 +164,11 @@ def test_a_start_for_any_run_but_the_current_one_changes_nothing(run):
 
 
 def test_a_start_for_a_run_already_recorded_changes_nothing():
-    history = [*running(), BatchRecorded(at=at(2), run=1, results=1, has_more=True),
-               ContinuationScheduled(at=at(2), run=2, delay_s=0.0)]
+    history = [
+        *running(),
+        BatchRecorded(at=at(2), run=1, results=1, has_more=True),
+        ContinuationScheduled(at=at(2), run=2, delay_s=0.0),
+    ]
     given(*history).when(StartRun(at=at(3), run=1)).then()
 
 
@@ -186,9 +210,7 @@ def test_a_batch_for_a_job_that_has_not_started_changes_nothing():
 
 
 def test_a_batch_that_reaches_the_target_completes_the_job_even_on_its_last_exhausted_run():
-    given(*running(max_runs=1, target_results=5)).when(
-        RecordBatch(at=at(2), run=1, results=5, has_more=False)
-    ).then(
+    given(*running(max_runs=1, target_results=5)).when(RecordBatch(at=at(2), run=1, results=5, has_more=False)).then(
         BatchRecorded(at=at(2), run=1, results=5, has_more=False),
         JobCompleted(at=at(2), reason="target_met"),
     )
@@ -208,18 +230,14 @@ def test_results_count_toward_the_target_across_runs():
 
 
 def test_a_batch_with_nothing_more_to_fetch_completes_the_job_as_exhausted_even_on_its_last_run():
-    given(*running(max_runs=1, target_results=50)).when(
-        RecordBatch(at=at(2), run=1, results=3, has_more=False)
-    ).then(
+    given(*running(max_runs=1, target_results=50)).when(RecordBatch(at=at(2), run=1, results=3, has_more=False)).then(
         BatchRecorded(at=at(2), run=1, results=3, has_more=False),
         JobCompleted(at=at(2), reason="exhausted"),
     )
 
 
 def test_the_batch_of_the_last_allowed_run_completes_the_job_as_max_runs_reached():
-    given(*running(max_runs=1, target_results=50)).when(
-        RecordBatch(at=at(2), run=1, results=3, has_more=True)
-    ).then(
+    given(*running(max_runs=1, target_results=50)).when(RecordBatch(at=at(2), run=1, results=3, has_more=True)).then(
         BatchRecorded(at=at(2), run=1, results=3, has_more=True),
         JobCompleted(at=at(2), reason="max_runs_reached"),
     )
@@ -278,21 +296,21 @@ def test_a_processing_job_can_be_failed_for_its_current_run():
 
 
 def test_failing_a_job_for_a_stale_run_changes_nothing():
-    history = [*running(), BatchRecorded(at=at(2), run=1, results=1, has_more=True),
-               ContinuationScheduled(at=at(2), run=2, delay_s=0.0)]
+    history = [
+        *running(),
+        BatchRecorded(at=at(2), run=1, results=1, has_more=True),
+        ContinuationScheduled(at=at(2), run=2, delay_s=0.0),
+    ]
     given(*history).when(FailJob(at=at(3), reason="dlq", run=1)).then()
 
 
-@pytest.mark.parametrize(
-    "history", [completed(), cancelled(), failed()], ids=["completed", "cancelled", "error"]
-)
+@pytest.mark.parametrize("history", [completed(), cancelled(), failed()], ids=["completed", "cancelled", "error"])
 def test_failing_a_job_that_is_already_over_changes_nothing(history):
     given(*history).when(FailJob(at=at(9), reason="dlq")).then()
 
 
 def test_a_failed_job_keeps_the_last_delivery_error_when_the_failure_has_none():
-    history = [*running(), DeliveryFailed(at=at(2), run=1, attempt=1, error="502"),
-               JobFailed(at=at(3), reason="dlq")]
+    history = [*running(), DeliveryFailed(at=at(2), run=1, attempt=1, error="502"), JobFailed(at=at(3), reason="dlq")]
     state = given(*history).state
     assert (state.status, state.outcome, state.last_error) == (Status.ERROR, "dlq", "502")
 
@@ -345,9 +363,7 @@ def test_a_finished_job_past_its_deadline_does_not_time_out(history):
 
 @pytest.mark.parametrize("history", [[created()], running()], ids=["pending", "processing"])
 def test_an_active_job_can_be_cancelled(history):
-    given(*history).when(Cancel(at=at(5), reason="not needed")).then(
-        JobCancelled(at=at(5), reason="not needed")
-    )
+    given(*history).when(Cancel(at=at(5), reason="not needed")).then(JobCancelled(at=at(5), reason="not needed"))
 
 
 def test_cancelling_a_cancelled_job_again_changes_nothing():
@@ -390,9 +406,12 @@ def test_a_run_is_sent_again_only_up_to_the_limit():
 
 
 def test_a_recorded_batch_resets_the_count_of_redispatches():
-    history = [*running(max_redispatches=1), RunRedispatched(at=at(2), run=1, redispatch=1),
-               BatchRecorded(at=at(3), run=1, results=1, has_more=True),
-               ContinuationScheduled(at=at(3), run=2, delay_s=0)]
+    history = [
+        *running(max_redispatches=1),
+        RunRedispatched(at=at(2), run=1, redispatch=1),
+        BatchRecorded(at=at(3), run=1, results=1, has_more=True),
+        ContinuationScheduled(at=at(3), run=2, delay_s=0),
+    ]
     given(*history).when(Redispatch(at=at(9), run=2, seen_version=5)).then(
         RunRedispatched(at=at(9), run=2, redispatch=1)
     )
@@ -406,20 +425,16 @@ def test_a_job_that_is_not_running_is_never_redispatched(history):
 # -- requeue ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "history", [failed(max_requeues=1), timed_out(max_requeues=1)], ids=["error", "timeout"]
-)
+@pytest.mark.parametrize("history", [failed(max_requeues=1), timed_out(max_requeues=1)], ids=["error", "timeout"])
 def test_a_failed_or_timed_out_job_can_be_requeued_with_a_new_deadline(history):
-    given(*history).when(Requeue(at=at(90), deadline=at(200))).then(
-        JobRequeued(at=at(90), requeue=1, deadline=at(200))
-    )
+    given(*history).when(Requeue(at=at(90), deadline=at(200))).then(JobRequeued(at=at(90), requeue=1, deadline=at(200)))
 
 
 def test_a_job_can_be_requeued_up_to_its_limit_and_no_further():
     history = failed(max_requeues=2)
     for requeue in (1, 2):
-        history += given(*history).when(Requeue(at=at(10 * requeue))).then(
-            JobRequeued(at=at(10 * requeue), requeue=requeue)
+        history += (
+            given(*history).when(Requeue(at=at(10 * requeue))).then(JobRequeued(at=at(10 * requeue), requeue=requeue))
         )
         history.append(JobFailed(at=at(10 * requeue + 1), reason="dlq"))
     caught = given(*history).when(Requeue(at=at(40))).raises(RequeueLimitReached, match="2 times")
@@ -432,8 +447,12 @@ def test_a_job_allowed_no_requeues_cannot_be_requeued():
 
 @pytest.mark.parametrize(
     ("history", "status"),
-    [([created(max_requeues=3)], "pending"), (running(max_requeues=3), "processing"),
-     (completed(), "completed"), (cancelled(), "cancelled")],
+    [
+        ([created(max_requeues=3)], "pending"),
+        (running(max_requeues=3), "processing"),
+        (completed(), "completed"),
+        (cancelled(), "cancelled"),
+    ],
 )
 def test_requeueing_a_job_that_has_not_failed_or_timed_out_is_refused(history, status):
     caught = given(*history).when(Requeue(at=at(5))).raises(IllegalTransition, match=status)
@@ -452,7 +471,11 @@ def test_a_requeued_job_resumes_from_its_next_run_without_repeating_recorded_run
     ]
     state = given(*history).state
     assert (state.status, state.next_run, state.processed_runs, state.attempts, state.cursor) == (
-        Status.PENDING, 2, 1, 0, "c1",
+        Status.PENDING,
+        2,
+        1,
+        0,
+        "c1",
     )
     assert state.outcome is None and state.finished_at is None
     given(*history).when(StartRun(at=at(7), run=1)).then()
@@ -483,7 +506,9 @@ def test_progress_is_results_against_the_target_else_runs_against_max_runs(state
 
 
 def test_a_completed_job_is_wholly_done_even_when_its_source_ran_dry_early():
-    exhausted = JobState(status=Status.COMPLETED, target_results=100, processed_results=40, max_runs=50, processed_runs=2)
+    exhausted = JobState(
+        status=Status.COMPLETED, target_results=100, processed_results=40, max_runs=50, processed_runs=2
+    )
     assert progress(exhausted) == 100.0
     assert progress(msgspec.structs.replace(exhausted, status=Status.PROCESSING)) == 40.0
 
@@ -518,12 +543,21 @@ def test_a_job_may_not_ask_for_more_runs_than_its_kind_allows():
 
 
 def test_a_job_created_for_a_kind_takes_its_limits_pacing_and_deadline():
-    config = KindConfig(max_runs=10, delay_s=2.0, backoff_factor=1.5, max_delay_s=60.0, deadline_s=600.0,
-                        max_requeues=1)
+    config = KindConfig(
+        max_runs=10, delay_s=2.0, backoff_factor=1.5, max_delay_s=60.0, deadline_s=600.0, max_requeues=1
+    )
     command = create_job("crawl", config, owner="ada", at=T0, params={"q": "x"}, idempotency_key="k")
     assert command == CreateJob(
-        at=T0, owner="ada", kind="crawl", max_runs=10, params={"q": "x"}, max_requeues=1,
-        deadline=T0 + timedelta(seconds=600), delay_s=2.0, backoff_factor=1.5, max_delay_s=60.0,
+        at=T0,
+        owner="ada",
+        kind="crawl",
+        max_runs=10,
+        params={"q": "x"},
+        max_requeues=1,
+        deadline=T0 + timedelta(seconds=600),
+        delay_s=2.0,
+        backoff_factor=1.5,
+        max_delay_s=60.0,
         idempotency_key="k",
     )
 

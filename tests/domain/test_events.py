@@ -23,9 +23,9 @@ from domain.events import (
     JobCreated,
     JobFailed,
     JobRequeued,
-    RunRedispatched,
     JobStarted,
     JobTimedOut,
+    RunRedispatched,
     decoder,
     encoder,
     list_decoder,
@@ -44,10 +44,18 @@ def _utc(hour: int, minute: int, second: int = 0, microsecond: int = 0) -> datet
 # it is JSON already stored in some log; change the code so that it still decodes.
 EXPECTED: dict[str, Event] = {
     "JobCreated": JobCreated(
-        at=_utc(12, 0), owner="ada", kind="crawl", max_runs=10,
+        at=_utc(12, 0),
+        owner="ada",
+        kind="crawl",
+        max_runs=10,
         params={"query": "jobs in lisbon", "pages": [1, 2], "strict": True, "ratio": 0.5, "since": None},
-        target_results=200, max_requeues=3, deadline=_utc(13, 0), delay_s=2.0, backoff_factor=1.5,
-        max_delay_s=300.0, idempotency_key="req-7f3a",
+        target_results=200,
+        max_requeues=3,
+        deadline=_utc(13, 0),
+        delay_s=2.0,
+        backoff_factor=1.5,
+        max_delay_s=300.0,
+        idempotency_key="req-7f3a",
     ),
     "JobStarted": JobStarted(at=_utc(12, 0, 1, 250_000), run=1),
     "BatchRecorded": BatchRecorded(
@@ -56,9 +64,7 @@ EXPECTED: dict[str, Event] = {
     "ContinuationScheduled": ContinuationScheduled(at=_utc(12, 0, 2), run=2, delay_s=3.0),
     "DeliveryFailed": DeliveryFailed(at=_utc(12, 0, 6), run=2, attempt=1, error="upstream returned 502"),
     "JobCompleted": JobCompleted(at=_utc(12, 5), reason="target_met"),
-    "JobFailed": JobFailed(
-        at=_utc(12, 7), reason="retries_exhausted", error="upstream returned 502", dlq_id="dlq-91"
-    ),
+    "JobFailed": JobFailed(at=_utc(12, 7), reason="retries_exhausted", error="upstream returned 502", dlq_id="dlq-91"),
     "JobTimedOut": JobTimedOut(at=_utc(13, 0, 30), deadline=_utc(13, 0), detected_by="sweeper"),
     "JobCancelled": JobCancelled(at=_utc(12, 3), reason="no longer needed"),
     "JobRequeued": JobRequeued(at=_utc(14, 0), requeue=1, deadline=_utc(15, 0)),
@@ -69,15 +75,17 @@ EXPECTED: dict[str, Event] = {
 # -- strategies ---------------------------------------------------------------------------
 
 offsets = st.integers(-23 * 60 - 59, 23 * 60 + 59).map(lambda minutes: timezone(timedelta(minutes=minutes)))
-aware_datetimes = st.datetimes(
-    min_value=datetime(1970, 1, 2), max_value=datetime(9998, 12, 30), timezones=offsets
-)
+aware_datetimes = st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(9998, 12, 30), timezones=offsets)
 json_scalars = (
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text()
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
 )
 json_values = st.recursive(
-    json_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
     max_leaves=8,
 )
 

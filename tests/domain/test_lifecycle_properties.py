@@ -29,9 +29,9 @@ from domain.events import (
     JobCreated,
     JobFailed,
     JobRequeued,
-    RunRedispatched,
     JobStarted,
     JobTimedOut,
+    RunRedispatched,
 )
 from domain.job import decide, evolve, fold
 from domain.lifecycle import FINAL, MACHINE, TRANSITIONS, Status, Trigger
@@ -73,10 +73,20 @@ class JobLifecycle(RuleBasedStateMachine):
     def create(self, max_runs, target_results, max_requeues, deadline_after):
         self.now, self.state, self.history = T0, INITIAL, []
         deadline = None if deadline_after is None else T0 + timedelta(seconds=deadline_after)
-        self.issue(CreateJob(
-            at=T0, owner="ada", kind="crawl", max_runs=max_runs, target_results=target_results,
-            max_requeues=max_requeues, deadline=deadline, delay_s=1.0, backoff_factor=2.0, max_delay_s=10.0,
-        ))
+        self.issue(
+            CreateJob(
+                at=T0,
+                owner="ada",
+                kind="crawl",
+                max_runs=max_runs,
+                target_results=target_results,
+                max_requeues=max_requeues,
+                deadline=deadline,
+                delay_s=1.0,
+                backoff_factor=2.0,
+                max_delay_s=10.0,
+            )
+        )
         assert self.state.status is Status.PENDING
 
     def tick(self, elapsed: int):
@@ -131,8 +141,7 @@ class JobLifecycle(RuleBasedStateMachine):
 
     @rule(offset=run_offsets, attempt=st.integers(min_value=1, max_value=5), elapsed=seconds)
     def fail_delivery(self, offset, attempt, elapsed):
-        self.issue(FailDelivery(at=self.tick(elapsed), run=self.state.next_run + offset, attempt=attempt,
-                                error="502"))
+        self.issue(FailDelivery(at=self.tick(elapsed), run=self.state.next_run + offset, attempt=attempt, error="502"))
 
     @rule(offset=st.none() | run_offsets, elapsed=seconds)
     def fail_job(self, offset, elapsed):
@@ -191,8 +200,13 @@ class JobLifecycle(RuleBasedStateMachine):
     def attempts_count_the_failed_deliveries_since_the_last_batch_or_requeue(self):
         since = 0
         for event in self.history:
-            since = since + 1 if isinstance(event, DeliveryFailed) else 0 if isinstance(
-                event, BatchRecorded | JobRequeued) else since
+            since = (
+                since + 1
+                if isinstance(event, DeliveryFailed)
+                else 0
+                if isinstance(event, BatchRecorded | JobRequeued)
+                else since
+            )
         assert self.state.attempts == since
 
     @invariant()

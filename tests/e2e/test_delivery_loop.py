@@ -35,10 +35,14 @@ def test_a_job_completes_when_its_target_is_met(api):
     assert (done["outcome"], done["processed_runs"], done["progress"]) == ("target_met", 4, 100.0)
 
 
-CLEAN_HISTORY = ["JobCreated", "JobStarted"] + ["BatchRecorded", "ContinuationScheduled"] * 5 + [
-    "BatchRecorded",
-    "JobCompleted",
-]
+CLEAN_HISTORY = (
+    ["JobCreated", "JobStarted"]
+    + ["BatchRecorded", "ContinuationScheduled"] * 5
+    + [
+        "BatchRecorded",
+        "JobCompleted",
+    ]
+)
 
 
 @pytest.mark.parametrize("service", ["duplicate,shuffle"], indirect=True)

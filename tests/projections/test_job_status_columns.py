@@ -20,9 +20,7 @@ def test_the_append_inserts_and_updates_every_status_column_in_order():
     updated = re.findall(r"(\w+) = EXCLUDED\.\1", APPEND)
     assert inserted and values
     assert _names(inserted.group(1)) == list(job_status.COLUMNS)
-    assert [re.fullmatch(r"%\((\w+)\)s", v).group(1) for v in _names(values.group(1))] == list(
-        job_status.COLUMNS
-    )
+    assert [re.fullmatch(r"%\((\w+)\)s", v).group(1) for v in _names(values.group(1))] == list(job_status.COLUMNS)
     assert updated == list(job_status.COLUMNS[1:])
 
 

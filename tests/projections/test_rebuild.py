@@ -4,8 +4,9 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 from msgspec.structs import replace
-from hypothesis import HealthCheck, event, given, settings, strategies as st
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
@@ -48,7 +49,7 @@ async def manual_jobs(pool: AsyncConnectionPool) -> list[UUID]:
     """A requeued job still running and a cancelled one, beside the demo's."""
     config = KindConfig(max_runs=4, deadline_s=None, max_requeues=2)
     requeued, cancelled = uuid4(), uuid4()
-    create = create_job("crawl", config, owner="ada", at=T0, params={"q": "é\\\"\n"}, idempotency_key="k1")
+    create = create_job("crawl", config, owner="ada", at=T0, params={"q": 'é\\"\n'}, idempotency_key="k1")
     for command in [
         create,
         StartRun(at=at(1), run=1),
@@ -130,15 +131,17 @@ BATCHES = st.builds(
 FAILED_DELIVERIES = st.builds(
     FailDelivery, at=st.just(T0), run=runs, attempt=st.integers(1, 4), error=st.text(STORABLE, max_size=8)
 )
-COMMANDS = st.sampled_from([  # mostly the delivery loop; the commands that end a job are rarer
-    *[BATCHES] * 4,  # handled as a delivery: StartRun, then RecordBatch
-    *[FAILED_DELIVERIES] * 2,
-    STARTS,
-    st.builds(FailJob, at=st.just(T0), reason=st.sampled_from(["retries_exhausted", "dlq"]), run=st.none() | runs),
-    st.builds(TimeOut, at=st.just(T0)),
-    st.builds(Cancel, at=st.just(T0), reason=st.none() | st.text(STORABLE, max_size=8)),
-    st.builds(Requeue, at=st.just(T0), deadline=st.none() | st.just(at(600))),
-]).flatmap(lambda commands: commands)
+COMMANDS = st.sampled_from(
+    [  # mostly the delivery loop; the commands that end a job are rarer
+        *[BATCHES] * 4,  # handled as a delivery: StartRun, then RecordBatch
+        *[FAILED_DELIVERIES] * 2,
+        STARTS,
+        st.builds(FailJob, at=st.just(T0), reason=st.sampled_from(["retries_exhausted", "dlq"]), run=st.none() | runs),
+        st.builds(TimeOut, at=st.just(T0)),
+        st.builds(Cancel, at=st.just(T0), reason=st.none() | st.text(STORABLE, max_size=8)),
+        st.builds(Requeue, at=st.just(T0), deadline=st.none() | st.just(at(600))),
+    ]
+).flatmap(lambda commands: commands)
 STEPS = st.lists(st.tuples(COMMANDS, times, st.booleans()), min_size=6, max_size=20)
 CONFIGS = st.builds(
     KindConfig,

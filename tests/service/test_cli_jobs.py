@@ -47,7 +47,9 @@ def test_history_exits_2_when_the_chain_is_broken(cli_database, capsys):
     with psycopg.connect(cli_database, autocommit=True) as conn:
         (job_id,) = conn.execute("SELECT stream_id FROM job_status").fetchone()
         conn.execute("ALTER TABLE events DISABLE TRIGGER USER")
-        conn.execute("UPDATE events SET data = data || '{\"results\": 999}' WHERE stream_id = %s AND version = 3", [job_id])
+        conn.execute(
+            "UPDATE events SET data = data || '{\"results\": 999}' WHERE stream_id = %s AND version = 3", [job_id]
+        )
         conn.execute("ALTER TABLE events ENABLE TRIGGER USER")
     code, out, _ = run(capsys, "history", str(job_id), "--verify")
     assert code == 2 and "BROKEN at version 3" in out

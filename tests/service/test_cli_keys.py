@@ -94,9 +94,7 @@ def test_revoking_an_unknown_key_exits_1_with_one_line_on_stderr(
     assert "0123456789ab" in captured.err
 
 
-def test_revoking_a_key_twice_is_refused_the_second_time(
-    cli_database: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_revoking_a_key_twice_is_refused_the_second_time(cli_database: str, capsys: pytest.CaptureFixture[str]) -> None:
     key = create_key(capsys, "--owner", "acme")
     assert main(["keys", "revoke", key_id_of(key)]) == 0
 

@@ -57,7 +57,7 @@ async def race(
         await go.wait()
         return await append(conn, stream_id, state.version, [event], fold([event], state), Metadata(actor="race"))
 
-    tasks = [asyncio.create_task(write(conn, event)) for conn, event in zip(writers, events)]
+    tasks = [asyncio.create_task(write(conn, event)) for conn, event in zip(writers, events, strict=True)]
     await asyncio.sleep(0.01)  # every writer is parked on the event
     go.set()
     return await asyncio.gather(*tasks, return_exceptions=True)
@@ -129,7 +129,7 @@ async def test_a_cancel_racing_a_start_always_ends_cancelled_with_at_most_one_st
         await handle(wide_pool, stream_id, create_job("crawl", CONFIG, owner="ada", at=T0), Metadata(actor="t"))
         go = asyncio.Event()
 
-        async def send(command: Cancel | StartRun) -> None:
+        async def send(command: Cancel | StartRun, go: asyncio.Event = go, stream_id=stream_id) -> None:
             await go.wait()
             await handle(wide_pool, stream_id, command, Metadata(actor="t"))
 
@@ -145,4 +145,3 @@ async def test_a_cancel_racing_a_start_always_ends_cancelled_with_at_most_one_st
         assert [e.version for e in recorded] == list(range(1, len(recorded) + 1))
         assert kinds.count(JobCancelled) == 1 and kinds.count(JobStarted) <= 1
         assert state.status == "cancelled" and state == fold(e.event for e in recorded)
-

@@ -71,14 +71,22 @@ async def one_value(conn: AsyncConnection, query: str, params: Any = None) -> An
 async def footprint(conn: AsyncConnection, stream_id: UUID) -> tuple:
     """Everything an append may write for a stream: events, status row, outbox and inbox rows."""
     params = {"s": stream_id}
-    events = await (await conn.execute("SELECT position, hash FROM events WHERE stream_id = %(s)s ORDER BY position", params)).fetchall()
-    status = await (await conn.execute("SELECT *, state::text FROM job_status WHERE stream_id = %(s)s", params)).fetchall()
+    events = await (
+        await conn.execute("SELECT position, hash FROM events WHERE stream_id = %(s)s ORDER BY position", params)
+    ).fetchall()
+    status = await (
+        await conn.execute("SELECT *, state::text FROM job_status WHERE stream_id = %(s)s", params)
+    ).fetchall()
     outbox = await (await conn.execute("SELECT * FROM outbox WHERE stream_id = %(s)s ORDER BY id", params)).fetchall()
-    inbox = await (await conn.execute("SELECT * FROM inbox WHERE stream_id = %(s)s ORDER BY message_id", params)).fetchall()
+    inbox = await (
+        await conn.execute("SELECT * FROM inbox WHERE stream_id = %(s)s ORDER BY message_id", params)
+    ).fetchall()
     return events, status, outbox, inbox
 
 
-async def test_an_append_then_a_load_returns_the_state_folded_from_the_appended_events(pool: AsyncConnectionPool) -> None:
+async def test_an_append_then_a_load_returns_the_state_folded_from_the_appended_events(
+    pool: AsyncConnectionPool,
+) -> None:
     stream_id = uuid4()
     async with pool.connection() as conn:
         history = await apply(conn, stream_id, creating())
@@ -242,7 +250,7 @@ async def test_the_database_refuses_an_event_whose_version_skips_one(pool: Async
 
 AWKWARD_PARAMS: dict[str, Any] = {
     "text": 'zoë ünïcödé 日本語 🚀 "quoted" \'single\' back\\slash \\" \\\\ new\nline\ttab \r \x01 \u2028',
-    "clé spéciale \"\\": ["a\\b", "\n", "", "\u00e9\u0301"],
+    'clé spéciale "\\': ["a\\b", "\n", "", "\u00e9\u0301"],
     "floats": [1e300, -1e300, 1.7976931348623157e308, 5e-324, 1e-300, 0.1, -2.5, 1e16, 123456.789],
     "ints": [0, -1, 2**53 + 1, -(2**62)],
     "nested": {"z": None, "a": True, "": False, "deep": {"x": [{"y": "\\n"}]}},
@@ -265,7 +273,7 @@ async def test_every_hash_the_database_computes_equals_the_one_recomputed_in_pyt
 ) -> None:
     demo = await run_demo(pool, 8)
     awkward = uuid4()
-    odd_metadata = Metadata(actor='zoë "\\ \n 🚀', message_id="m\\1", request_id="ü\"")
+    odd_metadata = Metadata(actor='zoë "\\ \n 🚀', message_id="m\\1", request_id='ü"')
     async with pool.connection() as conn:
         await apply(conn, awkward, creating(params=AWKWARD_PARAMS), odd_metadata)
         await apply(conn, awkward, StartRun(at=T0, run=1), odd_metadata)

@@ -69,9 +69,7 @@ async def test_two_runs_give_the_same_schema_as_one(empty_database_url, director
 
 
 @pytest.mark.parametrize("directory", DIRECTORIES)
-async def test_four_concurrent_runs_apply_each_migration_exactly_once(
-    empty_database_url, directory
-):
+async def test_four_concurrent_runs_apply_each_migration_exactly_once(empty_database_url, directory):
     runners = [
         subprocess.Popen(
             [sys.executable, "-c", RUNNER, empty_database_url, str(directory)],
@@ -132,10 +130,7 @@ async def test_each_test_database_starts_fully_migrated(pool):
 
 async def _schema(conninfo: str) -> dict[str, list[tuple]]:
     async with await psycopg.AsyncConnection.connect(conninfo) as conn:
-        return {
-            name: await (await conn.execute(query)).fetchall()
-            for name, query in SCHEMA_QUERIES.items()
-        }
+        return {name: await (await conn.execute(query)).fetchall() for name, query in SCHEMA_QUERIES.items()}
 
 
 async def _recorded(conninfo: str) -> list[str]:

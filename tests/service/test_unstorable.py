@@ -26,9 +26,9 @@ async def counts(pool) -> tuple:
         return await (await conn.execute(query)).fetchone()
 
 
-async def running_job(pool, config=KindConfig()) -> uuid.UUID:
+async def running_job(pool) -> uuid.UUID:
     stream_id, now = uuid.uuid4(), datetime.now(UTC)
-    await handle(pool, stream_id, create_job("nul.source", config, owner="o", at=now), Metadata())
+    await handle(pool, stream_id, create_job("nul.source", KindConfig(), owner="o", at=now), Metadata())
     await handle(pool, stream_id, StartRun(at=now, run=1), Metadata())
     return stream_id
 
@@ -84,10 +84,14 @@ async def test_a_request_whose_params_hold_nul_gets_a_422_and_changes_nothing(po
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     async with AsyncTestClient(app=app) as client:
         before = await counts(pool)
-        refused = await client.post("/v1/jobs", content=b'{"kind": "text.search", "params": {"query": "a\\u0000b"}}', headers=headers)
+        refused = await client.post(
+            "/v1/jobs", content=b'{"kind": "text.search", "params": {"query": "a\\u0000b"}}', headers=headers
+        )
         assert refused.status_code == 422, refused.text
         assert refused.headers["content-type"].startswith("application/problem+json")
         assert "NUL" in refused.json()["detail"]
         assert await counts(pool) == before
-        accepted = await client.post("/v1/jobs", json={"kind": "text.search", "params": {"query": "ab"}}, headers=headers)
+        accepted = await client.post(
+            "/v1/jobs", json={"kind": "text.search", "params": {"query": "ab"}}, headers=headers
+        )
         assert accepted.status_code == 201

@@ -60,9 +60,7 @@ async def test_state_at_version_one_is_the_pending_job(client: AsyncTestClient, 
     assert response.json()["state"]["status"] == "pending"
 
 
-async def test_state_at_an_instant_between_two_commands_is_the_state_then(
-    client: AsyncTestClient, keys: Keys
-) -> None:
+async def test_state_at_an_instant_between_two_commands_is_the_state_then(client: AsyncTestClient, keys: Keys) -> None:
     job_id = await created_then_cancelled(client, keys.acme)
     events = (await history(client, keys.acme, job_id))["events"]
     created, cancelled = (datetime.fromisoformat(e["recorded_at"]) for e in events)

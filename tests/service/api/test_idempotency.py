@@ -24,9 +24,7 @@ async def test_concurrent_identical_posts_with_one_key_create_exactly_one_job(
 ) -> None:
     headers = {**auth(keys.acme), "Idempotency-Key": "order-1001"}
 
-    responses = await concurrently(
-        client, [lambda sync: sync.post("/v1/jobs", json=COUNT, headers=headers)] * RACERS
-    )
+    responses = await concurrently(client, [lambda sync: sync.post("/v1/jobs", json=COUNT, headers=headers)] * RACERS)
 
     assert Counter(r.status_code for r in responses) == {201: 1, 200: RACERS - 1}, [r.text for r in responses]
     assert len({r.json()["id"] for r in responses}) == 1

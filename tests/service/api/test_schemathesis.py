@@ -14,7 +14,8 @@ from uuid import UUID
 import psycopg
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from litestar import Litestar
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
