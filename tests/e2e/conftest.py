@@ -105,6 +105,18 @@ def api(service: Service, key: str) -> Iterator[httpx.Client]:
         yield client
 
 
+def wait_for(predicate, what: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still waiting after {timeout_s} s for {what}")
+        time.sleep(0.02)
+
+
+def runs_done(api: httpx.Client, job_id: str) -> int:
+    return api.get(f"/v1/jobs/{job_id}").json()["processed_runs"]
+
+
 def create(api: httpx.Client, **body) -> dict:
     response = api.post("/v1/jobs", json={"kind": "demo.count", **body})
     assert response.status_code == 201, response.text

@@ -14,7 +14,7 @@ import psycopg
 
 from projections.drift import find_drift
 from service.settings import DEV_QSTASH_TOKEN
-from tests.e2e.conftest import JOBTRAIL, Service, free_port, history, wait_until_final
+from tests.e2e.conftest import JOBTRAIL, Service, free_port, history, runs_done, wait_for, wait_until_final
 
 
 def stop_process(process: subprocess.Popen) -> None:
@@ -63,8 +63,7 @@ def test_a_job_survives_its_server_being_killed_mid_run(database_url, tmp_path, 
             job = api.post(
                 "/v1/jobs", json={"kind": "demo.count", "params": {"total": 1000, "per_batch": 20, "slow_ms": 30}}
             ).json()
-            while api.get(f"/v1/jobs/{job['id']}").json()["processed_runs"] < 10:
-                time.sleep(0.02)
+            wait_for(lambda: runs_done(api, job["id"]) >= 10, "ten batches")
             service.kill()
             time.sleep(0.5)  # deliveries fail meanwhile; the broker retries them
             service.start()
@@ -92,10 +91,8 @@ def test_a_run_lost_with_an_in_process_broker_is_sent_again_by_the_sweeper(datab
         job = api.post(
             "/v1/jobs", json={"kind": "demo.count", "params": {"total": 200, "per_batch": 20, "slow_ms": 300}}
         ).json()
-        while api.get(f"/v1/jobs/{job['id']}").json()["processed_runs"] < 3:
-            time.sleep(0.02)
-        while not asyncio.run(latest_run_handed_to_broker(database_url)):
-            time.sleep(0.005)
+        wait_for(lambda: runs_done(api, job["id"]) >= 3, "three batches")
+        wait_for(lambda: asyncio.run(latest_run_handed_to_broker(database_url)), "the next run at the broker")
         service.kill()  # the broker, holding the run's message, dies with the service
         service.start()
         done = wait_until_final(api, job["id"], timeout_s=60)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.e2e.conftest import create, history, wait_until_final
+from tests.e2e.conftest import create, history, runs_done, wait_for, wait_until_final
 
 
 def types(events: list[dict]) -> list[str]:
@@ -83,8 +83,7 @@ def test_a_permanent_error_fails_the_job_at_once(api):
 
 def test_cancelling_mid_run_stops_the_job_before_its_next_batch(api):
     job = create(api, params={"total": 100_000, "per_batch": 10, "slow_ms": 100})
-    while api.get(f"/v1/jobs/{job['id']}").json()["processed_runs"] < 1:
-        pass
+    wait_for(lambda: runs_done(api, job["id"]) >= 1, "the first batch")
     assert api.post(f"/v1/jobs/{job['id']}/cancel").status_code == 200
     done = wait_until_final(api, job["id"])
     assert done["status"] == "cancelled"
