@@ -78,7 +78,8 @@ async def follow(
         total += count
         if not count:
             try:
-                await asyncio.wait_for(stop.wait(), idle_s)
+                async with asyncio.timeout(idle_s):
+                    await stop.wait()
             except TimeoutError:
                 pass
     return total + await catch_up(conn, subscriber, limit)

@@ -134,7 +134,8 @@ async def _run_batch(kind: Kind, job_id: UUID, run: int, retried: int, state: Jo
         job_id=job_id, kind=kind.name, run=run, attempt=retried, params=state.params, batch_size=kind.config.batch_size
     )
     started = time.perf_counter()
-    batch = await asyncio.wait_for(kind.run_batch(context, state.cursor), timeout=kind.config.batch_timeout_s)
+    async with asyncio.timeout(kind.config.batch_timeout_s):  # no extra task, cancellation kept
+        batch = await kind.run_batch(context, state.cursor)
     return batch, int((time.perf_counter() - started) * 1000)
 
 

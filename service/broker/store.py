@@ -47,8 +47,11 @@ class Store:
         return self._queue[0][0] if self._queue else None
 
     async def wait_for_change(self, timeout: float | None) -> None:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+        # lands as the event fires, and the worker would then never stop.
         try:
-            await asyncio.wait_for(self._changed.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._changed.wait()
         except TimeoutError:
             pass
 
