@@ -17,13 +17,10 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
-import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +31,7 @@ from litestar.datastructures import State
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from scratch import ratio_line, scratch_database
+from servers import server
 
 from domain.kinds import create_job
 from projections.log import Metadata
@@ -48,7 +46,7 @@ CONNECTIONS = (8, 32)
 POOL_SIZE = 16  # as service.app opens it
 GOAL_VS_BARE = 0.8
 GOAL_P99_MS_32 = 20.0
-HERE = Path(__file__).resolve().parent
+THIS = Path(__file__).resolve()
 
 READ_ROW = """
 SELECT stream_id, owner, kind, status, version, progress, processed_runs, processed_results,
@@ -102,35 +100,6 @@ async def seed(url: str) -> tuple[str, uuid.UUID]:
     return key, stream_id
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def server(which: str, url: str) -> Iterator[int]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), "--serve", which, "--port", str(port)],
-        env={**os.environ, "BENCH_DATABASE_URL": url, "PYTHONPATH": str(HERE)},
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"the {which} server did not start") from None
-                time.sleep(0.1)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
 def load(url: str, connections: int, seconds: float, headers: dict[str, str]) -> tuple[float, float]:
     """Requests/s and p99 latency (ms) from one wrk run; any non-2xx answer aborts."""
     command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
@@ -158,7 +127,7 @@ def main() -> None:
 
     with scratch_database("api") as url:
         key, stream_id = asyncio.run(seed(url))
-        with server("jobtrail", url) as ours, server("bare", url) as bare:
+        with server(THIS, "jobtrail", url) as ours, server(THIS, "bare", url) as bare:
             targets = {
                 "jobtrail": (f"http://127.0.0.1:{ours}/v1/jobs/{stream_id}", {"Authorization": f"Bearer {key}"}),
                 "bare": (f"http://127.0.0.1:{bare}/bare/{stream_id}", {}),

@@ -39,7 +39,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -63,6 +62,7 @@ from litestar.datastructures import State
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from scratch import ratio_line, scratch_database
+from servers import free_port, server
 
 from domain.kinds import create_job
 from projections.log import Metadata
@@ -74,7 +74,7 @@ from service.settings import DEV_CURRENT_SIGNING_KEY, Settings
 
 KIND = "demo.count"
 
-HERE = Path(__file__).resolve().parent
+THIS = Path(__file__).resolve()
 JOBTRAIL = str(Path(sys.executable).with_name("jobtrail"))
 CONCURRENCY = (8, 32)
 POOL_SIZE = 16  # as service.app opens it
@@ -218,43 +218,6 @@ def serve(which: str, port: int, url: str) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, workers=1, log_level="warning", access_log=False)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, what: str) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the {what} server did not start") from None
-            time.sleep(0.1)
-
-
-@contextmanager
-def server(which: str, url: str) -> Iterator[int]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), "--serve", which, "--port", str(port)],
-        env={
-            **os.environ,
-            "BENCH_DATABASE_URL": url,
-            "PYTHONPATH": os.pathsep.join(filter(None, (str(HERE), os.environ.get("PYTHONPATH")))),
-        },
-    )
-    try:
-        wait_for_port(port, process, which)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
 # --- measurement 1: signed deliveries through HTTP --------------------------------------
 
 
@@ -346,7 +309,7 @@ def measure_throughput(
     url: str, seconds: float, script: Path, scratch: Path
 ) -> dict[tuple[str, int], dict[str, float]]:
     results: dict[tuple[str, int], dict[str, float]] = {}
-    with server("jobtrail", url) as ours, server("bare", url) as bare:
+    with server(THIS, "jobtrail", url) as ours, server(THIS, "bare", url) as bare:
         targets = {"jobtrail": (ours, "/qstash/run"), "bare": (bare, "/bare/run")}
 
         def cell(name: str, workers: int, cell_seconds: float, expected_rate: float) -> dict[str, float]:

@@ -28,7 +28,7 @@ def continuation_delay(base_s: float, factor: float, cap_s: float, run: int) -> 
     if base_s <= 0:
         return 0.0
     try:
-        delay = base_s * factor ** (run - 1) if factor != 1.0 else base_s
+        delay = base_s * factor ** (run - 1)
     except OverflowError:  # factor^(run-1) is past float range: only a cap bounds it
         if cap_s <= 0:
             raise

@@ -36,24 +36,28 @@ _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(ExportedEvent | ExportHead)
 
 
-def export_lines(stream_id: UUID, events: Sequence[RecordedEvent]) -> Iterable[bytes]:
-    for e in events:
-        yield (
-            _encoder.encode(
-                ExportedEvent(
-                    position=e.position,
-                    stream_id=e.stream_id,
-                    version=e.version,
-                    type=e.type,
-                    recorded_at=e.recorded_at,
-                    data=e.data,
-                    metadata=e.metadata_raw,
-                    prev_hash=e.prev_hash.hex() if e.prev_hash else None,
-                    hash=e.hash.hex(),
-                )
+def event_line(e: RecordedEvent) -> bytes:
+    """One event as an export line: data and metadata exactly as stored."""
+    return (
+        _encoder.encode(
+            ExportedEvent(
+                position=e.position,
+                stream_id=e.stream_id,
+                version=e.version,
+                type=e.type,
+                recorded_at=e.recorded_at,
+                data=e.data,
+                metadata=e.metadata_raw,
+                prev_hash=e.prev_hash.hex() if e.prev_hash else None,
+                hash=e.hash.hex(),
             )
-            + b"\n"
         )
+        + b"\n"
+    )
+
+
+def export_lines(stream_id: UUID, events: Sequence[RecordedEvent]) -> Iterable[bytes]:
+    yield from map(event_line, events)
     head = events[-1].hash.hex() if events else None
     yield _encoder.encode(ExportHead(stream_id=stream_id, events=len(events), chain_head=head)) + b"\n"
 

@@ -22,7 +22,6 @@ from service.kinds import Kind
 
 logger = logging.getLogger("jobtrail.relay")
 
-CHANNEL = "jobtrail_outbox"
 BATCH = 50
 LISTEN = "LISTEN jobtrail_outbox"
 

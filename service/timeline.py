@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import msgspec
 
 from projections.chain import ChainReport
+from projections.export import event_line
 from projections.log import RecordedEvent
 
 _HIDDEN = {"type", "at"}
@@ -36,36 +37,6 @@ def _show(value: object) -> str:
     return str(value)
 
 
-class HistoryLine(msgspec.Struct, frozen=True, kw_only=True):
-    position: int
-    stream_id: str
-    version: int
-    type: str
-    recorded_at: str
-    data: msgspec.Raw
-    metadata: msgspec.Raw
-    prev_hash: str | None
-    hash: str
-
-
-_line_encoder = msgspec.json.Encoder()
-
-
 def ndjson(events: Sequence[RecordedEvent]) -> list[str]:
-    """One JSON object per event, data and metadata exactly as stored (and hashed)."""
-    return [
-        _line_encoder.encode(
-            HistoryLine(
-                position=e.position,
-                stream_id=str(e.stream_id),
-                version=e.version,
-                type=e.type,
-                recorded_at=e.recorded_at.isoformat(),
-                data=e.data,
-                metadata=e.metadata_raw,
-                prev_hash=e.prev_hash.hex() if e.prev_hash else None,
-                hash=e.hash.hex(),
-            )
-        ).decode()
-        for e in events
-    ]
+    """One JSON object per event, data and metadata exactly as stored (the export's lines)."""
+    return [event_line(e).decode().rstrip("\n") for e in events]

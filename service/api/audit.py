@@ -46,11 +46,16 @@ class StateAt(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def _history(pool: Pool, principal: Caller, job_id: UUID, **bounds) -> list[RecordedEvent]:
-    """The job's events, if this caller may read them; otherwise a 404 like a missing job."""
+    """The job's events (within `bounds`, read by the database), if this caller may read them;
+    otherwise a 404 like a missing job."""
     if Scope.AUDIT_READ not in principal.scopes:
         require(principal, Scope.JOBS_READ)
     async with pool.connection() as conn:
         events = await read_stream(conn, job_id, **bounds)
+        if not events and bounds:  # an instant before the job existed, or no job at all
+            created = await read_stream(conn, job_id, to_version=1)
+            if created and may_see(principal, created[0].event.owner):  # type: ignore[union-attr]
+                raise ProblemError(404, "the job did not exist yet at that point")
     if not events or not may_see(principal, events[0].event.owner):  # type: ignore[union-attr]
         raise JobNotFound()
     return events
@@ -102,11 +107,8 @@ class AuditController(Controller):
             raise ProblemError(400, "give either `version` or `at`, not both")
         if at is not None and at.tzinfo is None:
             raise ProblemError(400, "`at` needs a time zone (RFC 3339, e.g. 2026-01-01T12:00:00Z)")
-        events = await _history(pool, principal, job_id)
-        shown = [e for e in events if (version is None or e.version <= version) and (at is None or e.recorded_at <= at)]
-        if not shown:
-            raise ProblemError(404, "the job did not exist yet at that point")
-        state = fold(e.event for e in shown)
+        events = await _history(pool, principal, job_id, to_version=version, as_of=at)
+        state = fold(e.event for e in events)
         return StateAt(job_id=job_id, version=state.version, at=at, state=document(job_id, state))
 
     @get(

@@ -175,7 +175,9 @@ class JobsController(Controller):
     async def cancel(
         self, request: Request, job_id: FromPath[uuid.UUID], principal: Caller, pool: Pool
     ) -> Response[JobDocument]:
-        return await _operate(request, pool, principal, job_id, Cancel(at=now(), reason="cancelled by owner"))
+        state = await _owned_job(pool, principal, job_id)
+        command = Cancel(at=now(), reason="cancelled by owner")
+        return await _apply(request, pool, principal, job_id, state, command)
 
     @post(
         "/{job_id:uuid}/retry",
@@ -192,23 +194,28 @@ class JobsController(Controller):
         pool: Pool,
         kinds: Kinds,
     ) -> Response[JobDocument]:
-        require(principal, Scope.JOBS_WRITE)
-        state = await visible_job(pool, principal, job_id)
+        state = await _owned_job(pool, principal, job_id)
         config = kinds[state.kind].config if state.kind in kinds else None
         seconds = config.deadline_s if config else None
         at = now()
         deadline = at + timedelta(seconds=seconds) if seconds else None
-        return await _operate(request, pool, principal, job_id, Requeue(at=at, deadline=deadline))
+        return await _apply(request, pool, principal, job_id, state, Requeue(at=at, deadline=deadline))
 
 
-async def _operate(
-    request: Request, pool: Pool, principal: Caller, job_id: uuid.UUID, command: AnyCommand
-) -> Response[JobDocument]:
+async def _owned_job(pool: Pool, principal: Caller, job_id: uuid.UUID) -> JobState:
+    """The job, if this caller may change it: its owner, with `jobs:write`."""
     require(principal, Scope.JOBS_WRITE)
     state = await visible_job(pool, principal, job_id)
     if state.owner != principal.owner:
         raise JobNotFound()  # auditors read, they do not operate
-    handled = await handle(pool, job_id, command, provenance(request, principal))
+    return state
+
+
+async def _apply(
+    request: Request, pool: Pool, principal: Caller, job_id: uuid.UUID, state: JobState, command: AnyCommand
+) -> Response[JobDocument]:
+    """Decide against the state just read; a concurrent change only costs a retry in `handle`."""
+    handled = await handle(pool, job_id, command, provenance(request, principal), known=state)
     return job_response(job_id, handled.state)
 
 
