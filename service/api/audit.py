@@ -20,6 +20,9 @@ from service.api.problems import ProblemError, problem_responses
 from service.api.schemas import JobDocument, document
 from service.api_keys import Scope
 
+# Versions are an `integer` column: a larger one can name no event, and is refused as such.
+MAX_VERSION = 2**31 - 1
+
 
 class EventDocument(msgspec.Struct, frozen=True, kw_only=True):
     position: int
@@ -100,7 +103,7 @@ class AuditController(Controller):
         job_id: FromPath[UUID],
         principal: Caller,
         pool: Pool,
-        version: Annotated[int | None, QueryParameter(ge=1)] = None,
+        version: Annotated[int | None, QueryParameter(ge=1, le=MAX_VERSION)] = None,
         at: FromQuery[datetime | None] = None,
     ) -> StateAt:
         if version is not None and at is not None:
