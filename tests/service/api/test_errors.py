@@ -130,3 +130,10 @@ async def test_rejected_requests_change_nothing(client: AsyncTestClient, keys: K
 
     assert all(400 <= s < 500 for s in statuses), statuses
     assert await counts(pool) == before
+
+
+async def test_a_kind_filter_holding_a_nul_is_a_400_not_a_database_error(client: AsyncTestClient, keys: Keys) -> None:
+    response = await client.get("/v1/jobs", params={"kind": "demo\x00count"}, headers=auth(keys.acme))
+
+    body = problem(response, 400)
+    assert "kind" in body["detail"]
