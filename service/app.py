@@ -23,10 +23,12 @@ from service.api import results as results_routes
 from service.api.audit import AuditController
 from service.api.auth import provide_principal
 from service.api.jobs import JobsController
+from service.api.live import LiveController
 from service.api.problems import HANDLERS, on_unexpected
 from service.api.qstash import QStashController
 from service.background import background
 from service.database import create_pool, resolve_database_url
+from service.event_feed import EventFeed
 from service.kinds import Kind, load_kinds
 from service.migrate import migrate
 from service.settings import Settings
@@ -45,6 +47,8 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
         pool = create_pool(url, max_size=16)
         await pool.open(wait=True)
         app.state.update(pool=pool, database_url=url)
+        feed = app.state.event_feed = EventFeed(url)
+        await feed.start()
         try:
             if deliveries:
                 async with background(settings, pool, url, kinds) as qstash:
@@ -53,6 +57,7 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
             else:
                 yield
         finally:
+            await feed.close()
             await pool.close()
 
     return Litestar(
@@ -64,6 +69,7 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
             AuditController,
             QStashController,
             results_routes.list_results,
+            LiveController,
         ],
         lifespan=[lifespan],
         state=State({"settings": settings, "kinds": kinds}),
@@ -94,6 +100,12 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
             },
         ),
     )
+
+
+def end_live_streams(app: Litestar) -> None:
+    """Ends the open live streams, before a server drains its connections (they never end alone)."""
+    if feed := app.state.get("event_feed"):
+        feed.end_streams()
 
 
 def _pool(state: State) -> AsyncConnectionPool:

@@ -5,7 +5,7 @@ import argparse
 import psycopg
 import uvicorn
 
-from service.app import create_app
+from service.app import create_app, end_live_streams
 from service.cli.subcommand import add
 from service.database import resolve_database_url
 from service.dev_key import DEV_OWNER, ensure_dev_key
@@ -32,11 +32,23 @@ async def serve_command(args: argparse.Namespace) -> int:
             "-H 'Content-Type: application/json' "
             '-d \'{"kind": "demo.count", "params": {"total": 100, "per_batch": 20}}\''
         )
-    config = uvicorn.Config(
-        create_app(settings), host=host, port=port, log_level="info", access_log=False, timeout_graceful_shutdown=10
-    )
-    await uvicorn.Server(config).serve()
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False, timeout_graceful_shutdown=10)
+    await _Server(config, app).serve()
     return 0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn waits for open responses before the lifespan's shutdown, and live streams
+    never end by themselves: end them first, so that stopping is prompt."""
+
+    def __init__(self, config: uvicorn.Config, app) -> None:
+        super().__init__(config)
+        self.app = app
+
+    async def shutdown(self, sockets=None) -> None:
+        end_live_streams(self.app)
+        await super().shutdown(sockets)
 
 
 def register(subparsers) -> None:

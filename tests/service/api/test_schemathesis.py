@@ -37,6 +37,9 @@ CHECKS = [
     response_schema_conformance,
 ]
 DEMO = {"kind": "demo.count", "params": {"total": 40}}
+# Live streams never end on their own, and the in-process client buffers whole bodies;
+# tests/e2e/test_live.py drives them against a real server.
+STREAMS = {"/v1/jobs/{job_id}/watch", "/v1/events/stream"}
 
 
 async def _keys(database_url: str) -> dict[str, str]:
@@ -94,6 +97,8 @@ def test_every_generated_request_gets_a_documented_answer_and_no_server_error(ap
     sent: Counter[tuple[str, int]] = Counter()
     for result in schema.get_all_operations():
         operation = result.ok()
+        if operation.path in STREAMS:
+            continue
         has_inputs = bool(list(operation.iter_parameters())) or bool(operation.body)
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE) if has_inputs else (GenerationMode.POSITIVE,):
             _fuzz(operation, mode, keys, job_ids, sent)

@@ -1,0 +1,173 @@
+"""Live streams: a job's versions as they are appended, and the global log as it commits.
+
+Both hold no connection between reads: they wait on the process's EventFeed, then read
+through the pool. They know nothing of HTTP; the routes turn what they yield into
+Server-Sent Events.
+
+A job's stream is read by version: version n+1 can only be appended by a writer that
+saw n committed, so "every version after the last one sent" never skips one. The global
+log is read in gap-safe `(transaction_id, position)` order below the snapshot's xmin
+(see projections/log.py): a slower transaction that commits after a faster one is
+still delivered, before the faster one's events, and a resume point never moves past
+an event that is yet to commit. While older transactions hold events back, no
+notification may come when they end, so the reader polls (backing off) until nothing
+visible is left unread.
+"""
+
+from collections.abc import AsyncIterator
+from uuid import UUID
+
+import msgspec
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from domain.job import evolve
+from domain.state import JobState, is_final
+from projections.log import RecordedEvent, read_after, read_stream
+from service.event_feed import EventFeed
+
+BATCH = 500
+HELD_BACK_POLL_S = (0.02, 1.0)  # first and longest wait while older transactions hold events back
+
+# Where a reconnecting client resumes: the log's order key of the event it saw last.
+RESUME_POINT = "SELECT transaction_id::text::bigint FROM events WHERE position = %(position)s"
+
+# The newest event no open transaction can still slip behind: a feed without a resume
+# point starts there, so it carries what commits from now on.
+HORIZON = """
+SELECT transaction_id::text::bigint, position FROM events
+ WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ ORDER BY transaction_id DESC, position DESC
+ LIMIT 1
+"""
+
+# Committed events after the cursor, whether readable yet or held back by an older
+# transaction: while there are any, the reader keeps polling.
+UNREAD = """
+SELECT EXISTS (
+    SELECT 1 FROM events WHERE (transaction_id, position) > (%(transaction_id)s::text::xid8, %(position)s)
+)
+"""
+
+KINDS = "SELECT stream_id, kind FROM job_status WHERE stream_id = ANY(%(stream_ids)s)"
+
+
+class Version(msgspec.Struct, frozen=True):
+    """A job as it stood right after one of its events."""
+
+    event: RecordedEvent
+    state: JobState
+
+
+class Resume(msgspec.Struct, frozen=True):
+    """The position a client should resume after, though no event is sent with it."""
+
+    position: int
+
+
+class Idle(msgspec.Struct, frozen=True):
+    """Nothing to send for the keep-alive period."""
+
+
+class Cursor(msgspec.Struct, frozen=True):
+    """A place in the gap-safe order of the log."""
+
+    transaction_id: int
+    position: int
+
+
+class LogFilter(msgspec.Struct, frozen=True, kw_only=True):
+    type: str | None = None
+    kind: str | None = None  # the job's kind
+
+
+START = Cursor(0, 0)
+
+
+async def resume_point(conn: AsyncConnection, position: int) -> Cursor | None:
+    """The cursor of the event at `position` (0: the start of the log); None if there is none."""
+    if position == 0:
+        return START
+    row = await (await conn.execute(RESUME_POINT, {"position": position})).fetchone()
+    return Cursor(row[0], position) if row else None
+
+
+async def horizon(conn: AsyncConnection) -> Cursor:
+    row = await (await conn.execute(HORIZON)).fetchone()
+    return Cursor(*row) if row else START
+
+
+async def job_versions(
+    feed: EventFeed,
+    pool: AsyncConnectionPool,
+    stream_id: UUID,
+    state: JobState,
+    backlog: list[RecordedEvent],
+    keepalive_s: float,
+) -> AsyncIterator[Version | Idle]:
+    """Each version after `state`, starting with `backlog`; ends after a final status."""
+    with feed.subscribe(stream_id) as subscription:
+        events = backlog
+        while True:
+            for event in events:
+                state = evolve(state, event.event)
+                yield Version(event, state)
+                if is_final(state):
+                    return
+            if feed.ending:
+                return
+            subscription.woken.clear()  # before reading: a commit during the read rings again
+            async with pool.connection() as conn:
+                events = await read_stream(conn, stream_id, after_version=state.version)
+            if not events and not await feed.wait(subscription, keepalive_s):
+                yield Idle()
+
+
+async def log_events(
+    feed: EventFeed,
+    pool: AsyncConnectionPool,
+    cursor: Cursor,
+    log_filter: LogFilter,
+    keepalive_s: float,
+) -> AsyncIterator[RecordedEvent | Idle]:
+    """Every event after `cursor` that passes the filter, in gap-safe order, until shutdown."""
+    poll_s = HELD_BACK_POLL_S[0]
+    with feed.subscribe(None) as subscription:
+        while not feed.ending:
+            subscription.woken.clear()
+            async with pool.connection() as conn:
+                events = await read_after(conn, cursor.transaction_id, cursor.position, BATCH)
+                if events:
+                    last = events[-1]
+                    cursor = Cursor(last.transaction_id, last.position)
+                kinds = await _kinds(conn, events) if log_filter.kind and events else {}
+                unread = len(events) < BATCH and await _unread(conn, cursor)
+            for event in events:
+                if _passes(event, log_filter, kinds):
+                    yield event
+            if len(events) == BATCH:
+                continue
+            if unread:  # held back by an older, still open transaction
+                await feed.wait(subscription, poll_s)
+                poll_s = min(poll_s * 2, HELD_BACK_POLL_S[1])
+                continue
+            poll_s = HELD_BACK_POLL_S[0]
+            if not await feed.wait(subscription, keepalive_s):
+                yield Idle()
+
+
+def _passes(event: RecordedEvent, log_filter: LogFilter, kinds: dict[UUID, str]) -> bool:
+    if log_filter.type is not None and event.type != log_filter.type:
+        return False
+    return log_filter.kind is None or kinds.get(event.stream_id) == log_filter.kind
+
+
+async def _kinds(conn: AsyncConnection, events: list[RecordedEvent]) -> dict[UUID, str]:
+    rows = await (await conn.execute(KINDS, {"stream_ids": list({e.stream_id for e in events})})).fetchall()
+    return dict(rows)
+
+
+async def _unread(conn: AsyncConnection, cursor: Cursor) -> bool:
+    params = {"transaction_id": cursor.transaction_id, "position": cursor.position}
+    row = await (await conn.execute(UNREAD, params)).fetchone()
+    return bool(row and row[0])
