@@ -14,6 +14,7 @@ notification may come when they end, so the reader polls (backing off) until not
 visible is left unread.
 """
 
+import time
 from collections.abc import AsyncIterator
 from uuid import UUID
 
@@ -84,6 +85,24 @@ class LogFilter(msgspec.Struct, frozen=True, kw_only=True):
 START = Cursor(0, 0)
 
 
+class Silence:
+    """How long a stream has sent nothing: keep-alives follow the clock, not the wake-ups
+    (fallback and filtered-out events wake a stream more often than it must speak)."""
+
+    def __init__(self, keepalive_s: float) -> None:
+        self.keepalive_s = keepalive_s
+        self.broken()
+
+    def broken(self) -> None:
+        self._since = time.monotonic()
+
+    def due(self) -> bool:
+        return self.left() == 0
+
+    def left(self) -> float:
+        return max(0.0, self.keepalive_s - (time.monotonic() - self._since))
+
+
 async def resume_point(conn: AsyncConnection, position: int) -> Cursor | None:
     """The cursor of the event at `position` (0: the start of the log); None if there is none."""
     if position == 0:
@@ -106,12 +125,14 @@ async def job_versions(
     keepalive_s: float,
 ) -> AsyncIterator[Version | Idle]:
     """Each version after `state`, starting with `backlog`; ends after a final status."""
+    silence = Silence(keepalive_s)
     with feed.subscribe(stream_id) as subscription:
         events = backlog
         while True:
             for event in events:
                 state = evolve(state, event.event)
                 yield Version(event, state)
+                silence.broken()
                 if is_final(state):
                     return
             if feed.ending:
@@ -119,8 +140,11 @@ async def job_versions(
             subscription.woken.clear()  # before reading: a commit during the read rings again
             async with pool.connection() as conn:
                 events = await read_stream(conn, stream_id, after_version=state.version)
-            if not events and not await feed.wait(subscription, keepalive_s):
-                yield Idle()
+            if not events:
+                if silence.due():
+                    yield Idle()
+                    silence.broken()
+                await feed.wait(subscription, silence.left())
 
 
 async def log_events(
@@ -131,6 +155,7 @@ async def log_events(
     keepalive_s: float,
 ) -> AsyncIterator[RecordedEvent | Idle]:
     """Every event after `cursor` that passes the filter, in gap-safe order, until shutdown."""
+    silence = Silence(keepalive_s)
     poll_s = HELD_BACK_POLL_S[0]
     with feed.subscribe(None) as subscription:
         while not feed.ending:
@@ -145,15 +170,18 @@ async def log_events(
             for event in events:
                 if _passes(event, log_filter, kinds):
                     yield event
+                    silence.broken()
             if len(events) == BATCH:
                 continue
-            if unread:  # held back by an older, still open transaction
-                await feed.wait(subscription, poll_s)
-                poll_s = min(poll_s * 2, HELD_BACK_POLL_S[1])
-                continue
-            poll_s = HELD_BACK_POLL_S[0]
-            if not await feed.wait(subscription, keepalive_s):
+            if silence.due():
                 yield Idle()
+                silence.broken()
+            if unread:  # held back by an older, still open transaction: no NOTIFY will say when it ends
+                await feed.wait(subscription, min(poll_s, silence.left()))
+                poll_s = min(poll_s * 2, HELD_BACK_POLL_S[1])
+            else:
+                poll_s = HELD_BACK_POLL_S[0]
+                await feed.wait(subscription, silence.left())
 
 
 def _passes(event: RecordedEvent, log_filter: LogFilter, kinds: dict[UUID, str]) -> bool:

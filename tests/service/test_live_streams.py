@@ -1,0 +1,65 @@
+"""The live stream sources in-process, on a real PostgreSQL and a real LISTEN connection."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from uuid import uuid4
+
+import pytest
+
+from domain.state import INITIAL
+from service.event_feed import EventFeed
+from service.live_streams import START, Idle, LogFilter, job_versions, log_events
+
+pytestmark = pytest.mark.anyio
+
+KEEPALIVE_S = 0.3
+INSERT = "INSERT INTO events (stream_id, version, type, data) VALUES (%(stream_id)s, 1, 'JobCreated', %(data)s::jsonb)"
+DATA = json.dumps({"type": "JobCreated", "at": "2026-01-01T00:00:00Z", "owner": "o", "kind": "k", "max_runs": 1})
+
+
+@pytest.fixture
+async def feed(database_url: str) -> AsyncIterator[EventFeed]:
+    """A feed whose fallback wakes every stream far more often than a keep-alive is due."""
+    feed = EventFeed(database_url, fallback_s=0.02)
+    await feed.start()
+    try:
+        yield feed
+    finally:
+        await feed.close()
+
+
+async def first(stream: AsyncIterator):
+    try:
+        async with asyncio.timeout(10):
+            return await anext(stream)
+    finally:
+        await stream.aclose()
+
+
+async def test_a_quiet_log_stream_keeps_alive_by_the_clock_though_woken_more_often(feed, pool):
+    assert await first(log_events(feed, pool, START, LogFilter(), KEEPALIVE_S)) == Idle()
+
+
+async def test_a_log_stream_whose_filter_passes_nothing_still_keeps_alive(feed, pool):
+    stream = log_events(feed, pool, START, LogFilter(type="JobCancelled"), KEEPALIVE_S)
+    async with pool.connection() as conn:
+        for _ in range(3):
+            await conn.execute(INSERT, {"stream_id": uuid4(), "data": DATA})
+    assert await first(stream) == Idle()
+
+
+async def test_a_quiet_watch_keeps_alive_by_the_clock_though_woken_more_often(feed, pool):
+    stream_id = uuid4()
+    assert await first(job_versions(feed, pool, stream_id, INITIAL, [], KEEPALIVE_S)) == Idle()
+
+
+async def test_every_open_stream_ends_when_the_feed_ends_them(feed, pool):
+    watch = job_versions(feed, pool, uuid4(), INITIAL, [], 60)
+    log = log_events(feed, pool, START, LogFilter(), 60)
+    pending = [asyncio.ensure_future(anext(stream)) for stream in (watch, log)]
+    await asyncio.sleep(0.1)  # both are waiting now
+    feed.end_streams()
+    async with asyncio.timeout(10):
+        ended = await asyncio.gather(*pending, return_exceptions=True)
+    assert [type(result) for result in ended] == [StopAsyncIteration, StopAsyncIteration]
