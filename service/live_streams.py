@@ -60,12 +60,6 @@ class Version(msgspec.Struct, frozen=True):
     state: JobState
 
 
-class Resume(msgspec.Struct, frozen=True):
-    """The position a client should resume after, though no event is sent with it."""
-
-    position: int
-
-
 class Idle(msgspec.Struct, frozen=True):
     """Nothing to send for the keep-alive period."""
 

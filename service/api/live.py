@@ -24,15 +24,15 @@ from projections.export import event_line
 from projections.log import RecordedEvent, read_stream
 from service.api.auth import BEARER, may_see, require
 from service.api.dependencies import Caller, CurrentSettings, Pool
+from service.api.jobs import KIND_NAME
 from service.api.problems import ProblemError, problem_responses
 from service.api.schemas import document
 from service.api_keys import Scope
 from service.event_feed import EventFeed
-from service.live_streams import Idle, LogFilter, Resume, Version, horizon, job_versions, log_events, resume_point
+from service.live_streams import Idle, LogFilter, Version, horizon, job_versions, log_events, resume_point
 
 KNOWN_TYPES = sorted(event_type.__struct_config__.tag for event_type in EVENT_TYPES)  # type: ignore[attr-defined]
 POSITION = re.compile(r"[0-9]{1,18}")  # a bigint, with room to spare
-KIND_NAME = r"^[^\x00]+$"
 KEEP_ALIVE = ServerSentEventMessage(data=None, comment="keep-alive")
 
 LastEventId = Annotated[str | None, HeaderParameter(name="Last-Event-ID")]
@@ -51,29 +51,25 @@ def _feed(request: Request) -> EventFeed:
     return request.app.state.event_feed
 
 
-def _job_messages(updates: AsyncIterator[Version | Idle]) -> AsyncIterator[ServerSentEventMessage]:
-    async def messages() -> AsyncIterator[ServerSentEventMessage]:
-        async for update in updates:
-            if isinstance(update, Idle):
-                yield KEEP_ALIVE
-            else:
-                body = _encoder.encode(document(update.event.stream_id, update.state))
-                yield ServerSentEventMessage(data=body, id=update.event.position)
-
-    return messages()
+async def _job_messages(updates: AsyncIterator[Version | Idle]) -> AsyncIterator[ServerSentEventMessage]:
+    async for update in updates:
+        if isinstance(update, Idle):
+            yield KEEP_ALIVE
+        else:
+            body = _encoder.encode(document(update.event.stream_id, update.state))
+            yield ServerSentEventMessage(data=body, id=update.event.position)
 
 
-def _log_messages(start: Resume | None, events: AsyncIterator[RecordedEvent | Idle]) -> AsyncIterator:
-    async def messages() -> AsyncIterator[ServerSentEventMessage]:
-        if start is not None:  # an id without data: the client's resume point, no event
-            yield ServerSentEventMessage(data=None, id=start.position)
-        async for event in events:
-            if isinstance(event, Idle):
-                yield KEEP_ALIVE
-            else:
-                yield ServerSentEventMessage(data=event_line(event).rstrip(b"\n"), id=event.position)
-
-    return messages()
+async def _log_messages(
+    resume_from: int | None, events: AsyncIterator[RecordedEvent | Idle]
+) -> AsyncIterator[ServerSentEventMessage]:
+    if resume_from is not None:  # an id without data: the client's resume point, no event
+        yield ServerSentEventMessage(data=None, id=resume_from)
+    async for event in events:
+        if isinstance(event, Idle):
+            yield KEEP_ALIVE
+        else:
+            yield ServerSentEventMessage(data=event_line(event).rstrip(b"\n"), id=event.position)
 
 
 class LiveController(Controller):
@@ -148,7 +144,7 @@ class LiveController(Controller):
             cursor = await (horizon(conn) if position is None else resume_point(conn, position))
         if cursor is None:
             raise ProblemError(400, f"Last-Event-ID {position} names no event; resume from an id this stream sent")
-        start = Resume(cursor.position) if position is None else None
+        resume_from = cursor.position if position is None else None
         log_filter = LogFilter(type=event_type, kind=kind)
         events = log_events(_feed(request), pool, cursor, log_filter, settings.sse_keepalive_s)
-        return ServerSentEvent(_log_messages(start, events))
+        return ServerSentEvent(_log_messages(resume_from, events))
