@@ -13,6 +13,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, get
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
@@ -86,7 +87,10 @@ class LiveController(Controller):
             "(204 when there is nothing left to send)."
         ),
         media_type="text/event-stream",
-        responses=problem_responses(400, 401, 403, 404),
+        responses={
+            204: ResponseSpec(None, description="Resumed after the job's final event: nothing is left to send"),
+            **problem_responses(400, 401, 403, 404),
+        },
     )
     async def watch(
         self,
@@ -133,7 +137,7 @@ class LiveController(Controller):
         pool: Pool,
         settings: CurrentSettings,
         kind: Annotated[str | None, QueryParameter(min_length=1, max_length=100, pattern=KIND_NAME)] = None,
-        event_type: Annotated[str | None, QueryParameter(query="type", min_length=1, max_length=100)] = None,
+        event_type: Annotated[str | None, QueryParameter(name="type", min_length=1, max_length=100)] = None,
         last_event_id: LastEventId = None,
     ) -> Response:
         require(principal, Scope.AUDIT_READ)
