@@ -23,8 +23,10 @@ from service.api import results as results_routes
 from service.api.audit import AuditController
 from service.api.auth import provide_principal
 from service.api.jobs import JobsController
+from service.api.metrics import MetricsController, metrics_config
 from service.api.problems import HANDLERS, on_unexpected
 from service.api.qstash import QStashController
+from service.api.stats import read_stats
 from service.background import background
 from service.database import create_pool, resolve_database_url
 from service.kinds import Kind, load_kinds
@@ -37,6 +39,7 @@ MAX_BODY_BYTES = 1024 * 1024
 def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deliveries: bool = True) -> Litestar:
     """The service; `deliveries=False` serves the API alone (no broker, relay or schedule)."""
     kinds = kinds if kinds is not None else load_kinds()
+    prometheus = metrics_config()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -45,6 +48,7 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
         pool = create_pool(url, max_size=16)
         await pool.open(wait=True)
         app.state.update(pool=pool, database_url=url)
+        app.state.metrics = prometheus.metrics
         try:
             if deliveries:
                 async with background(settings, pool, url, kinds) as qstash:
@@ -64,7 +68,10 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
             AuditController,
             QStashController,
             results_routes.list_results,
+            read_stats,
+            MetricsController,
         ],
+        middleware=[prometheus.middleware],
         lifespan=[lifespan],
         state=State({"settings": settings, "kinds": kinds}),
         dependencies={

@@ -36,6 +36,7 @@ VARIABLES = {
     "broker_time_scale": "JOBTRAIL_BROKER_TIME_SCALE",
     "broker_faults": "JOBTRAIL_BROKER_FAULTS",
     "stall_after_s": "JOBTRAIL_STALL_AFTER_S",
+    "stuck_after_s": "JOBTRAIL_STUCK_AFTER_S",
 }
 
 # The official QStash dev server's public, deterministic credentials (user 1). With
@@ -63,6 +64,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     broker_time_scale: Annotated[float, msgspec.Meta(gt=0, le=1)] = 1.0
     # An active job that has not moved for this long, with no message in flight, is stalled.
     stall_after_s: Annotated[float, msgspec.Meta(gt=0)] = 300.0
+    # A processing job that has not progressed for this long counts as stuck in /v1/stats
+    # and /metrics: longer than a stall, so the sweeper's re-dispatch has had its chance.
+    stuck_after_s: Annotated[float, msgspec.Meta(gt=0)] = 900.0
     # Test-only fault injection in the local broker: a comma list of "duplicate"
     # (deliver every message twice) and "shuffle" (deliver ready messages in random order).
     broker_faults: Annotated[str, msgspec.Meta(pattern=r"^((duplicate|shuffle)(,(duplicate|shuffle))*)?$")] = ""
