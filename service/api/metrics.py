@@ -68,7 +68,7 @@ def metrics_config() -> MetricsConfig:
     return MetricsConfig(
         app_name="jobtrail",
         prefix="jobtrail_http",
-        group_path=True,  # /v1/jobs/{job_id:uuid}, never a job id
+        group_path=True,  # /v1/jobs/{job_id}, never a job id
         exclude_unhandled_paths=True,
         middleware_class=MetricsMiddleware,
     )
