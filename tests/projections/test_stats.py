@@ -1,5 +1,6 @@
 """The stats view: what each row says after a known history, and that it can be rebuilt."""
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -7,7 +8,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from domain.commands import Requeue
-from projections.runner import catch_up_once
+from projections.runner import catch_up_once, follow
 from projections.stats import StatsProjection, reset
 from service.commands import handle
 from tests.service.stats_scenario import ACTOR, project, run_scenario
@@ -97,3 +98,29 @@ async def test_the_view_caught_up_round_by_round_equals_one_rebuilt_from_zero(
 
     assert rebuilt == incremental
     assert len(rebuilt) == 10
+
+
+async def test_two_processes_following_while_jobs_run_build_the_view_a_rebuild_builds(
+    database_url: str, pool: AsyncConnectionPool
+) -> None:
+    stop = asyncio.Event()
+    followers = [await AsyncConnection.connect(database_url, autocommit=True) for _ in range(2)]
+    try:
+        tasks = [asyncio.create_task(follow(c, StatsProjection(), stop, idle_s=0.005, limit=4)) for c in followers]
+        await asyncio.gather(run_scenario(pool), run_scenario(pool))
+        stop.set()
+        fed = await asyncio.gather(*tasks)
+    finally:
+        for conn in followers:
+            await conn.close()
+    async with pool.connection() as conn:
+        await project(conn)
+        followed = await rows(conn)
+        events = (await (await conn.execute("SELECT count(*) FROM events")).fetchone())[0]
+        await reset(conn)
+        await project(conn)
+        rebuilt = await rows(conn)
+
+    assert sum(fed) <= events  # no event was folded twice (the rest waited for older transactions)
+    assert len(followed) == 20
+    assert followed == rebuilt
