@@ -52,12 +52,14 @@ SELECT {_COLUMNS} FROM events
 
 # Only transactions below the snapshot's xmin are certainly finished: an event of a
 # slower transaction that is still open has a lower position than ones already
-# visible, and reading by position alone would step over it for good.
+# visible, and reading by position alone would step over it for good. ORDER BY names
+# the table's columns: bare, `transaction_id` would mean the bigint output column, and
+# sorting by that cast reads and sorts the whole unseen tail instead of the index.
 READ_AFTER = f"""
 SELECT {_COLUMNS} FROM events
  WHERE (transaction_id, position) > (%(transaction_id)s::text::xid8, %(position)s)
    AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
- ORDER BY transaction_id, position
+ ORDER BY events.transaction_id, events.position
  LIMIT %(limit)s
 """
 

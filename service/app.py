@@ -24,8 +24,10 @@ from service.api.audit import AuditController
 from service.api.auth import provide_principal
 from service.api.jobs import JobsController
 from service.api.live import LiveController
+from service.api.metrics import MetricsController, metrics_config
 from service.api.problems import HANDLERS, on_unexpected
 from service.api.qstash import QStashController
+from service.api.stats import read_stats
 from service.background import background
 from service.database import create_pool, resolve_database_url
 from service.event_feed import EventFeed
@@ -39,6 +41,7 @@ MAX_BODY_BYTES = 1024 * 1024
 def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deliveries: bool = True) -> Litestar:
     """The service; `deliveries=False` serves the API alone (no broker, relay or schedule)."""
     kinds = kinds if kinds is not None else load_kinds()
+    prometheus = metrics_config()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -49,6 +52,7 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
         app.state.update(pool=pool, database_url=url)
         feed = app.state.event_feed = EventFeed(url)
         await feed.start()
+        app.state.metrics = prometheus.metrics
         try:
             if deliveries:
                 async with background(settings, pool, url, kinds) as qstash:
@@ -70,7 +74,10 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
             QStashController,
             results_routes.list_results,
             LiveController,
+            read_stats,
+            MetricsController,
         ],
+        middleware=[prometheus.middleware],
         lifespan=[lifespan],
         state=State({"settings": settings, "kinds": kinds}),
         dependencies={

@@ -1,5 +1,6 @@
 """What runs beside the HTTP routes: the local broker (when no QStash token is set),
-the QStash client, the outbox relay and the sweeper's schedule.
+the QStash client, the outbox relay, the sweeper's schedule and the stats projection's
+runner (the runner's row lock lets every process run it).
 
 Started and stopped by the app's lifespan, so every service process runs its own
 relay (they share the outbox safely) and nothing is created at import time.
@@ -15,6 +16,8 @@ import uvicorn
 from psycopg_pool import AsyncConnectionPool
 from qstash import AsyncQStash
 
+from projections.runner import follow
+from projections.stats import StatsProjection
 from service.kinds import Kind
 from service.relay import Relay
 from service.settings import Settings
@@ -65,6 +68,20 @@ async def local_broker(settings: Settings) -> AsyncIterator[str]:
         await task
 
 
+async def project_stats(database_url: str, stop: asyncio.Event, retry_s: float = 1.0) -> None:
+    """Tail the log into the stats view until `stop`; a failed round is retried on a new
+    connection (the checkpoint did not move, so nothing is lost or folded twice)."""
+    while not stop.is_set():
+        try:
+            async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+                await follow(conn, StatsProjection(), stop)
+        except Exception:
+            logger.exception("stats projection round failed")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(retry_s):
+                    await stop.wait()
+
+
 @contextlib.asynccontextmanager
 async def background(
     settings: Settings, pool: AsyncConnectionPool, database_url: str, kinds: Mapping[str, Kind]
@@ -84,8 +101,10 @@ async def background(
         stop = asyncio.Event()
         relay = Relay(pool, client, kinds, settings.public_url)
         task = asyncio.create_task(relay.run(listener, stop))
+        stats_task = asyncio.create_task(project_stats(database_url, stop))
         try:
             yield client
         finally:
             stop.set()
             await task
+            await stats_task

@@ -9,6 +9,7 @@ attempts each (one winner per round).
 
 import asyncio
 import random
+import time
 from uuid import UUID
 
 import msgspec
@@ -19,6 +20,7 @@ from domain.events import AnyEvent, BatchRecorded
 from domain.job import decide, fold
 from domain.state import JobState
 from projections.log import Metadata
+from service import metrics
 from service.dispatch import messages_for
 from service.event_store import BatchItems, ConcurrencyConflict, InboxEntry, append, load
 
@@ -58,6 +60,7 @@ async def handle(
                 return Handled(state, [], None)
             after = fold(events, state)
             outbox = messages_for(stream_id, events, after)
+            started = time.perf_counter()
             try:
                 position = await append(
                     conn,
@@ -72,6 +75,7 @@ async def handle(
                 )
             except ConcurrencyConflict:
                 continue
+            metrics.appended(events, after, time.perf_counter() - started)
             return Handled(after, events, position)
     raise TooMuchContention(f"job {stream_id} changed {MAX_ATTEMPTS} times while deciding")
 

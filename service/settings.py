@@ -37,6 +37,7 @@ VARIABLES = {
     "broker_faults": "JOBTRAIL_BROKER_FAULTS",
     "stall_after_s": "JOBTRAIL_STALL_AFTER_S",
     "sse_keepalive_s": "JOBTRAIL_SSE_KEEPALIVE_S",
+    "stuck_after_s": "JOBTRAIL_STUCK_AFTER_S",
 }
 
 # The official QStash dev server's public, deterministic credentials (user 1). With
@@ -66,6 +67,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stall_after_s: Annotated[float, msgspec.Meta(gt=0)] = 300.0
     # A live stream with nothing to send writes a comment this often, so proxies keep it open.
     sse_keepalive_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 15.0
+    # A processing job that has not progressed for this long counts as stuck in /v1/stats
+    # and /metrics: longer than a stall, so the sweeper's re-dispatch has had its chance.
+    stuck_after_s: Annotated[float, msgspec.Meta(gt=0)] = 900.0
     # Test-only fault injection in the local broker: a comma list of "duplicate"
     # (deliver every message twice) and "shuffle" (deliver ready messages in random order).
     broker_faults: Annotated[str, msgspec.Meta(pattern=r"^((duplicate|shuffle)(,(duplicate|shuffle))*)?$")] = ""

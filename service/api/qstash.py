@@ -16,6 +16,7 @@ from service import sweeper
 from service.api.dependencies import CurrentSettings, Kinds, Pool
 from service.api.problems import ProblemError, problem_responses
 from service.delivery import Answer, deliver_run, fail_after_retries
+from service.metrics import delivery_outcome
 from service.qstash_signature import InvalidSignature, verify_signature
 
 NON_RETRYABLE = {"Upstash-NonRetryable-Error": "true"}
@@ -41,6 +42,7 @@ async def _verified_body(request: Request, settings: CurrentSettings, route: str
     try:
         verify_signature(request.headers.get("upstash-signature"), body, url, settings.signing_keys)
     except InvalidSignature as error:
+        request.app.state.metrics.delivered("unauthorized")
         raise ProblemError(401, f"invalid QStash signature: {error}") from None
     return body
 
@@ -52,7 +54,8 @@ def _decode(body: bytes, type_: type) -> Any:
         raise ProblemError(489, f"the message body can never be processed: {error}") from None
 
 
-def _answer(answer: Answer) -> Response[dict[str, Any]]:
+def _answer(request: Request, answer: Answer) -> Response[dict[str, Any]]:
+    request.app.state.metrics.delivered(delivery_outcome(answer.status, answer.outcome, "duplicate" in answer.detail))
     return Response({"outcome": answer.outcome, **answer.detail}, status_code=answer.status)
 
 
@@ -79,7 +82,7 @@ class QStashController(Controller):
             job_id=message.job_id,
             run=message.run,
         )
-        return _answer(answer)
+        return _answer(request, answer)
 
     @post(
         "/failed",
@@ -102,7 +105,7 @@ class QStashController(Controller):
             dlq_id=callback.dlqId,
             last_status=callback.status,
         )
-        return _answer(answer)
+        return _answer(request, answer)
 
     @post(
         "/sweep",

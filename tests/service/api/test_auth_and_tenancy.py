@@ -17,6 +17,7 @@ pytestmark = pytest.mark.anyio
 PUBLIC = {
     "/healthz",
     "/readyz",
+    "/metrics",
     "/schema",
     "/schema/openapi.json",
     "/schema/scalar",
@@ -156,5 +157,5 @@ async def test_every_route_but_the_public_ones_needs_a_key(app: Litestar, client
 
 
 async def test_the_public_routes_answer_without_a_key(client: AsyncTestClient) -> None:
-    for path in ("/healthz", "/readyz", "/schema/openapi.json"):
+    for path in ("/healthz", "/readyz", "/metrics", "/schema/openapi.json"):
         assert (await client.get(path)).status_code == 200, path

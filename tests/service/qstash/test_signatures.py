@@ -8,12 +8,10 @@ import uuid
 import jwt
 import msgspec
 import pytest
-from litestar.testing import AsyncTestClient
 
-from service.app import create_app
-from service.settings import DEV_CURRENT_SIGNING_KEY, DEV_NEXT_SIGNING_KEY, Settings
+from service.settings import DEV_CURRENT_SIGNING_KEY, DEV_NEXT_SIGNING_KEY
+from tests.service.qstash.conftest import PUBLIC_URL
 
-PUBLIC_URL = "http://jobtrail.test"
 RUN_URL = f"{PUBLIC_URL}/qstash/run"
 WRONG_KEY = "sig_0000000000000000000000000000"
 
@@ -44,13 +42,6 @@ def unsigned(payload: dict) -> str:
     """An `alg: none` token, built by hand (PyJWT refuses to make one)."""
     part = lambda value: base64.urlsafe_b64encode(msgspec.json.encode(value)).decode().rstrip("=")  # noqa: E731
     return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(payload)}."
-
-
-@pytest.fixture
-async def client(database_url, tmp_path):
-    settings = Settings(database_url=database_url, data_dir=tmp_path, public_url=PUBLIC_URL)
-    async with AsyncTestClient(app=create_app(settings, deliveries=False)) as client:
-        yield client
 
 
 async def count_rows(pool) -> tuple[int, int]:

@@ -1,0 +1,84 @@
+"""`GET /v1/stats`: job statistics over a window, backlog, lag and a health verdict.
+
+A `jobs:read` key sees its own jobs; an `audit:read` key sees every owner's. The
+outbox backlog and projection lag describe the service, not a tenant, and are the
+same for every caller. All figures are read in one snapshot, so they agree.
+"""
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import msgspec
+from litestar import get
+from litestar.params import QueryParameter
+
+from service import stats
+from service.api.auth import BEARER, require
+from service.api.dependencies import Caller, CurrentSettings, Pool
+from service.api.problems import problem_responses
+from service.api_keys import Scope
+from service.verdict import Verdict, judge
+
+DEFAULT_WINDOW_S = 3600
+MAX_WINDOW_S = 30 * 24 * 3600
+MAX_STUCK_AFTER_S = 7 * 24 * 3600
+
+SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+
+
+class StatsReport(msgspec.Struct, frozen=True, kw_only=True):
+    verdict: Verdict
+    reasons: list[str]
+    owner: str | None  # None: every owner's jobs (an audit:read key)
+    window_s: int
+    stuck_after_s: float
+    jobs: stats.JobCounts  # created in the window, by their current status
+    finished: stats.Finished  # finished in the window
+    stuck: stats.Stuck
+    outbox: stats.Backlog
+    projection_lag: stats.Lag
+
+
+@get(
+    "/v1/stats",
+    tags=["health"],
+    summary="Job statistics, backlog, projection lag and a health verdict",
+    security=BEARER,
+    responses=problem_responses(400, 401, 403),
+)
+async def read_stats(
+    principal: Caller,
+    pool: Pool,
+    settings: CurrentSettings,
+    window_s: Annotated[int, QueryParameter(ge=1, le=MAX_WINDOW_S)] = DEFAULT_WINDOW_S,
+    stuck_after_s: Annotated[float | None, QueryParameter(gt=0, le=MAX_STUCK_AFTER_S)] = None,
+) -> StatsReport:
+    """Counts of jobs created in the window; failure rate and durations of jobs finished in it."""
+    if Scope.AUDIT_READ in principal.scopes:
+        owner = None
+    else:
+        require(principal, Scope.JOBS_READ)
+        owner = principal.owner
+    threshold = stuck_after_s if stuck_after_s is not None else settings.stuck_after_s
+    now = datetime.now(UTC)
+    since = now - timedelta(seconds=window_s)
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute(SNAPSHOT)
+        jobs = await stats.job_counts(conn, since, owner)
+        finished = await stats.finished(conn, since, owner)
+        stuck = await stats.stuck(conn, now, threshold, owner)
+        backlog = await stats.backlog(conn)
+        lag = await stats.lag(conn)
+    verdict, reasons = judge(finished, stuck, backlog, lag)
+    return StatsReport(
+        verdict=verdict,
+        reasons=reasons,
+        owner=owner,
+        window_s=window_s,
+        stuck_after_s=threshold,
+        jobs=jobs,
+        finished=finished,
+        stuck=stuck,
+        outbox=backlog,
+        projection_lag=lag,
+    )

@@ -1,0 +1,135 @@
+"""Prometheus metrics of one app: its own registry, counters fed as work happens, and
+gauges read from the database when scraped.
+
+Nothing is registered at import time and nothing goes to prometheus_client's global
+registry: every app builds its own `Metrics`, so tests can create many apps. Counters
+count what this process did (Prometheus sums processes); the gauges describe the
+shared database and are the same from every process.
+
+Commands report appends through `CURRENT`, which the app's middleware sets for each
+request: `service.commands.handle` serves many callers and should not need a
+parameter threaded through all of them to be measured.
+"""
+
+import contextlib
+import math
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from psycopg import AsyncConnection
+
+from domain.events import AnyEvent, BatchRecorded, JobCancelled, JobCompleted, JobCreated, JobFailed, JobTimedOut
+from domain.state import JobState
+from service import stats
+
+APPEND_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+BATCH_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0)
+_FINISHING = (JobCompleted, JobFailed, JobTimedOut, JobCancelled)
+
+# A delivery's answer, as one of a few outcomes (the `outcome` label).
+_OK = frozenset({"recorded", "failed_permanently", "job_failed"})  # the job moved
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.http: dict[str, Any] = {}  # Litestar's request metrics, by name (service.api.metrics)
+        registry = self.registry
+        self.jobs_created = Counter("jobtrail_jobs_created", "Jobs created", ["kind"], registry=registry)
+        self.jobs_finished = Counter(
+            "jobtrail_jobs_finished",
+            "Jobs that reached completed, error, timeout or cancelled",
+            ["kind", "status"],
+            registry=registry,
+        )
+        self.deliveries = Counter(
+            "jobtrail_deliveries", "QStash deliveries answered, by outcome", ["outcome"], registry=registry
+        )
+        self.append_seconds = Histogram(
+            "jobtrail_event_append_seconds",
+            "Time to append a command's events",
+            buckets=APPEND_BUCKETS,
+            registry=registry,
+        )
+        self.batch_seconds = Histogram(
+            "jobtrail_batch_duration_seconds",
+            "Time a kind's handler took for one batch",
+            ["kind"],
+            buckets=BATCH_BUCKETS,
+            registry=registry,
+        )
+        self.outbox_unsent = Gauge("jobtrail_outbox_unsent", "Outbox messages not yet published", registry=registry)
+        self.outbox_oldest_age = Gauge(
+            "jobtrail_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox message", registry=registry
+        )
+        self.lag_events = Gauge(
+            "jobtrail_projection_lag_events", "Events the stats projection has not seen yet", registry=registry
+        )
+        self.lag_seconds = Gauge(
+            "jobtrail_projection_lag_seconds",
+            "Age of the oldest event the stats projection has not seen",
+            registry=registry,
+        )
+        self.stuck_jobs = Gauge(
+            "jobtrail_jobs_stuck", "Processing jobs without progress for longer than stuck_after_s", registry=registry
+        )
+
+    def appended(self, events: Sequence[AnyEvent], state: JobState, seconds: float) -> None:
+        self.append_seconds.observe(seconds)
+        for event in events:
+            if isinstance(event, JobCreated):
+                self.jobs_created.labels(state.kind).inc()
+            elif isinstance(event, BatchRecorded):
+                self.batch_seconds.labels(state.kind).observe(event.duration_ms / 1000)
+            elif isinstance(event, _FINISHING):
+                self.jobs_finished.labels(state.kind, state.status).inc()
+
+    def delivered(self, outcome: str) -> None:
+        self.deliveries.labels(outcome).inc()
+
+    async def refresh(self, conn: AsyncConnection, stuck_after_s: float) -> None:
+        """Read the gauges from the database, as of this scrape."""
+        backlog, lag = await stats.backlog(conn), await stats.lag(conn)
+        stuck = await stats.stuck(conn, datetime.now(UTC), stuck_after_s, owner=None)
+        self._set(backlog.unsent, backlog.oldest_age_s, lag.events, lag.seconds, stuck.count)
+
+    def unknown(self) -> None:
+        """The database did not answer: say so rather than repeat the last scrape's figures."""
+        self._set(*[math.nan] * 5)
+
+    def _set(self, unsent: float, age: float, lag_events: float, lag_seconds: float, stuck: float) -> None:
+        self.outbox_unsent.set(unsent)
+        self.outbox_oldest_age.set(age)
+        self.lag_events.set(lag_events)
+        self.lag_seconds.set(lag_seconds)
+        self.stuck_jobs.set(stuck)
+
+
+def delivery_outcome(status: int, outcome: str, duplicate: bool) -> str:
+    """ok (the job moved), duplicate (a repeated message), stale (nothing to do), failed (5xx)."""
+    if duplicate:
+        return "duplicate"
+    if status >= 500:
+        return "failed"
+    return "ok" if outcome in _OK else "stale"
+
+
+CURRENT: ContextVar[Metrics | None] = ContextVar("jobtrail_metrics", default=None)
+
+
+@contextlib.contextmanager
+def reporting_to(metrics: Metrics) -> Iterator[None]:
+    """Appends made inside the block count in `metrics`."""
+    token = CURRENT.set(metrics)
+    try:
+        yield
+    finally:
+        CURRENT.reset(token)
+
+
+def appended(events: Sequence[AnyEvent], state: JobState, seconds: float) -> None:
+    if (metrics := CURRENT.get()) is not None:
+        metrics.appended(events, state, seconds)
