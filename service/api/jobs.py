@@ -45,7 +45,7 @@ def now() -> datetime:
 
 
 def provenance(request: Request, principal: Caller) -> Metadata:
-    return Metadata(actor=f"api-key:{principal.key_id}", request_id=request.headers.get("x-request-id"))
+    return Metadata(actor=f"api-key:{principal.key_id}", request_id=request.state.get("request_id"))
 
 
 def job_response(stream_id: uuid.UUID, state: JobState, status_code: int = 200) -> Response[JobDocument]:

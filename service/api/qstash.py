@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
+import structlog
 from litestar import Controller, Request, Response, post
 
 from service import sweeper
@@ -17,6 +18,8 @@ from service.api.dependencies import CurrentSettings, Kinds, Pool
 from service.api.problems import ProblemError, problem_responses
 from service.delivery import Answer, deliver_run, fail_after_retries
 from service.qstash_signature import InvalidSignature, verify_signature
+
+logger = structlog.get_logger("jobtrail.qstash")
 
 NON_RETRYABLE = {"Upstash-NonRetryable-Error": "true"}
 
@@ -53,6 +56,7 @@ def _decode(body: bytes, type_: type) -> Any:
 
 
 def _answer(answer: Answer) -> Response[dict[str, Any]]:
+    logger.debug("delivery answered", outcome=answer.outcome, status=answer.status)
     return Response({"outcome": answer.outcome, **answer.detail}, status_code=answer.status)
 
 

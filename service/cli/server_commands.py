@@ -32,8 +32,15 @@ async def serve_command(args: argparse.Namespace) -> int:
             "-H 'Content-Type: application/json' "
             '-d \'{"kind": "demo.count", "params": {"total": 100, "per_batch": 20}}\''
         )
+    # log_config=None: uvicorn's lines go through the app's structlog renderer, not its own.
     config = uvicorn.Config(
-        create_app(settings), host=host, port=port, log_level="info", access_log=False, timeout_graceful_shutdown=10
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="info",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
     )
     await uvicorn.Server(config).serve()
     return 0
