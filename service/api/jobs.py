@@ -2,7 +2,7 @@
 
 import asyncio
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from litestar import Controller, Request, Response, get, post
@@ -29,7 +29,7 @@ from service.api_keys import Scope
 from service.commands import handle
 from service.event_store import load
 from service.job_reads import BadCursor, Filters, page
-from service.kinds import Kind, lookup, validate_params
+from service.kinds import Kind, lookup, requeue_deadline, validate_params
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0f8a43-6d0e-4a55-9a3b-2f1c7e9d4a10")
 MIN_VERSION_WAIT_S = 2.0
@@ -198,11 +198,9 @@ class JobsController(Controller):
         kinds: Kinds,
     ) -> Response[JobDocument]:
         state = await _owned_job(pool, principal, job_id)
-        config = kinds[state.kind].config if state.kind in kinds else None
-        seconds = config.deadline_s if config else None
         at = now()
-        deadline = at + timedelta(seconds=seconds) if seconds else None
-        return await _apply(request, pool, principal, job_id, state, Requeue(at=at, deadline=deadline))
+        command = Requeue(at=at, deadline=requeue_deadline(kinds, state.kind, at))
+        return await _apply(request, pool, principal, job_id, state, command)
 
 
 async def _owned_job(pool: Pool, principal: Caller, job_id: uuid.UUID) -> JobState:
