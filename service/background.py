@@ -43,7 +43,7 @@ async def local_broker(settings: Settings) -> AsyncIterator[str]:
     )
     server = uvicorn.Server(
         uvicorn.Config(
-            create_broker(config),
+            create_broker(config, configure_logging=False),
             host="127.0.0.1",
             port=settings.broker_port,
             log_level="warning",
