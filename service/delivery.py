@@ -9,6 +9,7 @@ the inbox, so that QStash's retry (same message id) runs the batch again.
 """
 
 import asyncio
+import logging
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -30,7 +31,7 @@ from service.event_store import BatchItems, DuplicateMessage, InboxEntry, Unstor
 from service.handlers.contract import BatchContext, PermanentError
 from service.kinds import Kind
 
-logger = structlog.get_logger("jobtrail.delivery")
+logger = logging.getLogger("jobtrail.delivery")
 
 RECORDED = "SELECT status_code, outcome, response::text FROM inbox WHERE message_id = %(message_id)s"
 
@@ -117,7 +118,9 @@ async def deliver_run(
     except Exception as error:  # transient: QStash retries the same message
         failure = FailDelivery(at=now(), run=run, attempt=retried + 1, error=_describe(error))
         # The type only: a handler's error text may quote URLs or data (it is in the history).
-        logger.warning("the batch failed; QStash will retry", error=type(error).__name__, attempt=retried + 1)
+        logger.warning(
+            "the batch failed; QStash will retry", extra={"error": type(error).__name__, "attempt": retried + 1}
+        )
         await handle(pool, job_id, failure, metadata, known=state)
         return Answer(status=500, outcome="handler_failed", detail={"error": failure.error})
     command = RecordBatch(
@@ -183,7 +186,7 @@ async def fail_after_retries(
     error = f"QStash gave up delivering run {run}; last status {last_status}"
     command = FailJob(at=now(), reason="retries_exhausted", error=error, dlq_id=dlq_id, run=run)
     metadata = Metadata(actor="qstash-failure-callback", message_id=message_id)
-    logger.warning("QStash gave up on a run; the job fails", dlq_id=dlq_id, last_status=last_status)
+    logger.warning("QStash gave up on a run; the job fails", extra={"dlq_id": dlq_id, "last_status": last_status})
     try:
         return await _append(pool, job_id, command, metadata, message_id, Answer(status=200, outcome="job_failed"))
     except JobNotFound:

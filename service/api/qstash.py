@@ -6,11 +6,11 @@ succeed; 5xx only when a retry may help.
 """
 
 import base64
+import logging
 from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
-import structlog
 from litestar import Controller, Request, Response, post
 
 from service import sweeper
@@ -19,7 +19,7 @@ from service.api.problems import ProblemError, problem_responses
 from service.delivery import Answer, deliver_run, fail_after_retries
 from service.qstash_signature import InvalidSignature, verify_signature
 
-logger = structlog.get_logger("jobtrail.qstash")
+logger = logging.getLogger("jobtrail.qstash")
 
 NON_RETRYABLE = {"Upstash-NonRetryable-Error": "true"}
 
@@ -56,7 +56,7 @@ def _decode(body: bytes, type_: type) -> Any:
 
 
 def _answer(answer: Answer) -> Response[dict[str, Any]]:
-    logger.debug("delivery answered", outcome=answer.outcome, status=answer.status)
+    logger.debug("delivery answered", extra={"outcome": answer.outcome, "status": answer.status})
     return Response({"outcome": answer.outcome, **answer.detail}, status_code=answer.status)
 
 

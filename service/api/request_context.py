@@ -1,13 +1,17 @@
 """Each request's id (the client's X-Request-ID, or a new one), echoed back and bound for logs.
 
 The id and, on job routes, the job id are bound as structlog contextvars, so every line
-the request causes carries them, whichever logger writes it. Litestar runs middleware
-after routing, so the path's `job_id` is already parsed. The id is also kept in the
-request's state, where the routes read it for the provenance of the events they append.
+the request causes carries them, whichever logger writes it. Each request runs in its
+own task, on its own copy of the context, so nothing bound here outlives it or needs
+clearing. Litestar runs middleware after routing, so the path's `job_id` is already
+parsed. The id is also kept in the request's state, where the routes read it for the
+provenance of the events they append. A new id is 128 random bits from `random`, not
+`uuid4`: an id needs to be unique, not unguessable, and os.urandom is a system call
+per request.
 """
 
+import random
 import re
-import uuid
 
 import structlog
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,9 +26,8 @@ def request_context(app: ASGIApp) -> ASGIApp:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        request_id = _client_id(scope) or uuid.uuid4().hex
+        request_id = _client_id(scope) or f"{random.getrandbits(128):032x}"
         scope.setdefault("state", {})["request_id"] = request_id
-        structlog.contextvars.clear_contextvars()
         job_id = scope["path_params"].get("job_id")
         if job_id is None:
             structlog.contextvars.bind_contextvars(request_id=request_id)
