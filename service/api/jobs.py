@@ -5,6 +5,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
+import structlog
 from litestar import Controller, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import (
@@ -112,6 +113,7 @@ class JobsController(Controller):
             stream_id = uuid.uuid4()
         else:
             stream_id = uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{principal.owner}\n{idempotency_key}")
+        structlog.contextvars.bind_contextvars(job_id=str(stream_id), kind=kind.name)
         try:
             handled = await handle(pool, stream_id, command, provenance(request, principal))
         except JobAlreadyExists:
