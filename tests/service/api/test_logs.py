@@ -103,6 +103,7 @@ async def test_an_unexpected_error_is_a_bare_500_logged_by_method_and_path_only(
     pool: AsyncConnectionPool,
     every_log: None,
     caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     job = await create(client, keys.acme)
     async with pool.connection() as conn:
@@ -122,6 +123,11 @@ async def test_an_unexpected_error_is_a_bare_500_logged_by_method_and_path_only(
     assert logged.levelno == logging.ERROR
     assert logged.getMessage() == f"unhandled error on GET /v1/jobs/{job['id']}"
     assert keys.acme not in caplog.text
+    stderr = capsys.readouterr().err
+    (line,) = [line for line in json_lines(stderr) if line["logger"] == "jobtrail.api"]
+    assert line["level"] == "error" and "UndefinedTable" in line["exception"]
+    assert (line["request_id"], line["job_id"]) == (response.headers["x-request-id"], job["id"])
+    assert keys.acme not in stderr
 
 
 async def test_every_line_of_a_delivery_is_json_carrying_its_request_job_message_and_kind(
