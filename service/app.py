@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -28,10 +27,12 @@ from service.api.metrics import MetricsController, metrics_config
 from service.api.problems import HANDLERS, on_unexpected
 from service.api.qstash import QStashController
 from service.api.stats import read_stats
+from service.api.request_context import request_context
 from service.background import background
 from service.database import create_pool, resolve_database_url
 from service.event_feed import EventFeed
 from service.kinds import Kind, load_kinds
+from service.logs import structlog_plugin
 from service.migrate import migrate
 from service.settings import Settings
 
@@ -77,7 +78,6 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
             read_stats,
             MetricsController,
         ],
-        middleware=[prometheus.middleware],
         lifespan=[lifespan],
         state=State({"settings": settings, "kinds": kinds}),
         dependencies={
@@ -97,15 +97,8 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(), RedocRenderPlugin()],
             components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
         ),
-        # Expected errors are answers, not incidents; unexpected ones log in on_unexpected.
-        # httpx would log every publish and delivery at INFO: two lines per run of a job.
-        logging_config=LoggingConfig(
-            log_exceptions="never",
-            loggers={
-                "litestar": {"level": "INFO", "handlers": ["queue_listener"], "propagate": False},
-                "httpx": {"level": "WARNING"},
-            },
-        ),
+        plugins=[structlog_plugin(settings)],
+        middleware=[request_context, prometheus.middleware],
     )
 
 

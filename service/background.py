@@ -46,10 +46,11 @@ async def local_broker(settings: Settings) -> AsyncIterator[str]:
     )
     server = uvicorn.Server(
         uvicorn.Config(
-            create_broker(config),
+            create_broker(config, configure_logging=False),
             host="127.0.0.1",
             port=settings.broker_port,
             log_level="warning",
+            log_config=None,  # its lines go through the app's renderer
             timeout_graceful_shutdown=3,
         )
     )

@@ -9,6 +9,7 @@ the inbox, so that QStash's retry (same message id) runs the batch again.
 """
 
 import asyncio
+import logging
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
+import structlog
 from psycopg_pool import AsyncConnectionPool
 
 from domain.commands import FailDelivery, FailJob, RecordBatch, StartRun
@@ -28,6 +30,8 @@ from service.commands import handle
 from service.event_store import BatchItems, DuplicateMessage, InboxEntry, UnstorableValue, record_inbox
 from service.handlers.contract import BatchContext, PermanentError
 from service.kinds import Kind
+
+logger = logging.getLogger("jobtrail.delivery")
 
 RECORDED = "SELECT status_code, outcome, response::text FROM inbox WHERE message_id = %(message_id)s"
 
@@ -88,9 +92,12 @@ def _why_not_now(state: JobState, run: int) -> str:
 async def deliver_run(
     pool: AsyncConnectionPool, kinds: Mapping[str, Kind], *, message_id: str, retried: int, job_id: UUID, run: int
 ) -> Answer:
+    structlog.contextvars.bind_contextvars(job_id=str(job_id), message_id=message_id, run=run)
     answer, state = await _recorded_and_job(pool, message_id, job_id)
     if answer is not None:
         return answer
+    if state.kind:
+        structlog.contextvars.bind_contextvars(kind=state.kind)
     if state.status is None:
         return await _settle(pool, None, message_id, Answer(status=200, outcome="unknown_job"))
     metadata = Metadata(actor="qstash", message_id=message_id, retried=retried)
@@ -106,9 +113,14 @@ async def deliver_run(
     except PermanentError as error:
         command = FailJob(at=now(), reason="permanent_error", error=_printable(str(error)), run=run)
         failed = Answer(status=200, outcome="failed_permanently")
+        logger.warning("the batch failed permanently; the job fails (see `jobtrail history`)")
         return await _append(pool, job_id, command, metadata, message_id, failed, known=state)
     except Exception as error:  # transient: QStash retries the same message
         failure = FailDelivery(at=now(), run=run, attempt=retried + 1, error=_describe(error))
+        # The type only: a handler's error text may quote URLs or data (it is in the history).
+        logger.warning(
+            "the batch failed; QStash will retry", extra={"error": type(error).__name__, "attempt": retried + 1}
+        )
         await handle(pool, job_id, failure, metadata, known=state)
         return Answer(status=500, outcome="handler_failed", detail={"error": failure.error})
     command = RecordBatch(
@@ -168,11 +180,13 @@ async def fail_after_retries(
     pool: AsyncConnectionPool, *, message_id: str, job_id: UUID, run: int, dlq_id: str | None, last_status: int | None
 ) -> Answer:
     """QStash gave up on a run: the job fails, with the DLQ id for the operator."""
+    structlog.contextvars.bind_contextvars(job_id=str(job_id), message_id=message_id, run=run)
     if (answer := await recorded_answer(pool, message_id)) is not None:
         return answer
     error = f"QStash gave up delivering run {run}; last status {last_status}"
     command = FailJob(at=now(), reason="retries_exhausted", error=error, dlq_id=dlq_id, run=run)
     metadata = Metadata(actor="qstash-failure-callback", message_id=message_id)
+    logger.warning("QStash gave up on a run; the job fails", extra={"dlq_id": dlq_id, "last_status": last_status})
     try:
         return await _append(pool, job_id, command, metadata, message_id, Answer(status=200, outcome="job_failed"))
     except JobNotFound:

@@ -7,6 +7,7 @@ group, each entry point naming a `Kind`. A handler runs one batch:
 """
 
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timedelta
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -62,6 +63,12 @@ def lookup(kinds: Mapping[str, Kind], name: str) -> Kind:
     if name not in kinds:
         raise UnknownKind(name, sorted(kinds))
     return kinds[name]
+
+
+def requeue_deadline(kinds: Mapping[str, Kind], kind: str, at: datetime) -> datetime | None:
+    """A requeued job gets its kind's whole deadline again, counted from the requeue."""
+    config = kinds[kind].config if kind in kinds else None
+    return at + timedelta(seconds=config.deadline_s) if config and config.deadline_s else None
 
 
 def validate_params(kind: Kind, params: dict[str, Any]) -> dict[str, Any]:

@@ -59,7 +59,13 @@ class Relay:
                 try:
                     message_id = await self._publish(stream_id, run, deduplication_id, delay_s, kind)
                 except Exception as error:  # QStash unreachable or refusing: keep the row, retry later
-                    logger.warning("publishing run %s of job %s failed: %s", run, stream_id, type(error).__name__)
+                    logger.warning(
+                        "publishing run %s of job %s failed: %s",
+                        run,
+                        stream_id,
+                        type(error).__name__,
+                        extra={"job_id": str(stream_id), "run": run, "kind": kind},
+                    )
                     await conn.execute(MARK_FAILED, {"id": row_id, "error": f"{type(error).__name__}: {error}"[:500]})
                     continue
                 await conn.execute(MARK_SENT, {"id": row_id, "message_id": message_id})

@@ -7,7 +7,7 @@ offending variable, so a bad value is one clear line at start.
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -38,6 +38,8 @@ VARIABLES = {
     "stall_after_s": "JOBTRAIL_STALL_AFTER_S",
     "sse_keepalive_s": "JOBTRAIL_SSE_KEEPALIVE_S",
     "stuck_after_s": "JOBTRAIL_STUCK_AFTER_S",
+    "log_format": "JOBTRAIL_LOG_FORMAT",
+    "log_level": "JOBTRAIL_LOG_LEVEL",
 }
 
 # The official QStash dev server's public, deterministic credentials (user 1). With
@@ -73,6 +75,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Test-only fault injection in the local broker: a comma list of "duplicate"
     # (deliver every message twice) and "shuffle" (deliver ready messages in random order).
     broker_faults: Annotated[str, msgspec.Meta(pattern=r"^((duplicate|shuffle)(,(duplicate|shuffle))*)?$")] = ""
+    # "auto": console lines on a terminal, JSON lines otherwise (a pipe, a file, a collector).
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @property
     def embedded_broker(self) -> bool:

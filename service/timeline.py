@@ -1,28 +1,75 @@
-"""Render a job's history for people (a timeline) and for programs (NDJSON)."""
+"""Render a job's history for people (a timeline, colored on a terminal) and for programs (NDJSON).
 
+A line is built once as rich `Text`: a terminal gets its styles, a pipe or a file its
+plain characters. Text objects are never parsed as markup, so an event's own brackets
+print as they are.
+"""
+
+import sys
 from collections.abc import Sequence
+from typing import Literal, TextIO
 
 import msgspec
+from rich.console import Console
+from rich.text import Text
 
 from projections.chain import ChainReport
 from projections.export import event_line
 from projections.log import RecordedEvent
 
+ColorChoice = Literal["auto", "always", "never"]
+
 _HIDDEN = {"type", "at"}
+# Endings stand out; trouble is yellow; the routine is left plain.
+_STYLES = {
+    "JobCreated": "cyan",
+    "JobStarted": "blue",
+    "DeliveryFailed": "yellow",
+    "RunRedispatched": "yellow",
+    "JobRequeued": "cyan",
+    "JobCompleted": "bold green",
+    "JobFailed": "bold red",
+    "JobTimedOut": "bold magenta",
+    "JobCancelled": "bold yellow",
+}
 
 
-def timeline(events: Sequence[RecordedEvent]) -> list[str]:
+def console(color: ColorChoice = "auto", file: TextIO | None = None) -> Console:
+    """A console on stdout that colors a terminal (or when told to), never wraps, never guesses styles.
+
+    "auto" colors only a terminal and honors NO_COLOR and FORCE_COLOR.
+    """
+    return Console(
+        file=file or sys.stdout,
+        force_terminal=True if color == "always" else None,
+        no_color=color == "never",
+        # Every style here is one of the 8 standard colors, which any color terminal shows.
+        color_system={"auto": "auto", "always": "standard", "never": None}[color],
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def timeline_text(events: Sequence[RecordedEvent]) -> list[Text]:
     lines = []
     for recorded in events:
         fields = msgspec.structs.asdict(recorded.event)
         details = " ".join(f"{k}={_show(v)}" for k, v in fields.items() if k not in _HIDDEN and v is not None)
         provenance = " ".join(f"{k}={v}" for k, v in msgspec.structs.asdict(recorded.metadata).items() if v is not None)
         stamp = recorded.recorded_at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-        lines.append(
-            f"v{recorded.version:<4} {stamp}  {recorded.type:<22} {details}"
-            + (f"  [{provenance}]" if provenance else "")
+        line = Text.assemble(
+            (f"v{recorded.version:<4} {stamp}  ", "dim"),
+            (f"{recorded.type:<22}", _STYLES.get(recorded.type, "")),
+            f" {details}",
         )
+        if provenance:
+            line.append(f"  [{provenance}]", "dim")
+        lines.append(line)
     return lines
+
+
+def timeline(events: Sequence[RecordedEvent]) -> list[str]:
+    return [line.plain for line in timeline_text(events)]
 
 
 def verdict(report: ChainReport) -> str:

@@ -2,9 +2,10 @@
 
 import asyncio
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
+import structlog
 from litestar import Controller, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import (
@@ -29,7 +30,7 @@ from service.api_keys import Scope
 from service.commands import handle
 from service.event_store import load
 from service.job_reads import BadCursor, Filters, page
-from service.kinds import Kind, lookup, validate_params
+from service.kinds import Kind, lookup, requeue_deadline, validate_params
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0f8a43-6d0e-4a55-9a3b-2f1c7e9d4a10")
 MIN_VERSION_WAIT_S = 2.0
@@ -45,7 +46,7 @@ def now() -> datetime:
 
 
 def provenance(request: Request, principal: Caller) -> Metadata:
-    return Metadata(actor=f"api-key:{principal.key_id}", request_id=request.headers.get("x-request-id"))
+    return Metadata(actor=f"api-key:{principal.key_id}", request_id=request.state.get("request_id"))
 
 
 def job_response(stream_id: uuid.UUID, state: JobState, status_code: int = 200) -> Response[JobDocument]:
@@ -112,6 +113,7 @@ class JobsController(Controller):
             stream_id = uuid.uuid4()
         else:
             stream_id = uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{principal.owner}\n{idempotency_key}")
+        structlog.contextvars.bind_contextvars(job_id=str(stream_id), kind=kind.name)
         try:
             handled = await handle(pool, stream_id, command, provenance(request, principal))
         except JobAlreadyExists:
@@ -198,11 +200,9 @@ class JobsController(Controller):
         kinds: Kinds,
     ) -> Response[JobDocument]:
         state = await _owned_job(pool, principal, job_id)
-        config = kinds[state.kind].config if state.kind in kinds else None
-        seconds = config.deadline_s if config else None
         at = now()
-        deadline = at + timedelta(seconds=seconds) if seconds else None
-        return await _apply(request, pool, principal, job_id, state, Requeue(at=at, deadline=deadline))
+        command = Requeue(at=at, deadline=requeue_deadline(kinds, state.kind, at))
+        return await _apply(request, pool, principal, job_id, state, command)
 
 
 async def _owned_job(pool: Pool, principal: Caller, job_id: uuid.UUID) -> JobState:

@@ -6,6 +6,7 @@ succeed; 5xx only when a retry may help.
 """
 
 import base64
+import logging
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -18,6 +19,8 @@ from service.api.problems import ProblemError, problem_responses
 from service.delivery import Answer, deliver_run, fail_after_retries
 from service.metrics import delivery_outcome
 from service.qstash_signature import InvalidSignature, verify_signature
+
+logger = logging.getLogger("jobtrail.qstash")
 
 NON_RETRYABLE = {"Upstash-NonRetryable-Error": "true"}
 
@@ -56,6 +59,7 @@ def _decode(body: bytes, type_: type) -> Any:
 
 def _answer(request: Request, answer: Answer) -> Response[dict[str, Any]]:
     request.app.state.metrics.delivered(delivery_outcome(answer.status, answer.outcome, "duplicate" in answer.detail))
+    logger.debug("delivery answered", extra={"outcome": answer.outcome, "status": answer.status})
     return Response({"outcome": answer.outcome, **answer.detail}, status_code=answer.status)
 
 

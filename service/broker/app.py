@@ -13,6 +13,7 @@ import httpx
 import uvicorn
 from litestar import Litestar
 from litestar.datastructures import State
+from litestar.logging import LoggingConfig
 
 from service.broker import message_routes, publish_routes, schedule_routes
 from service.broker.config import BrokerConfig
@@ -36,7 +37,8 @@ class Broker:
         self.scheduler = Scheduler(self.store, self.publisher, config)
 
 
-def create_broker(config: BrokerConfig | None = None) -> Litestar:
+def create_broker(config: BrokerConfig | None = None, *, configure_logging: bool = True) -> Litestar:
+    """`configure_logging=False` inside another app's process: its logging stays as that app set it."""
     broker = Broker(config or BrokerConfig())
 
     @asynccontextmanager
@@ -85,6 +87,7 @@ def create_broker(config: BrokerConfig | None = None) -> Litestar:
         state=State({"broker": broker}),
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=None,
+        logging_config=LoggingConfig() if configure_logging else None,
     )
 
 

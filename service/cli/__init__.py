@@ -10,8 +10,17 @@ import psycopg
 
 from domain.errors import DomainError
 from projections.export import ExportError
-from service.cli import broker_commands, database_commands, job_commands, key_commands, server_commands
+from service.cli import (
+    broker_commands,
+    database_commands,
+    job_commands,
+    jobs_commands,
+    key_commands,
+    server_commands,
+    sweep_commands,
+)
 from service.cli.key_commands import UnknownKey
+from service.cli.sweep_commands import QStashUnreachable
 from service.database import NotMigrated
 from service.embedded import EmbeddedPostgresError
 from service.migrate import MigrationError
@@ -26,6 +35,7 @@ _EXPECTED_ERRORS = (
     UnknownKey,
     ExportError,
     OSError,
+    QStashUnreachable,
 )
 _PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 _PASSWORD_PARAM = re.compile(r"(password\s*=\s*)\S+", re.IGNORECASE)
@@ -57,6 +67,8 @@ def parser() -> argparse.ArgumentParser:
     key_commands.register(subparsers)
     server_commands.register(subparsers)
     broker_commands.register(subparsers)
+    jobs_commands.register(subparsers)
+    sweep_commands.register(subparsers)
     return root
 
 

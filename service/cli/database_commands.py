@@ -49,7 +49,10 @@ def register(subparsers) -> None:
         "example:\n  DATABASE_URL=postgresql://postgres@127.0.0.1:5432/jobtrail jobtrail migrate",
     )
     projections = subparsers.add_parser(
-        "projections", help="rebuild or verify read models", description="Read models derived from the log."
+        "projections",
+        help="rebuild or verify read models",
+        description="Read models derived from the log.\n\nexample:\n  jobtrail projections verify",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = projections.add_subparsers(title="actions", required=True, metavar="ACTION")
     add(

@@ -2,18 +2,17 @@
 
 import argparse
 import sys
-import uuid
 
 from domain.errors import JobNotFound
 from domain.state import progress
 from projections.chain import verify
 from projections.export import verify_export
 from projections.log import link, read_stream
-from service.cli.subcommand import add
+from service.cli.subcommand import add, job_id, positive
 from service.database import connected
 from service.demo import DemoJob, run_demo
 from service.settings import Settings
-from service.timeline import ndjson, timeline, verdict
+from service.timeline import console, ndjson, timeline, timeline_text, verdict
 
 
 async def demo_command(args: argparse.Namespace) -> int:
@@ -35,7 +34,12 @@ async def history_command(args: argparse.Namespace) -> int:
         events = await read_stream(conn, args.job_id)
     if not events:
         raise JobNotFound()
-    print("\n".join(ndjson(events) if args.json else timeline(events)))
+    if args.json:
+        print("\n".join(ndjson(events)))
+    else:
+        out = console(args.color)
+        for line in timeline_text(events):
+            out.print(line)
     if not args.verify:
         return 0
     report = verify([link(e) for e in events])
@@ -62,19 +66,6 @@ def _status_table(jobs: list[DemoJob]) -> str:
     return "\n".join(lines)
 
 
-def _job_id(text: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a job id (a UUID)") from None
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a positive whole number")
-    return int(text)
-
-
 def register(subparsers) -> None:
     demo = add(
         subparsers,
@@ -86,19 +77,26 @@ def register(subparsers) -> None:
         "Prints their status and one job's history with its hash chain verified.\n\n"
         "example:\n  jobtrail demo --jobs 12",
     )
-    demo.add_argument("--jobs", type=_positive, default=8, help="how many jobs (default 8)")
+    demo.add_argument("--jobs", type=positive, default=8, help="how many jobs (default 8)")
     history = add(
         subparsers,
         "history",
         history_command,
         "print a job's event history",
-        "Print every event of a job, with provenance. With --verify, check the hash chain\n"
-        "and exit 2 when it is broken; with --json, print NDJSON exactly as stored.\n\n"
+        "Print every event of a job, with provenance, as a timeline (colored on a terminal).\n"
+        "With --verify, check the hash chain and exit 2 when it is broken; with --json,\n"
+        "print NDJSON exactly as stored.\n\n"
         "example:\n  jobtrail history 0b7e2c3e-5a1f-4c59-9d0e-3f7b2a1c9e44 --verify",
     )
-    history.add_argument("job_id", type=_job_id, help="the job's id")
+    history.add_argument("job_id", type=job_id, help="the job's id")
     history.add_argument("--verify", action="store_true", help="verify the hash chain")
     history.add_argument("--json", action="store_true", help="NDJSON, one event per line")
+    history.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="color the timeline: auto (a terminal only; honors NO_COLOR, FORCE_COLOR), always, never",
+    )
     verify_export = add(
         subparsers,
         "verify-export",

@@ -40,7 +40,12 @@ async def revoke_command(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    keys = subparsers.add_parser("keys", help="manage API keys", description="Create, list and revoke API keys.")
+    keys = subparsers.add_parser(
+        "keys",
+        help="manage API keys",
+        description="Create, list and revoke API keys.\n\nexample:\n  jobtrail keys create --owner acme",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     actions = keys.add_subparsers(title="actions", required=True, metavar="ACTION")
     create = add(
         actions,

@@ -33,7 +33,16 @@ async def serve_command(args: argparse.Namespace) -> int:
             '-d \'{"kind": "demo.count", "params": {"total": 100, "per_batch": 20}}\''
         )
     app = create_app(settings)
-    config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False, timeout_graceful_shutdown=10)
+    # log_config=None: uvicorn's lines go through the app's structlog renderer, not its own.
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
     await _Server(config, app).serve()
     return 0
 

@@ -1,6 +1,7 @@
 """How a subcommand is declared: a handler, a one-line summary, a description with an example."""
 
 import argparse
+import uuid
 from collections.abc import Awaitable, Callable
 
 Handler = Callable[[argparse.Namespace], Awaitable[int]]
@@ -12,3 +13,18 @@ def add(subparsers, name: str, handler: Handler, summary: str, description: str)
     )
     parser.set_defaults(handler=handler)
     return parser
+
+
+def job_id(text: str) -> uuid.UUID:
+    """An argument type: a job's id."""
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a job id (a UUID)") from None
+
+
+def positive(text: str) -> int:
+    """An argument type: a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a positive whole number")
+    return int(text)

@@ -1,0 +1,64 @@
+"""`jobtrail sweep`: one sweep now, the one QStash's schedule asks the service for every minute."""
+
+import argparse
+
+import httpx
+from qstash import AsyncQStash
+from qstash.errors import QStashError
+
+from service.cli.subcommand import add
+from service.database import connected
+from service.settings import Settings
+from service.sweeper import sweep
+
+
+class QStashUnreachable(Exception):
+    """The rescue of stalled jobs needs QStash to say which messages it still holds."""
+
+
+async def sweep_command(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    stall_after_s = args.stall_after if args.stall_after is not None else settings.stall_after_s
+    client = None if args.timeouts_only else AsyncQStash(settings.token, base_url=settings.qstash_url)
+    async with connected(settings) as pool:
+        try:
+            report = await sweep(pool, client, stall_after_s)
+        except (httpx.HTTPError, QStashError) as error:
+            raise QStashUnreachable(
+                f"overdue jobs were timed out, but QStash at {settings.qstash_url} could not say which "
+                f"stalled jobs' messages it holds ({type(error).__name__}); --timeouts-only skips that"
+            ) from None
+    print(f"timed out {report.timed_out} overdue job(s); re-dispatched {report.redispatched} stalled job(s)")
+    return 0
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a positive number of seconds")
+    return value
+
+
+def register(subparsers) -> None:
+    command = add(
+        subparsers,
+        "sweep",
+        sweep_command,
+        "time out overdue jobs and rescue stalled ones, once",
+        "Run one sweep now: every active job past its deadline times out, and every job\n"
+        "stalled for --stall-after seconds whose message QStash no longer holds is sent\n"
+        "again (that asks QStash: QSTASH_URL and QSTASH_TOKEN, or the local broker of a\n"
+        "running `jobtrail serve`). Prints how many jobs each changed.\n\n"
+        "example:\n  jobtrail sweep --stall-after 600",
+    )
+    command.add_argument(
+        "--stall-after",
+        type=_seconds,
+        help="seconds without progress that make an active job stalled (default JOBTRAIL_STALL_AFTER_S, 300)",
+    )
+    command.add_argument(
+        "--timeouts-only", action="store_true", help="only time out overdue jobs; do not ask QStash about stalls"
+    )
