@@ -10,6 +10,8 @@ import psycopg
 
 from domain.errors import DomainError
 from projections.export import ExportError
+from projections.shadow_rebuild import RebuildInProgress
+from projections.table_swap import NotTwins
 from service.cli import broker_commands, database_commands, job_commands, key_commands, server_commands
 from service.cli.key_commands import UnknownKey
 from service.database import NotMigrated
@@ -26,6 +28,8 @@ _EXPECTED_ERRORS = (
     UnknownKey,
     ExportError,
     OSError,
+    RebuildInProgress,
+    NotTwins,
 )
 _PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 _PASSWORD_PARAM = re.compile(r"(password\s*=\s*)\S+", re.IGNORECASE)
