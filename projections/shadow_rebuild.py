@@ -1,17 +1,20 @@
 """Rebuild job_status in its shadow twin while appends continue, then swap it in.
 
-Two transactions. The first folds the whole log into `job_status_shadow` from one
-REPEATABLE READ snapshot and remembers that snapshot (`pg_current_snapshot()`); it
-locks only the shadow, so appends and reads go on against job_status meanwhile. The
-second is short: it locks both tables (ACCESS EXCLUSIVE: the renames need it), which
-waits for the appends in flight to commit and makes new ones wait. Every event is in
-the same statement as its status upsert, so from then on no event can commit; the
-streams that changed since the snapshot are exactly those with an event whose
-transaction the snapshot did not see (`pg_visible_in_snapshot`, a range scan of the
-`transaction_id` index from the snapshot's xmin). Those streams, and only those, are
-folded again, the two tables swap names, and the writers that waited resume on the
-new job_status: PostgreSQL looks the name up again once it grants a lock that a
-rename invalidated, and re-plans prepared statements that used the old table.
+Three transactions. The first folds the whole log from one REPEATABLE READ, READ ONLY
+snapshot and remembers that snapshot (`pg_current_snapshot()`). It takes no lock that
+anyone waits for and, writing nothing, gets no transaction id: global subscribers,
+which read only below the oldest running transaction id, are not held up by it. The
+second fills `job_status_shadow` with the folded rows (COPY); appends and reads go
+on against job_status all along. The third is short: it locks both tables (ACCESS
+EXCLUSIVE: the renames need it), which waits for the appends in flight to commit and
+makes new ones wait. Every event is appended in the same statement as its status
+upsert, so from then on no event can commit; the streams that changed since the
+snapshot are exactly those with an event whose transaction the snapshot did not see
+(`pg_visible_in_snapshot`, a range scan of the `transaction_id` index from the
+snapshot's xmin). Those streams, and only those, are folded again, the two tables
+swap names, and the writers that waited resume on the new job_status: PostgreSQL
+looks a name up again once it grants a lock that a rename invalidated, and re-plans
+prepared statements that used the old table.
 
 A lock that cannot be had within LOCK_TIMEOUT (a long transaction reading
 job_status) gives up and tries again, so that the queue behind it never grows long.
@@ -33,7 +36,7 @@ LOCK_ATTEMPTS = 5
 # One shadow rebuild at a time: two would fill the same shadow.
 TRY_EXCLUSIVE = "SELECT pg_try_advisory_lock(hashtext('jobtrail.shadow_rebuild'))"
 RELEASE_EXCLUSIVE = "SELECT pg_advisory_unlock(hashtext('jobtrail.shadow_rebuild'))"
-SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"
+SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 TAKE_SNAPSHOT = "SELECT pg_current_snapshot()::text"
 CLEAR_SHADOW = "TRUNCATE job_status_shadow"
 LOCK_TIMEOUT = "SET LOCAL lock_timeout = '1s'"
@@ -74,8 +77,9 @@ async def _fold_into_shadow(conn: AsyncConnection, progress: Progress | None) ->
         await conn.execute(SNAPSHOT)
         cursor = await conn.execute(TAKE_SNAPSHOT)
         (snapshot,) = await cursor.fetchone()
-        await conn.execute(CLEAR_SHADOW)
         states = await replay_all(conn, progress)
+    async with conn.transaction():
+        await conn.execute(CLEAR_SHADOW)
         await write_rows(conn, SHADOW, states)
     return snapshot, set(states)
 
