@@ -39,6 +39,7 @@ SELECT relname, reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.reln
 EVENTS_PER_STREAM = "SELECT stream_id, count(*) FROM events GROUP BY stream_id"
 COUNT_EVENTS = "SELECT count(*) FROM events"
 TABLES = ("job_status", "job_status_shadow")
+BACKEND_XID = "SELECT backend_xid FROM pg_stat_activity WHERE pid = %s"
 
 
 async def live_rows(pool: AsyncConnectionPool) -> set[tuple]:
@@ -216,3 +217,20 @@ async def test_a_second_shadow_rebuild_is_refused_while_one_runs(pool: AsyncConn
         await first.execute("SELECT pg_advisory_lock(hashtext('jobtrail.shadow_rebuild'))")
         with pytest.raises(RebuildInProgress):
             await shadow_rebuild(second)
+
+
+async def test_the_shadow_fold_holds_no_transaction_id_so_subscribers_read_on(
+    pool: AsyncConnectionPool, database_url: str
+) -> None:
+    """Global subscribers read below the oldest running transaction id; the fold is not one."""
+    await run_demo(pool, 3)
+    seen: list[object] = []
+    async with pool.connection() as conn:
+        pid = conn.info.backend_pid
+
+        def look(done: int, total: int) -> None:
+            with psycopg.connect(database_url) as other:
+                seen.append(other.execute(BACKEND_XID, [pid]).fetchone()[0])
+
+        await shadow_rebuild(conn, look)
+    assert seen and seen == [None] * len(seen)
