@@ -28,7 +28,7 @@ from psycopg import AsyncConnection, errors
 
 from projections.rebuild import write_rows
 from projections.replay import Progress, replay_all, replay_streams
-from projections.table_swap import swap
+from projections.table_swap import check_twins, swap
 
 LIVE, SHADOW = "job_status", "job_status_shadow"
 LOCK_ATTEMPTS = 5
@@ -66,6 +66,7 @@ async def shadow_rebuild(conn: AsyncConnection, progress: Progress | None = None
     if not (await cursor.fetchone())[0]:
         raise RebuildInProgress("another `projections rebuild --shadow` is running")
     try:
+        await check_twins(conn, LIVE, SHADOW)  # before the long fold; the swap checks again
         snapshot, streams = await _fold_into_shadow(conn, progress)
         return await _swap_in(conn, snapshot, streams)
     finally:

@@ -195,21 +195,30 @@ async def test_progress_counts_rise_to_the_number_of_events(pool: AsyncConnectio
     assert [done for done, _ in calls] == sorted({done for done, _ in calls})  # rising, no repeat
 
 
-async def test_a_swap_is_refused_when_job_status_gained_what_its_twin_lacks(pool: AsyncConnectionPool) -> None:
+async def test_a_swap_is_refused_when_job_status_gained_what_its_twin_lacks(
+    pool: AsyncConnectionPool, database_url: str
+) -> None:
     await run_demo(pool, 3)
     before = await live_rows(pool)
+
+    def add_a_view_mid_fold(done: int, total: int) -> None:
+        if done == 0:
+            with psycopg.connect(database_url, autocommit=True) as other:
+                other.execute("CREATE VIEW active_jobs AS SELECT stream_id FROM job_status")
+
     async with pool.connection() as conn:
         await conn.execute("CREATE INDEX job_status_kind ON job_status (kind)")
-        with pytest.raises(NotTwins, match="indexes"):
+        with pytest.raises(NotTwins, match="indexes"):  # found before folding
             await shadow_rebuild(conn)
         await conn.execute("DROP INDEX job_status_kind")
-        await conn.execute("CREATE VIEW active_jobs AS SELECT stream_id FROM job_status")
-        with pytest.raises(NotTwins, match="active_jobs"):
-            await shadow_rebuild(conn)
+        with pytest.raises(NotTwins, match="active_jobs"):  # found under the swap's lock
+            await shadow_rebuild(conn, add_a_view_mid_fold)
         cursor = await conn.execute("SELECT count(*) FROM job_status_shadow")
         (shadow_rows,) = await cursor.fetchone()
+        cursor = await conn.execute("SELECT count(*) FROM active_jobs")
+        (through_the_view,) = await cursor.fetchone()
     assert await live_rows(pool) == before
-    assert shadow_rows == 3  # folded, never swapped in
+    assert (shadow_rows, through_the_view) == (3, 3)  # folded, never swapped in
 
 
 async def test_a_second_shadow_rebuild_is_refused_while_one_runs(pool: AsyncConnectionPool) -> None:
