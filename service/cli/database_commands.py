@@ -31,8 +31,8 @@ async def rebuild_command(args: argparse.Namespace) -> int:
     if args.shadow:
         print(
             f"job_status rebuilt in its shadow and swapped in: {swapped.rows} jobs; "
-            f"{swapped.refolded} changed meanwhile and were folded again while writers waited "
-            f"{swapped.locked_s * 1000:.1f} ms"
+            f"{swapped.caught_up} changed during the fold and were caught up, "
+            f"{swapped.refolded} more were folded again while writers waited {swapped.locked_s * 1000:.1f} ms"
         )
     else:
         print(f"job_status rebuilt from the log: {rows} jobs")

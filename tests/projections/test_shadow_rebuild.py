@@ -10,7 +10,9 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from domain.commands import RecordBatch, StartRun
+from domain.job import decide, fold
 from domain.kinds import KindConfig, create_job
+from domain.state import INITIAL
 from projections import job_status
 from projections.drift import find_drift
 from projections.log import Metadata
@@ -21,6 +23,7 @@ from projections.table_swap import NotTwins, check_twins, describe
 from service.commands import handle
 from service.database import create_pool
 from service.demo import run_demo
+from service.event_store import append
 from service.migrate import migrate
 from tests.service.test_migrate import SCHEMA_QUERIES
 
@@ -39,6 +42,10 @@ SELECT relname, reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.reln
 EVENTS_PER_STREAM = "SELECT stream_id, count(*) FROM events GROUP BY stream_id"
 COUNT_EVENTS = "SELECT count(*) FROM events"
 TABLES = ("job_status", "job_status_shadow")
+SWAP_WAITING = """
+SELECT count(*) FROM pg_locks
+ WHERE relation = 'job_status'::regclass AND mode = 'AccessExclusiveLock' AND NOT granted
+"""
 BACKEND_XID = "SELECT backend_xid FROM pg_stat_activity WHERE pid = %s"
 
 
@@ -148,7 +155,7 @@ async def test_the_plain_and_the_shadow_rebuild_give_identical_rows(pool: AsyncC
         cursor = await conn.execute("SELECT count(*) FROM job_status_shadow")
         (left_behind,) = await cursor.fetchone()
     assert plain == shadow == before
-    assert (swapped.rows, swapped.refolded, left_behind) == (12, 0, 0)
+    assert (swapped.rows, swapped.caught_up, swapped.refolded, left_behind) == (12, 0, 0, 0)
 
 
 async def test_a_shadow_rebuild_during_appends_loses_nothing_doubles_nothing_and_equals_a_replay(
@@ -176,7 +183,7 @@ async def test_a_shadow_rebuild_during_appends_loses_nothing_doubles_nothing_and
         cursor = await conn.execute(EVENTS_PER_STREAM)
         stored = dict(await cursor.fetchall())
         replayed = await replay_all(conn)
-    assert swapped.refolded > 0
+    assert swapped.caught_up > 0
     for stream_id, events in writers.appended.items():
         assert stored[stream_id] == events == replayed[stream_id].version
     assert len(await live_rows(pool)) == len(replayed) == 20 + len(writers.appended)
@@ -243,3 +250,46 @@ async def test_the_shadow_fold_holds_no_transaction_id_so_subscribers_read_on(
 
         await shadow_rebuild(conn, look)
     assert seen and seen == [None] * len(seen)
+
+
+def append_until_the_swap_waits(url: str, stream_id: UUID, appended: threading.Event) -> None:
+    """Append a new job in a transaction that commits only once the swap waits for its lock."""
+
+    async def append_and_wait() -> None:
+        async with (
+            await psycopg.AsyncConnection.connect(url, autocommit=True) as conn,
+            await psycopg.AsyncConnection.connect(url, autocommit=True) as watcher,
+        ):
+            async with conn.transaction():
+                events = decide(create_job("crawl", ENDLESS, owner="late", at=T0), INITIAL)
+                await append(conn, stream_id, 0, events, fold(events), ACTOR)
+                appended.set()
+                while (await (await watcher.execute(SWAP_WAITING)).fetchone())[0] == 0:
+                    await asyncio.sleep(0.005)
+
+    asyncio.run(append_and_wait())
+
+
+async def test_a_stream_changed_while_the_swap_waits_for_its_lock_is_folded_again_under_it(
+    pool: AsyncConnectionPool, database_url: str
+) -> None:
+    """The append is open across the catch-up's snapshot, so only the locked pass can see it."""
+    await run_demo(pool, 3)
+    late, appended = uuid4(), threading.Event()
+    writer = threading.Thread(target=append_until_the_swap_waits, args=(database_url, late, appended))
+
+    def start_the_late_append(done: int, total: int) -> None:
+        if done == 0:
+            writer.start()
+            assert appended.wait(timeout=30)
+
+    try:
+        async with pool.connection() as conn:
+            swapped = await shadow_rebuild(conn, start_the_late_append)
+    finally:
+        writer.join()
+    async with pool.connection() as conn:
+        assert await find_drift(conn) == []
+        cursor = await conn.execute("SELECT owner FROM job_status WHERE stream_id = %s", [late])
+        assert await cursor.fetchone() == ("late",)
+    assert (swapped.rows, swapped.refolded) == (4, 1)

@@ -56,7 +56,7 @@ def test_quiet_rebuilds_print_no_progress(cli_database, capsys):
     run(capsys, "demo", "--jobs", "2")
     code, out, err = run(capsys, "projections", "rebuild", "--shadow", "--quiet")
     assert (code, err) == (0, "")
-    assert out.startswith("job_status rebuilt in its shadow and swapped in: 2 jobs; 0 changed meanwhile")
+    assert out.startswith("job_status rebuilt in its shadow and swapped in: 2 jobs; 0 changed during the fold")
 
 
 def test_the_drift_check_still_works_after_a_shadow_swap(cli_database, capsys):
