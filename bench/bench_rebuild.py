@@ -7,14 +7,14 @@ and loads them with COPY. The hash-chain trigger is disabled while loading and e
 
 Measured, best of two each: the raw COPY (SELECT stream_id, data::text … ORDER BY
 stream_id, version) read fully and discarded, `rebuild_job_status(conn)` and
-`shadow_rebuild(conn)`. During each rebuild a writer on its own thread appends new jobs
+`shadow_rebuild(conn)`. During each rebuild a writer in its own process appends new jobs
 in a loop through the event store; its longest single append is what writers waited.
 """
 
 import argparse
 import asyncio
 import json
-import threading
+import multiprocessing
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -98,43 +98,67 @@ async def raw_copy(url: str) -> float:
         return time.perf_counter() - started
 
 
-class Writer:
-    """Appends one new job after another on its own thread; keeps its slowest append."""
+def write(url: str, stop, appends, longest_s) -> None:
+    """In its own process (no GIL shared with the rebuild): append new jobs until told to stop."""
 
-    def __init__(self, url: str) -> None:
-        self.url, self.stop, self.appends, self.longest_s = url, threading.Event(), 0, 0.0
-        self.thread = threading.Thread(target=lambda: asyncio.run(self._run()))
-
-    async def _run(self) -> None:
-        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
-            while not self.stop.is_set():
+    async def loop() -> None:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            while not stop.is_set():
                 events = decide(create_job("crawl", KIND, owner="writer", at=datetime.now(UTC)), INITIAL)
                 started = time.perf_counter()
                 await append(conn, uuid.uuid4(), 0, events, evolve(INITIAL, events[0]), Metadata(actor="bench"))
-                self.longest_s = max(self.longest_s, time.perf_counter() - started)
-                self.appends += 1
+                longest_s.value = max(longest_s.value, time.perf_counter() - started)
+                appends.value += 1
                 await asyncio.sleep(0.001)
+
+    asyncio.run(loop())
+
+
+class Writer:
+    """A writer process appending one new job after another; keeps its slowest append."""
+
+    def __init__(self, url: str) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.stop, self._appends, self._longest = context.Event(), context.Value("l", 0), context.Value("d", 0.0)
+        self.process = context.Process(target=write, args=(url, self.stop, self._appends, self._longest))
+
+    def __enter__(self) -> "Writer":
+        self.process.start()
+        while self._appends.value == 0 and self.process.is_alive():
+            time.sleep(0.01)  # appending before the rebuild starts
+        self._appends.value, self._longest.value = 0, 0.0
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.process.join()
+        if self.process.exitcode:
+            raise RuntimeError(f"the writer process failed ({self.process.exitcode})")
+
+    @property
+    def appends(self) -> int:
+        return self._appends.value
+
+    @property
+    def longest_s(self) -> float:
+        return self._longest.value
 
 
 async def rebuild(url: str, how) -> tuple[float, int, float, int, float]:
     """Seconds, rows written, the writer's longest append, its appends, seconds locked."""
-    writer = Writer(url)
-    writer.thread.start()
-    try:
+    with Writer(url) as writer:
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
             started = time.perf_counter()
             result = await how(conn)
             elapsed = time.perf_counter() - started
-    finally:
-        writer.stop.set()
-        writer.thread.join()
+        appends, longest_s = writer.appends, writer.longest_s
     rows = result if isinstance(result, int) else result.rows
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         cursor = await conn.execute(COUNT_STATUS)
         (stored,) = await cursor.fetchone()
     if stored < rows:
         raise AssertionError(f"rebuild reported {rows} rows, job_status holds {stored}")
-    return elapsed, rows, writer.longest_s, writer.appends, elapsed if isinstance(result, int) else result.locked_s
+    return elapsed, rows, longest_s, appends, elapsed if isinstance(result, int) else result.locked_s
 
 
 def main() -> None:
