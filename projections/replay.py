@@ -1,4 +1,4 @@
-"""Fold the whole log into job states, fast.
+"""Fold the whole log (or some streams) into job states, fast.
 
 The server aggregates each stream's events into one JSON array (in version order), so
 Python decodes a stream with one msgspec call and folds it with plain `evolve`. COPY's
@@ -6,6 +6,7 @@ text format escapes a backslash as two; jsonb text has no raw tabs or newlines (
 escapes them inside strings), so undoubling backslashes is the only unescaping needed.
 """
 
+from collections.abc import Callable, Collection
 from uuid import UUID
 
 from psycopg import AsyncConnection
@@ -14,6 +15,11 @@ from domain.events import list_decoder
 from domain.job import fold
 from domain.state import JobState
 
+# Told (events folded so far, events in all) as a fold advances: a plain callable, so
+# that whoever draws it (a terminal bar, log lines) stays outside projections.
+Progress = Callable[[int, int], None]
+REPORTS = 1000  # at most this many progress calls per fold, whatever its size
+
 COPY_STREAMS = """
 COPY (
     SELECT stream_id, '[' || string_agg(data::text, ',' ORDER BY version) || ']'
@@ -21,16 +27,55 @@ COPY (
      GROUP BY stream_id
 ) TO STDOUT
 """
+COPY_SOME_STREAMS = """
+COPY (
+    SELECT stream_id, '[' || string_agg(data::text, ',' ORDER BY version) || ']'
+      FROM events
+     WHERE stream_id = ANY(%(stream_ids)s)
+     GROUP BY stream_id
+) TO STDOUT
+"""
+COUNT_EVENTS = "SELECT count(*) FROM events"
 
 
-async def replay_all(conn: AsyncConnection) -> dict[UUID, JobState]:
-    """Every stream's state, folded from its events."""
+async def replay_all(conn: AsyncConnection, progress: Progress | None = None) -> dict[UUID, JobState]:
+    """Every stream's state, folded from its events.
+
+    With `progress`, the events are counted first; run it in a snapshot (REPEATABLE
+    READ) and the count is exactly what the fold reads, so the last call is (n, n).
+    """
+    total = 0
+    if progress is not None:
+        cursor = await conn.execute(COUNT_EVENTS)
+        (total,) = await cursor.fetchone()
+    return await _replay(conn, COPY_STREAMS, {}, total, progress)
+
+
+async def replay_streams(conn: AsyncConnection, stream_ids: Collection[UUID]) -> dict[UUID, JobState]:
+    """The states of just these streams (those with no events are absent)."""
+    return await _replay(conn, COPY_SOME_STREAMS, {"stream_ids": list(stream_ids)}, 0, None)
+
+
+async def _replay(
+    conn: AsyncConnection, query: str, params: dict, total: int, progress: Progress | None
+) -> dict[UUID, JobState]:
     states: dict[UUID, JobState] = {}
-    async with conn.cursor().copy(COPY_STREAMS) as copy:
+    done = reported = 0
+    step = max(1, total // REPORTS)
+    if progress is not None:
+        progress(0, total)
+    async with conn.cursor().copy(query, params or None) as copy:
         async for row in copy:
             line = bytes(row)
             payload = line[37:].rstrip(b"\n")
             if b"\\" in payload:
                 payload = payload.replace(b"\\\\", b"\\")
-            states[UUID(line[:36].decode())] = fold(list_decoder.decode(payload))
+            events = list_decoder.decode(payload)
+            states[UUID(line[:36].decode())] = fold(events)
+            done += len(events)
+            if progress is not None and done - reported >= step:
+                progress(done, max(total, done))
+                reported = done
+    if progress is not None and done != reported:
+        progress(done, max(total, done))
     return states

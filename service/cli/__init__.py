@@ -10,6 +10,8 @@ import psycopg
 
 from domain.errors import DomainError
 from projections.export import ExportError
+from projections.shadow_rebuild import RebuildInProgress
+from projections.table_swap import NotTwins
 from service.cli import (
     broker_commands,
     database_commands,
@@ -36,6 +38,8 @@ _EXPECTED_ERRORS = (
     ExportError,
     OSError,
     QStashUnreachable,
+    RebuildInProgress,
+    NotTwins,
 )
 _PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 _PASSWORD_PARAM = re.compile(r"(password\s*=\s*)\S+", re.IGNORECASE)

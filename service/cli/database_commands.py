@@ -4,6 +4,8 @@ import argparse
 
 from projections.drift import find_drift
 from projections.rebuild import rebuild_job_status
+from projections.shadow_rebuild import shadow_rebuild
+from service.cli.progress import progress_on_stderr
 from service.cli.subcommand import add
 from service.database import connected, resolve_database_url
 from service.migrate import migrate
@@ -21,8 +23,19 @@ async def migrate_command(args: argparse.Namespace) -> int:
 
 async def rebuild_command(args: argparse.Namespace) -> int:
     async with connected(Settings.from_env()) as pool, pool.connection() as conn:
-        rows = await rebuild_job_status(conn)
-    print(f"job_status rebuilt from the log: {rows} jobs")
+        with progress_on_stderr("folding the log", quiet=args.quiet) as progress:
+            if args.shadow:
+                swapped = await shadow_rebuild(conn, progress)
+            else:
+                rows = await rebuild_job_status(conn, progress)
+    if args.shadow:
+        print(
+            f"job_status rebuilt in its shadow and swapped in: {swapped.rows} jobs; "
+            f"{swapped.caught_up} changed during the fold and were caught up, "
+            f"{swapped.refolded} more were folded again while writers waited {swapped.locked_s * 1000:.1f} ms"
+        )
+    else:
+        print(f"job_status rebuilt from the log: {rows} jobs")
     return 0
 
 
@@ -55,14 +68,23 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = projections.add_subparsers(title="actions", required=True, metavar="ACTION")
-    add(
+    rebuild = add(
         actions,
         "rebuild",
         rebuild_command,
         "rebuild job_status from the event log",
-        "Drop every job_status row and fold it again from the events.\n"
-        "Appends made meanwhile wait and then apply on top.\n\nexample:\n  jobtrail projections rebuild",
+        "Drop every job_status row and fold it again from the events. Appends and reads\n"
+        "made meanwhile wait for the whole rebuild, then apply on top.\n\n"
+        "With --shadow, fold into job_status_shadow while appends and reads go on, then\n"
+        "fold again the jobs that changed meanwhile and swap the two tables, in one short\n"
+        "transaction: writers wait only for that.\n\n"
+        "Progress goes to stderr: a bar on a terminal; otherwise one line per tenth of the\n"
+        "events, like\n"
+        "  folding the log: 300,000 of 1,000,000 events (30%), 250,000 events/s, 3 s left\n\n"
+        "examples:\n  jobtrail projections rebuild\n  jobtrail projections rebuild --shadow --quiet",
     )
+    rebuild.add_argument("--shadow", action="store_true", help="rebuild beside the live table, then swap it in")
+    rebuild.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add(
         actions,
         "verify",

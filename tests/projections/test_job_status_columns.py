@@ -25,7 +25,7 @@ def test_the_append_inserts_and_updates_every_status_column_in_order():
 
 
 def test_rebuild_and_drift_use_the_same_columns_in_the_same_order():
-    copied = re.search(r"COPY job_status \((.*?)\)", COPY_STATUS, re.S)
+    copied = re.search(r"COPY \{table\} \((.*?)\)", COPY_STATUS, re.S)
     selected = re.search(r"SELECT\n(.*?)\n\s+FROM job_status", LIVE_ROWS, re.S)
     assert copied and selected
     assert _names(copied.group(1)) == list(job_status.COLUMNS)

@@ -1,0 +1,134 @@
+"""Rebuild job_status in its shadow twin while appends continue, then swap it in.
+
+Four transactions. The first folds the whole log from one REPEATABLE READ, READ ONLY
+snapshot and remembers that snapshot (`pg_current_snapshot()`). It takes no lock that
+anyone waits for and, writing nothing, gets no transaction id: global subscribers,
+which read only below the oldest running transaction id, are not held up by it. The
+second fills `job_status_shadow` with the folded rows (COPY); appends and reads go
+on against job_status all along. The streams that changed since a snapshot are
+exactly those with an event whose transaction the snapshot did not see
+(`pg_visible_in_snapshot`, a range scan of the `transaction_id` index from the
+snapshot's xmin). The third catches up, still without a lock: from a new snapshot,
+it folds again the streams changed since the first and writes them into the shadow.
+The fourth is short: it locks both tables (ACCESS EXCLUSIVE: the renames need it),
+which waits for the appends in flight to commit and makes new ones wait. Every event
+is appended in the same statement as its status upsert, so from then on no event can
+commit; the streams changed since the catch-up's snapshot (the last moments' only)
+are folded again, the two tables swap names, and the writers that waited resume on
+the new job_status: PostgreSQL looks a name up again once it grants a lock that a
+rename invalidated, and re-plans prepared statements that used the old table.
+
+A lock that cannot be had within LOCK_TIMEOUT (a long transaction reading
+job_status) gives up and tries again, so that the queue behind it never grows long.
+"""
+
+import time
+from collections.abc import Awaitable, Callable
+from uuid import UUID
+
+import msgspec
+from psycopg import AsyncConnection, errors
+
+from domain.state import JobState
+from projections.rebuild import write_rows
+from projections.replay import Progress, replay_all, replay_streams
+from projections.table_swap import check_twins, swap
+
+LIVE, SHADOW = "job_status", "job_status_shadow"
+LOCK_ATTEMPTS = 5
+
+# One shadow rebuild at a time: two would fill the same shadow.
+TRY_EXCLUSIVE = "SELECT pg_try_advisory_lock(hashtext('jobtrail.shadow_rebuild'))"
+RELEASE_EXCLUSIVE = "SELECT pg_advisory_unlock(hashtext('jobtrail.shadow_rebuild'))"
+SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+TAKE_SNAPSHOT = "SELECT pg_current_snapshot()::text"
+CLEAR_SHADOW = "TRUNCATE job_status_shadow"
+LOCK_TIMEOUT = "SET LOCAL lock_timeout = '1s'"
+LOCK_BOTH = "LOCK TABLE job_status, job_status_shadow IN ACCESS EXCLUSIVE MODE"
+CHANGED_SINCE = """
+SELECT DISTINCT stream_id FROM events
+ WHERE transaction_id >= pg_snapshot_xmin(%(snapshot)s::pg_snapshot)
+   AND NOT pg_visible_in_snapshot(transaction_id, %(snapshot)s::pg_snapshot)
+"""
+FORGET = "DELETE FROM job_status_shadow WHERE stream_id = ANY(%(stream_ids)s)"
+ANALYZE = "ANALYZE job_status"
+
+Fold = Callable[[AsyncConnection], Awaitable[dict[UUID, JobState]]]
+
+
+class RebuildInProgress(Exception):
+    """Another shadow rebuild is running."""
+
+
+class Swapped(msgspec.Struct, frozen=True):
+    rows: int  # status rows now live
+    caught_up: int  # streams that changed during the fold, folded again before the swap
+    refolded: int  # streams that changed during the catch-up, folded again under the lock
+    locked_s: float  # how long the swap held the lock: what writers waited at most
+
+
+async def shadow_rebuild(conn: AsyncConnection, progress: Progress | None = None) -> Swapped:
+    """Fold the log into the shadow, then swap it in; `conn` must be in autocommit."""
+    cursor = await conn.execute(TRY_EXCLUSIVE)
+    if not (await cursor.fetchone())[0]:
+        raise RebuildInProgress("another `projections rebuild --shadow` is running")
+    try:
+        await check_twins(conn, LIVE, SHADOW)  # before the long fold; the swap checks again
+        snapshot, folded = await _fold_into_shadow(conn, lambda c: replay_all(c, progress), clear=True)
+        since = snapshot
+        snapshot, caught_up = await _fold_into_shadow(conn, lambda c: _replay_changed(c, since), clear=False)
+        refolded, locked_s = await _swap_in(conn, snapshot)
+        await conn.execute(CLEAR_SHADOW)  # the old rows, now in the shadow
+        await conn.execute(ANALYZE)
+    finally:
+        await conn.execute(RELEASE_EXCLUSIVE)
+    rows = len(folded | caught_up | refolded)
+    return Swapped(rows=rows, caught_up=len(caught_up), refolded=len(refolded), locked_s=locked_s)
+
+
+async def _fold_into_shadow(conn: AsyncConnection, fold: Fold, *, clear: bool) -> tuple[str, set[UUID]]:
+    """Fold in a snapshot that holds no transaction id, then write the rows to the shadow."""
+    async with conn.transaction():
+        await conn.execute(SNAPSHOT)
+        cursor = await conn.execute(TAKE_SNAPSHOT)
+        (snapshot,) = await cursor.fetchone()
+        states = await fold(conn)
+    async with conn.transaction():
+        await _write_shadow(conn, states, clear=clear)
+    return snapshot, set(states)
+
+
+async def _swap_in(conn: AsyncConnection, snapshot: str) -> tuple[set[UUID], float]:
+    for _ in range(LOCK_ATTEMPTS - 1):
+        try:
+            return await _refold_and_swap(conn, snapshot)
+        except errors.LockNotAvailable:
+            continue
+    return await _refold_and_swap(conn, snapshot)  # the last attempt's timeout is the caller's
+
+
+async def _refold_and_swap(conn: AsyncConnection, snapshot: str) -> tuple[set[UUID], float]:
+    """Under both locks: fold again what changed since `snapshot`, then trade names."""
+    async with conn.transaction():
+        await conn.execute(LOCK_TIMEOUT)
+        await conn.execute(LOCK_BOTH)
+        locked = time.perf_counter()
+        states = await _replay_changed(conn, snapshot)
+        await _write_shadow(conn, states, clear=False)
+        await swap(conn, LIVE, SHADOW)
+    return set(states), time.perf_counter() - locked
+
+
+async def _replay_changed(conn: AsyncConnection, snapshot: str) -> dict[UUID, JobState]:
+    """The streams with events that `snapshot` did not see, folded as they are now."""
+    cursor = await conn.execute(CHANGED_SINCE, {"snapshot": snapshot})
+    return await replay_streams(conn, [stream_id for (stream_id,) in await cursor.fetchall()])
+
+
+async def _write_shadow(conn: AsyncConnection, states: dict[UUID, JobState], *, clear: bool) -> None:
+    """All rows anew (clear), or these streams' rows replaced."""
+    if clear:
+        await conn.execute(CLEAR_SHADOW)
+    else:
+        await conn.execute(FORGET, {"stream_ids": list(states)})
+    await write_rows(conn, SHADOW, states)

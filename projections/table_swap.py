@@ -1,0 +1,147 @@
+"""Swap a table with its twin by renaming both, with their indexes and constraints.
+
+A rename is a catalog update: instant, whatever the size of the tables, but it needs
+an ACCESS EXCLUSIVE lock on both, which the caller takes (and keeps short). Twins are
+named alike: every index and constraint of `job_status_shadow` is named like its
+counterpart on `job_status`, with the table's name as the prefix. After the swap the
+schema reads exactly as before, names included: only the rows have changed places.
+The swap refuses tables that are not twins, and tables that other objects depend on
+(a foreign key or a view follows a table's identity, not its name, so it would end
+up on the wrong one).
+"""
+
+import msgspec
+from psycopg import AsyncConnection, sql
+
+TABLE = """
+SELECT c.relkind::text, c.relpersistence::text, coalesce(c.reloptions, '{}'), am.amname,
+       c.relrowsecurity, c.relforcerowsecurity
+  FROM pg_class c LEFT JOIN pg_am am ON am.oid = c.relam
+ WHERE c.oid = %(table)s::regclass
+"""
+COLUMNS = """
+SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+       pg_get_expr(d.adbin, d.adrelid), a.attidentity::text, a.attgenerated::text,
+       a.attstorage::text, a.attcompression::text, a.attcollation::regcollation::text
+  FROM pg_attribute a
+  LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+ WHERE a.attrelid = %(table)s::regclass AND a.attnum > 0 AND NOT a.attisdropped
+ ORDER BY a.attnum
+"""
+CONSTRAINTS = """
+SELECT conname, contype::text, pg_get_constraintdef(oid)
+  FROM pg_constraint WHERE conrelid = %(table)s::regclass
+ ORDER BY conname
+"""
+INDEXES = """
+SELECT c.relname, pg_get_indexdef(i.indexrelid), coalesce(c.reloptions, '{}')
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+ WHERE i.indrelid = %(table)s::regclass
+ ORDER BY c.relname
+"""
+TRIGGERS = """
+SELECT tgname, pg_get_triggerdef(oid)
+  FROM pg_trigger WHERE tgrelid = %(table)s::regclass AND NOT tgisinternal
+ ORDER BY tgname
+"""
+DEPENDENTS = """
+SELECT conrelid::regclass::text || ' (foreign key ' || conname || ')'
+  FROM pg_constraint WHERE confrelid = %(table)s::regclass
+UNION ALL
+SELECT DISTINCT r.ev_class::regclass::text || ' (view)'
+  FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
+ WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = %(table)s::regclass
+   AND r.ev_class <> %(table)s::regclass
+ ORDER BY 1
+"""
+# What to rename: every constraint (one on an index renames its index too), and the
+# indexes that back no constraint.
+NAMED_OBJECTS = """
+SELECT 'constraint', conname FROM pg_constraint WHERE conrelid = %(table)s::regclass
+UNION ALL
+SELECT 'index', c.relname
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+ WHERE i.indrelid = %(table)s::regclass
+   AND NOT EXISTS (SELECT FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid)
+"""
+RENAME_CONSTRAINT = "ALTER TABLE {table} RENAME CONSTRAINT {old} TO {new}"
+RENAME_INDEX = "ALTER INDEX {old} RENAME TO {new}"
+RENAME_TABLE = "ALTER TABLE {old} RENAME TO {new}"
+
+
+class Description(msgspec.Struct, frozen=True):
+    """What the catalog says of a table, as text rows; equal descriptions, equal tables."""
+
+    table: list[tuple]
+    columns: list[tuple]
+    constraints: list[tuple]
+    indexes: list[tuple]
+    triggers: list[tuple]
+
+    def renamed(self, old: str, new: str) -> "Description":
+        """The description with the name `old` written as `new` wherever it appears."""
+        return msgspec.convert(_replace(msgspec.to_builtins(self), old, new), Description)
+
+
+class NotTwins(Exception):
+    """The tables differ in more than their names, or something depends on one of them."""
+
+
+async def describe(conn: AsyncConnection, table: str) -> Description:
+    parts = {}
+    for name, query in [
+        ("table", TABLE),
+        ("columns", COLUMNS),
+        ("constraints", CONSTRAINTS),
+        ("indexes", INDEXES),
+        ("triggers", TRIGGERS),
+    ]:
+        cursor = await conn.execute(query, {"table": table})
+        parts[name] = [tuple(row) for row in await cursor.fetchall()]
+    return Description(**parts)
+
+
+async def swap(conn: AsyncConnection, table: str, twin: str) -> None:
+    """Exchange the names of `table` and `twin`; call it holding both locks."""
+    await check_twins(conn, table, twin)
+    parked = f"{table}_swapping"
+    await _rename(conn, table, parked)
+    await _rename(conn, twin, table)
+    await _rename(conn, parked, twin)
+
+
+async def check_twins(conn: AsyncConnection, table: str, twin: str) -> None:
+    """Raise NotTwins, naming the difference, unless a swap would leave the schema as it is."""
+    mine, theirs = await describe(conn, table), (await describe(conn, twin)).renamed(twin, table)
+    for field in Description.__struct_fields__:
+        if getattr(mine, field) != getattr(theirs, field):
+            raise NotTwins(f"{twin} differs from {table} in its {field}: a migration must change both alike")
+    for name in (table, twin):
+        cursor = await conn.execute(DEPENDENTS, {"table": name})
+        dependents = [row[0] for row in await cursor.fetchall()]
+        if dependents:
+            raise NotTwins(f"{name} cannot be swapped: {', '.join(dependents)} depend on it")
+
+
+async def _rename(conn: AsyncConnection, old: str, new: str) -> None:
+    cursor = await conn.execute(NAMED_OBJECTS, {"table": old})
+    for kind, name in await cursor.fetchall():
+        if not name.startswith(old):
+            continue  # a constraint named alike on both tables (names are per table): it stays
+        renamed = sql.Identifier(new + name.removeprefix(old))
+        if kind == "constraint":
+            query = sql.SQL(RENAME_CONSTRAINT).format(table=sql.Identifier(old), old=sql.Identifier(name), new=renamed)
+        else:
+            query = sql.SQL(RENAME_INDEX).format(old=sql.Identifier(name), new=renamed)
+        await conn.execute(query)
+    await conn.execute(sql.SQL(RENAME_TABLE).format(old=sql.Identifier(old), new=sql.Identifier(new)))
+
+
+def _replace(value, old: str, new: str):
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, list | tuple):
+        return [_replace(item, old, new) for item in value]
+    if isinstance(value, dict):
+        return {key: _replace(item, old, new) for key, item in value.items()}
+    return value
