@@ -15,6 +15,9 @@ from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
 from psycopg_pool import AsyncConnectionPool
 
 from service.api import health
@@ -26,6 +29,8 @@ from service.api.jobs import JobsController
 from service.api.problems import HANDLERS, on_unexpected
 from service.api.qstash import QStashController
 from service.background import background
+from service.dashboard import DIRECTORY as DASHBOARD
+from service.dashboard.pages import DashboardController
 from service.database import create_pool, resolve_database_url
 from service.kinds import Kind, load_kinds
 from service.migrate import migrate
@@ -64,6 +69,8 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
             AuditController,
             QStashController,
             results_routes.list_results,
+            DashboardController,
+            create_static_files_router("/static", directories=[DASHBOARD / "static"]),
         ],
         lifespan=[lifespan],
         state=State({"settings": settings, "kinds": kinds}),
@@ -76,6 +83,7 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
         },
         exception_handlers={**HANDLERS, Exception: on_unexpected},
         request_max_body_size=MAX_BODY_BYTES,
+        template_config=TemplateConfig(directory=DASHBOARD / "templates", engine=JinjaTemplateEngine),
         openapi_config=OpenAPIConfig(
             title="jobtrail",
             version="0.1.0",
