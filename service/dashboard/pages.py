@@ -28,6 +28,13 @@ from service.dashboard.views import STATUSES, chain_badge, is_live, timeline
 from service.job_reads import BadCursor, Filters, page
 
 PAGE_SIZE = 50
+# Pages show tenants' data: never cached (a back button after sign-out shows nothing),
+# never framed, and they load nothing but their own static files.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    "Referrer-Policy": "same-origin",
+}
 JobStatus = Literal["pending", "processing", "completed", "error", "timeout", "cancelled"]
 Kind = Annotated[str | None, QueryParameter(max_length=100, pattern=KIND_NAME)]
 
@@ -96,6 +103,7 @@ class DashboardController(Controller):
     path = "/"
     include_in_schema = False
     exception_handlers = HTML_HANDLERS
+    response_headers = PAGE_HEADERS
 
     @get("/")
     async def home(self, request: Request, pool: Pool, settings: CurrentSettings) -> Template | Redirect:

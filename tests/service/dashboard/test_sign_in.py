@@ -2,7 +2,11 @@
 
 import pytest
 from litestar.testing import AsyncTestClient
+from psycopg_pool import AsyncConnectionPool
 
+from service.api_keys import key_id_of, revoke_key
+from service.dashboard.session import secure_cookies
+from service.settings import Settings
 from tests.service.dashboard.conftest import Keys, csrf_token, sign_in
 
 pytestmark = pytest.mark.anyio
@@ -78,3 +82,37 @@ async def test_the_form_sends_a_signed_in_visitor_to_the_jobs(browser: AsyncTest
     response = await browser.get("/", follow_redirects=False)
 
     assert response.status_code in (302, 303) and response.headers["location"] == "/jobs"
+
+
+async def test_a_revoked_key_sends_the_browser_back_to_the_form(
+    browser: AsyncTestClient, keys: Keys, pool: AsyncConnectionPool
+) -> None:
+    await sign_in(browser, keys.acme)
+    async with pool.connection() as conn:
+        assert await revoke_key(conn, key_id_of(keys.acme))
+
+    response = await browser.get("/jobs/rows", follow_redirects=False)
+
+    assert (response.status_code, response.headers["location"]) == (303, "/")
+
+
+async def test_pages_are_neither_cached_nor_framed(browser: AsyncTestClient, keys: Keys) -> None:
+    await sign_in(browser, keys.acme)
+
+    response = await browser.get("/jobs")
+
+    assert response.headers["cache-control"] == "no-store"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+
+
+@pytest.mark.parametrize(
+    ("public_url", "secure"),
+    [
+        ("http://127.0.0.1:8000", True),  # Chromium keeps Secure cookies on loopback (tests/e2e/test_dashboard.py)
+        ("http://localhost:8000", True),
+        ("https://jobs.example.com", True),
+        ("http://10.0.0.7:8000", False),  # a browser would drop a Secure cookie sent over plain http
+    ],
+)
+def test_cookies_are_secure_wherever_a_browser_would_keep_them(public_url: str, secure: bool) -> None:
+    assert secure_cookies(Settings(public_url=public_url)) is secure
