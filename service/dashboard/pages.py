@@ -18,7 +18,6 @@ from projections.chain import verify
 from projections.log import link, read_stream
 from service.api.auth import may_see
 from service.api.dependencies import CurrentSettings, Pool
-from service.api.jobs import KIND_NAME
 from service.api.schemas import document
 from service.api_keys import Principal, Scope, authenticate
 from service.dashboard import csrf, session
@@ -35,8 +34,9 @@ PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
     "Referrer-Policy": "same-origin",
 }
-JobStatus = Literal["pending", "processing", "completed", "error", "timeout", "cancelled"]
-Kind = Annotated[str | None, QueryParameter(max_length=100, pattern=KIND_NAME)]
+# The filter form sends its empty fields too: "" means any.
+JobStatus = Literal["", "pending", "processing", "completed", "error", "timeout", "cancelled"]
+Kind = Annotated[str | None, QueryParameter(max_length=100, pattern=r"^[^\x00]*$")]
 
 
 class SignInForm(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -67,7 +67,7 @@ def _chrome(request: Request, principal: Principal, settings: CurrentSettings) -
 
 async def _jobs(pool: Pool, principal: Principal, status: str | None, kind: str | None, cursor: str | None) -> dict:
     owner = None if Scope.AUDIT_READ in principal.scopes else principal.owner
-    filters = Filters(owner=owner, status=status, kind=kind or None)
+    filters = Filters(owner=owner, status=status or None, kind=kind or None)
     try:
         async with pool.connection() as conn:
             jobs, next_cursor = await page(conn, filters, PAGE_SIZE, cursor)
@@ -76,7 +76,7 @@ async def _jobs(pool: Pool, principal: Principal, status: str | None, kind: str 
     return {
         "jobs": [document(stream_id, state) for stream_id, state in jobs],
         "next_cursor": next_cursor,
-        "status": status,
+        "status": status or None,
         "kind": kind or "",
         "cursor": cursor,
         "statuses": STATUSES,

@@ -141,3 +141,26 @@ async def test_the_chain_badge_says_broken_for_a_tampered_copy_of_a_history(
         diagram=state_diagram(Status.CANCELLED),
     )
     assert 'data-chain="broken"' in html and "hash chain broken" in html
+
+
+async def test_the_filter_forms_empty_fields_mean_any_and_the_page_polls_a_url_that_answers(
+    browser: AsyncTestClient, keys: Keys
+) -> None:
+    job = (await create(browser, keys.acme))["id"]
+    await sign_in(browser, keys.acme)
+
+    page = await browser.get("/jobs", params={"status": "", "kind": ""})
+    poll = re.search(r'data-poll="([^"]+)"', page.text).group(1).replace("&amp;", "&")
+    rows = await browser.get(poll)
+
+    assert page.status_code == 200 and listed(page.text) == {job}
+    assert rows.status_code == 200 and listed(rows.text) == {job}
+
+
+async def test_tenant_supplied_text_is_escaped_on_the_job_page(browser: AsyncTestClient, keys: Keys) -> None:
+    job = (await create(browser, keys.acme, **{"Idempotency-Key": "<script>alert(1)</script>"}))["id"]
+    await sign_in(browser, keys.acme)
+
+    page = (await browser.get(f"/jobs/{job}")).text
+
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert" not in page
