@@ -49,7 +49,7 @@ def test_a_person_signs_in_and_watches_a_job_reach_completed_live(page, api: htt
     api.post(f"/v1/jobs/{cancelled['id']}/cancel")
     for job in done:
         wait_until_final(api, job["id"])
-    slow = create(api, params={"total": 100, "per_batch": 10, "slow_ms": 300})
+    slow = create(api, params={"total": 100, "per_batch": 10, "slow_ms": 500})
 
     page.goto("/")
     page.fill("#key", key)
@@ -59,7 +59,9 @@ def test_a_person_signs_in_and_watches_a_job_reach_completed_live(page, api: htt
     assert (cookie["secure"], cookie["httpOnly"], cookie["sameSite"]) == (True, True, "Strict")
 
     row = page.locator(f'tr[data-job="{slow["id"]}"] .status')
-    expect(row).to_have_text("processing", timeout=LIVE_TIMEOUT_MS)  # the list updates without a reload
+    expect(row).to_have_text("processing", timeout=LIVE_TIMEOUT_MS)
+    later = create(api, params={"total": 20, "per_batch": 10})
+    expect(page.locator(f'tr[data-job="{later["id"]}"]')).to_be_visible()  # the list updates without a reload
     screenshot(page, tmp_path, "dashboard.png")
 
     page.click(f'tr[data-job="{slow["id"]}"] a')
