@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 
@@ -16,6 +16,7 @@ from domain.errors import JobNotFound
 from domain.job import fold
 from projections.chain import verify
 from projections.log import link, read_stream
+from service.api.audit import MAX_VERSION
 from service.api.auth import may_see
 from service.api.dependencies import CurrentSettings, Pool
 from service.api.schemas import document
@@ -83,8 +84,9 @@ async def _jobs(pool: Pool, principal: Principal, status: str | None, kind: str 
     }
 
 
-async def _job(pool: Pool, principal: Principal, job_id: UUID) -> dict:
-    """One read of the stream gives the state, the timeline and the chain verdict together."""
+async def _job(pool: Pool, principal: Principal, job_id: UUID, since: int = 0) -> dict:
+    """One read of the stream gives the state, the timeline (from `since` on) and the chain
+    verdict together; the chain is always checked whole."""
     async with pool.connection() as conn:
         events = await read_stream(conn, job_id)
     if not events or not may_see(principal, events[0].event.owner):  # type: ignore[union-attr]
@@ -93,7 +95,7 @@ async def _job(pool: Pool, principal: Principal, job_id: UUID) -> dict:
     return {
         "job": document(job_id, state),
         "live": is_live(state.status),
-        "events": timeline(events),
+        "events": timeline(events[since:]),
         "badge": chain_badge(verify([link(e) for e in events])),
         "diagram": state_diagram(state.status),
     }
@@ -168,6 +170,18 @@ class DashboardController(Controller):
         return Template(template_name="job.html", context=context, cookies=cookies)
 
     @get("/jobs/{job_id:uuid}/live")
-    async def job_live(self, request: Request, job_id: FromPath[UUID], pool: Pool) -> Template:
-        principal = await session.viewer(request, pool)
-        return Template(template_name="_job_live.html", context=await _job(pool, principal, job_id))
+    async def job_live(
+        self,
+        request: Request,
+        job_id: FromPath[UUID],
+        pool: Pool,
+        since: Annotated[int, QueryParameter(ge=0, le=MAX_VERSION)] = 0,
+    ) -> Template | Response:
+        """What changed since the version the page shows: nothing (204, one query), or the
+        summary and the new events only, so a long history is not re-rendered every second."""
+        principal, state = await session.viewer_and_job(request, pool, job_id)
+        if state.status is None or not may_see(principal, state.owner):
+            raise JobNotFound()
+        if since and state.version == since:
+            return Response(content=None, status_code=204)
+        return Template(template_name="_job_live.html", context=await _job(pool, principal, job_id, since))

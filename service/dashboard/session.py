@@ -8,12 +8,15 @@ silently dropped and signing in would loop back to the form.
 """
 
 from urllib.parse import urlsplit
+from uuid import UUID
 
 from litestar import Request
 from litestar.datastructures import Cookie
 
+from domain.state import INITIAL, JobState
+from domain.state import decoder as state_decoder
 from service.api.dependencies import Pool
-from service.api_keys import Principal, Scope, authenticate
+from service.api_keys import Principal, Scope, authenticate, authenticate_with_job
 from service.settings import Settings
 
 KEY_COOKIE = "jobtrail_key"
@@ -59,3 +62,16 @@ async def viewer(request: Request, pool: Pool) -> Principal:
     if principal is None:
         raise NotSignedIn()
     return principal
+
+
+async def viewer_and_job(request: Request, pool: Pool, stream_id: UUID) -> tuple[Principal, JobState]:
+    """The viewer and the job's status snapshot in one query: what a poll needs to see
+    whether anything changed."""
+    key = request.cookies.get(KEY_COOKIE)
+    if not key:
+        raise NotSignedIn()
+    async with pool.connection() as conn:
+        principal, state_json = await authenticate_with_job(conn, key, stream_id)
+    if principal is None or not may_read(principal):
+        raise NotSignedIn()
+    return principal, state_decoder.decode(state_json) if state_json else INITIAL

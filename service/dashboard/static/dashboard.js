@@ -1,28 +1,46 @@
-// Live pages without a framework: every element with data-poll is refreshed from the
-// HTML fragment at that URL about once a second. A job page stops once the fragment
-// no longer says data-live (the job is final); a list keeps watching for new jobs.
+// Live pages without a framework, polling about once a second.
+// The job list swaps in its rows fragment. A job page asks what changed since the
+// version it shows: nothing (204), or the summary and only the new events, which it
+// appends; it stops once the job is final.
 "use strict";
 
 const INTERVAL_MS = 1000;
 
-async function refresh(element) {
-  const response = await fetch(element.dataset.poll, {credentials: "same-origin", headers: {Accept: "text/html"}});
+async function fetchFragment(url) {
+  const response = await fetch(url, {credentials: "same-origin", headers: {Accept: "text/html"}});
   if (response.redirected || response.status === 401) {
     window.location.assign("/");  // signed out or the key was revoked: back to the sign-in form
-    return false;
+    return null;
   }
-  if (!response.ok) {
-    return true;  // a passing failure: try again at the next tick
+  if (response.status === 204 || !response.ok) {
+    return "";  // nothing new, or a passing failure: ask again at the next tick
   }
-  element.innerHTML = await response.text();
-  if (element.hasAttribute("data-live") && !element.querySelector("[data-live]")) {
-    element.removeAttribute("data-live");
-    return false;
-  }
-  return true;
+  const fragment = document.createElement("template");
+  fragment.innerHTML = await response.text();
+  return fragment.content;
 }
 
-function watch(element) {
+async function refreshList(tbody) {
+  const rows = await fetchFragment(tbody.dataset.poll);
+  if (rows) {
+    tbody.replaceChildren(rows);
+  }
+  return rows !== null;
+}
+
+async function refreshJob(job) {
+  const shown = job.querySelector("#summary");
+  const changes = await fetchFragment(`${job.dataset.poll}?since=${shown.dataset.version}`);
+  if (!changes) {
+    return changes !== null;
+  }
+  const summary = changes.querySelector("#summary");
+  shown.replaceWith(summary);
+  job.querySelector("#events").append(...changes.querySelector("#new-events").children);
+  return summary.hasAttribute("data-live");
+}
+
+function every(refresh, element) {
   const tick = async () => {
     let again = true;
     try {
@@ -38,10 +56,12 @@ function watch(element) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  for (const element of document.querySelectorAll("[data-poll]")) {
-    const isJob = element.id === "job";
-    if (!isJob || element.hasAttribute("data-live")) {
-      watch(element);
-    }
+  const list = document.querySelector("tbody[data-poll]");
+  if (list) {
+    every(refreshList, list);
+  }
+  const job = document.querySelector("#job[data-poll]");
+  if (job && job.querySelector("#summary[data-live]")) {
+    every(refreshJob, job);
   }
 });

@@ -164,3 +164,19 @@ async def test_tenant_supplied_text_is_escaped_on_the_job_page(browser: AsyncTes
     page = (await browser.get(f"/jobs/{job}")).text
 
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert" not in page
+
+
+async def test_a_poll_gets_nothing_when_the_job_has_not_moved_and_only_the_new_events_when_it_has(
+    browser: AsyncTestClient, keys: Keys
+) -> None:
+    job = (await create(browser, keys.acme))["id"]
+    await sign_in(browser, keys.acme)
+    unchanged = await browser.get(f"/jobs/{job}/live", params={"since": 1})
+    assert (await browser.post(f"/v1/jobs/{job}/cancel", headers=auth(keys.acme))).status_code == 200
+
+    changed = await browser.get(f"/jobs/{job}/live", params={"since": 1})
+
+    assert unchanged.status_code == 204 and unchanged.content == b""
+    assert changed.status_code == 200 and 'data-version="2"' in changed.text
+    assert re.findall(r'<tr data-version="(\d+)"', changed.text) == ["2"]
+    assert 'data-chain="verified"' in changed.text  # the chain is still checked whole
