@@ -1,11 +1,14 @@
 """The dashboard's polling cost: what one browser tab asks of a server every second.
 
-A watched job page fetches `/jobs/{id}/live` about once a second: one read of the
-stream, a fold, the hash-chain check and a template render. Measured with `wrk` over
-loopback against `create_app` as served (one uvicorn worker, `deliveries=False`), for a
-typical job (22 events) and a long one (1,000 events), beside the JSON history of the
-same job (`GET /v1/jobs/{id}/events`: the same read and chain check, no template) in
-the same run. req/s at one poll a second per tab is how many tabs one process serves.
+A watched job page asks `/jobs/{id}/live?since=V` about once a second. When the job has
+not moved it gets a 204 after one query (key and status snapshot joined); when it has,
+one read of the stream, a fold, the whole hash-chain check and a render of the summary
+and the new events only. Measured with `wrk` over loopback against `create_app` as
+served (one uvicorn worker, `deliveries=False`), for a typical job (22 events) and a
+long one (1,000 events): the unchanged poll, a poll with two new events, the full
+fragment (`since=0`, what the first render costs), beside the JSON history of the same
+job (`GET /v1/jobs/{id}/events`: the same read and chain check, no template) in the
+same run. req/s at one poll a second per tab is how many tabs one process serves.
 """
 
 import argparse
@@ -32,11 +35,12 @@ from service.database import create_pool
 from service.settings import Settings
 
 THIS = Path(__file__).resolve()
-CONNECTIONS = 8
+CONNECTIONS = 4
 KIND = KindConfig(max_runs=100_000, deadline_s=None)
 METADATA = Metadata(actor="bench", message_id="msg_bench", retried=0, request_id="req-bench")
 # Two events a run (BatchRecorded, ContinuationScheduled) after JobCreated and JobStarted.
 JOBS = {"22 events": 10, "1,000 events": 499}
+VERSIONS = {"22 events": 22, "1,000 events": 1000}
 GOAL_VS_JSON = 0.5  # the page may cost up to twice the JSON history it shows
 
 
@@ -86,9 +90,12 @@ def main() -> None:
             page_headers = {"Cookie": f"jobtrail_key={key}"}
             api_headers = {"Authorization": f"Bearer {key}"}
             print(f"{seconds:g} s per cell, wrk over loopback, {CONNECTIONS} connections, one uvicorn worker")
-            print(f"  {'job':<14} {'route':<26} {'req/s':>8} {'p99 ms':>8}")
+            print(f"  {'job':<14} {'route':<34} {'req/s':>8} {'p99 ms':>8}")
             for label, stream_id in jobs.items():
+                version = VERSIONS[label]
                 cells = {
+                    "unchanged": (f"{base}/jobs/{stream_id}/live?since={version}", page_headers),
+                    "two_new": (f"{base}/jobs/{stream_id}/live?since={version - 2}", page_headers),
                     "page": (f"{base}/jobs/{stream_id}/live", page_headers),
                     "json": (f"{base}/v1/jobs/{stream_id}/events", api_headers),
                 }
@@ -96,14 +103,17 @@ def main() -> None:
                 for name, (target, headers) in cells.items():
                     load(target, CONNECTIONS, 1, headers)  # warm up
                     figures[name] = load(target, CONNECTIONS, seconds, headers)
-                    route = target.removeprefix(base).replace(str(stream_id), "{id}")
-                    print(f"  {label:<14} {route:<26} {figures[name][0]:>8,.0f} {figures[name][1]:>8.2f}")
+                    route = target.removeprefix(base).replace(str(stream_id), "{id}").replace(f"={version}", "=V")
+                    route = route.replace(f"={version - 2}", "=V-2")
+                    print(f"  {label:<14} {route:<34} {figures[name][0]:>8,.0f} {figures[name][1]:>8.2f}")
                 key_label = label.split()[0].replace(",", "")
                 summary[f"page_rps_{key_label}"] = round(figures["page"][0])
                 summary[f"json_rps_{key_label}"] = round(figures["json"][0])
                 summary[f"page_vs_json_{key_label}"] = round(figures["page"][0] / figures["json"][0], 2)
+                summary[f"unchanged_rps_{key_label}"] = round(figures["unchanged"][0])
+                summary[f"two_new_rps_{key_label}"] = round(figures["two_new"][0])
             rows = load(f"{base}/jobs/rows", CONNECTIONS, seconds, page_headers)
-            print(f"  {'2 jobs':<14} {'/jobs/rows':<26} {rows[0]:>8,.0f} {rows[1]:>8.2f}")
+            print(f"  {'2 jobs':<14} {'/jobs/rows':<34} {rows[0]:>8,.0f} {rows[1]:>8.2f}")
             summary["rows_rps"] = round(rows[0])
 
     print("\nratios")

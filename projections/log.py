@@ -44,6 +44,7 @@ _COLUMNS = """position, stream_id, version, type, data::text, metadata::text, re
 READ_STREAM = f"""
 SELECT {_COLUMNS} FROM events
  WHERE stream_id = %(stream_id)s
+   AND version >= coalesce(%(from_version)s::integer, 1)
    AND version <= coalesce(%(to_version)s::integer, 2147483647)
    AND recorded_at <= coalesce(%(as_of)s::timestamptz, 'infinity')
  ORDER BY version
@@ -97,11 +98,12 @@ async def read_stream(
     conn: AsyncConnection,
     stream_id: UUID,
     *,
+    from_version: int | None = None,
     to_version: int | None = None,
     as_of: datetime | None = None,
 ) -> list[RecordedEvent]:
-    """A stream whole, up to a version, or as it stood at an instant."""
-    params = {"stream_id": stream_id, "to_version": to_version, "as_of": as_of}
+    """A stream whole, from or up to a version, or as it stood at an instant."""
+    params = {"stream_id": stream_id, "from_version": from_version, "to_version": to_version, "as_of": as_of}
     cursor = await conn.execute(READ_STREAM, params)
     return [recorded(row) for row in await cursor.fetchall()]
 

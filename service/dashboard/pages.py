@@ -14,6 +14,7 @@ from litestar.response import Redirect, Template
 
 from domain.errors import JobNotFound
 from domain.job import fold
+from domain.state import JobState
 from projections.chain import verify
 from projections.log import link, read_stream
 from service.api.audit import MAX_VERSION
@@ -84,9 +85,8 @@ async def _jobs(pool: Pool, principal: Principal, status: str | None, kind: str 
     }
 
 
-async def _job(pool: Pool, principal: Principal, job_id: UUID, since: int = 0) -> dict:
-    """One read of the stream gives the state, the timeline (from `since` on) and the chain
-    verdict together; the chain is always checked whole."""
+async def _job(pool: Pool, principal: Principal, job_id: UUID) -> dict:
+    """One read of the stream gives the state, the timeline and the chain verdict together."""
     async with pool.connection() as conn:
         events = await read_stream(conn, job_id)
     if not events or not may_see(principal, events[0].event.owner):  # type: ignore[union-attr]
@@ -95,8 +95,27 @@ async def _job(pool: Pool, principal: Principal, job_id: UUID, since: int = 0) -
     return {
         "job": document(job_id, state),
         "live": is_live(state.status),
-        "events": timeline(events[since:]),
+        "events": timeline(events),
         "badge": chain_badge(verify([link(e) for e in events])),
+        "diagram": state_diagram(state.status),
+    }
+
+
+async def _changes(pool: Pool, job_id: UUID, snapshot: JobState, since: int) -> dict:
+    """What a page showing version `since` lacks: the events after it, their chain checked
+    onwards from the event it shows last, and the state folded on top of the snapshot.
+
+    A poll of a long history thus costs what was appended, not the whole stream.
+    """
+    async with pool.connection() as conn:
+        events = await read_stream(conn, job_id, from_version=since)
+    shown, new = events[0], events[1:]
+    state = fold((e.event for e in new if e.version > snapshot.version), snapshot)
+    return {
+        "job": document(job_id, state),
+        "live": is_live(state.status),
+        "events": timeline(new),
+        "badge": chain_badge(verify([link(e) for e in new], after=link(shown))),
         "diagram": state_diagram(state.status),
     }
 
@@ -182,6 +201,7 @@ class DashboardController(Controller):
         principal, state = await session.viewer_and_job(request, pool, job_id)
         if state.status is None or not may_see(principal, state.owner):
             raise JobNotFound()
-        if since and state.version == since:
+        if since and state.version <= since:
             return Response(content=None, status_code=204)
-        return Template(template_name="_job_live.html", context=await _job(pool, principal, job_id, since))
+        context = await _changes(pool, job_id, state, since) if since else await _job(pool, principal, job_id)
+        return Template(template_name="_job_live.html", context=context)
