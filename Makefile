@@ -26,6 +26,7 @@ run: $(STAMP)
 	$(BIN)/jobtrail serve --dev
 
 test: $(STAMP)
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium) || echo "no chromium: the dashboard's browser test will skip"
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

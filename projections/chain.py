@@ -53,10 +53,15 @@ def link_hash(prev_hash: bytes | None, link: ChainLink) -> bytes:
     return hashlib.sha256((prev_hash or b"") + canonical(link)).digest()
 
 
-def verify(links: Sequence[ChainLink]) -> ChainReport:
-    """Check a whole stream in version order; name the first event that does not hold."""
-    prev: bytes | None = None
-    for expected_version, link in enumerate(links, start=1):
+def verify(links: Sequence[ChainLink], after: ChainLink | None = None) -> ChainReport:
+    """Check a stream in version order; name the first event that does not hold.
+
+    `after` continues a chain already verified up to that event (events cannot be
+    edited once stored), so a watcher checks only what was appended since.
+    """
+    prev = after.hash if after else None
+    first = after.version + 1 if after else 1
+    for expected_version, link in enumerate(links, start=first):
         problem = None
         if link.version != expected_version:
             problem = f"version {link.version} found where {expected_version} was expected"
@@ -67,7 +72,7 @@ def verify(links: Sequence[ChainLink]) -> ChainReport:
         if problem:
             head = prev.hex() if prev else None
             return ChainReport(
-                ok=False, events=len(links), head=head, first_bad_version=expected_version, problem=problem
+                ok=False, events=first - 1 + len(links), head=head, first_bad_version=expected_version, problem=problem
             )
         prev = link.hash
-    return ChainReport(ok=True, events=len(links), head=prev.hex() if prev else None)
+    return ChainReport(ok=True, events=first - 1 + len(links), head=prev.hex() if prev else None)

@@ -14,6 +14,9 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
 from psycopg_pool import AsyncConnectionPool
 
 from service.api import health
@@ -29,6 +32,8 @@ from service.api.qstash import QStashController
 from service.api.stats import read_stats
 from service.api.request_context import request_context
 from service.background import background
+from service.dashboard import DIRECTORY as DASHBOARD
+from service.dashboard.pages import DashboardController
 from service.database import create_pool, resolve_database_url
 from service.event_feed import EventFeed
 from service.kinds import Kind, load_kinds
@@ -77,6 +82,8 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
             LiveController,
             read_stats,
             MetricsController,
+            DashboardController,
+            create_static_files_router("/static", directories=[DASHBOARD / "static"]),
         ],
         lifespan=[lifespan],
         state=State({"settings": settings, "kinds": kinds}),
@@ -89,6 +96,7 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
         },
         exception_handlers={**HANDLERS, Exception: on_unexpected},
         request_max_body_size=MAX_BODY_BYTES,
+        template_config=TemplateConfig(directory=DASHBOARD / "templates", engine=JinjaTemplateEngine),
         openapi_config=OpenAPIConfig(
             title="jobtrail",
             version="0.1.0",

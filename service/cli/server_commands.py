@@ -26,6 +26,7 @@ async def serve_command(args: argparse.Namespace) -> int:
             key = await ensure_dev_key(conn, settings.data_dir)
         print(f"development API key for owner '{DEV_OWNER}' (kept in {settings.data_dir / 'dev-api-key'}):")
         print(f"  {key}")
+        print(f"dashboard: {base}/ (sign in with that key)")
         print("try:")
         print(
             f"  curl -s -X POST {base}/v1/jobs -H 'Authorization: Bearer {key}' "

@@ -1,0 +1,56 @@
+"""Errors on the dashboard are pages for people, not problem documents.
+
+These handlers sit on the dashboard's controller only; the API keeps answering RFC 9457
+problem details from service/api/problems.py, which also logs what was unexpected.
+"""
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.response import Redirect, Template
+
+from domain.errors import JobNotFound
+from service.api.problems import logger
+from service.dashboard.csrf import ForgedForm
+from service.dashboard.session import NotSignedIn
+
+
+def _page(status: int, title: str, detail: str) -> Template:
+    return Template(
+        template_name="error.html", context={"title": title, "detail": detail, "status": status}, status_code=status
+    )
+
+
+def on_not_signed_in(request: Request, error: NotSignedIn) -> Response:
+    return Redirect("/", status_code=303)
+
+
+def on_forged_form(request: Request, error: ForgedForm) -> Response:
+    return _page(403, "Form expired", "This form is no longer valid. Go back, reload the page and try again.")
+
+
+def on_job_not_found(request: Request, error: JobNotFound) -> Response:
+    return _page(404, "No such job", "There is no such job, or this key may not see it.")
+
+
+def on_invalid(request: Request, error: ValidationException) -> Response:
+    return _page(400, "Bad request", "A filter or form field is not valid.")
+
+
+def on_http(request: Request, error: HTTPException) -> Response:
+    return _page(error.status_code, "Error", str(error.detail))
+
+
+def on_unexpected(request: Request, error: Exception) -> Response:
+    # Method and path only, as for the API: cookies carry keys.
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+    return _page(500, "Something went wrong", "An unexpected error occurred; it has been logged.")
+
+
+HTML_HANDLERS = {
+    NotSignedIn: on_not_signed_in,
+    ForgedForm: on_forged_form,
+    JobNotFound: on_job_not_found,
+    ValidationException: on_invalid,
+    HTTPException: on_http,
+    Exception: on_unexpected,
+}

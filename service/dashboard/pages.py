@@ -1,0 +1,207 @@
+"""The dashboard's routes: thin, they authenticate by cookie, read, and render a template.
+
+Full pages and the fragments their script polls share templates, so a live update
+renders exactly what a reload would.
+"""
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.params import FromPath, FromQuery, QueryParameter, URLEncodedBody
+from litestar.response import Redirect, Template
+
+from domain.errors import JobNotFound
+from domain.job import fold
+from domain.state import JobState
+from projections.chain import verify
+from projections.log import link, read_stream
+from service.api.audit import MAX_VERSION
+from service.api.auth import may_see
+from service.api.dependencies import CurrentSettings, Pool
+from service.api.schemas import document
+from service.api_keys import Principal, Scope, authenticate
+from service.dashboard import csrf, session
+from service.dashboard.diagram import state_diagram
+from service.dashboard.errors import HTML_HANDLERS
+from service.dashboard.views import STATUSES, chain_badge, is_live, timeline
+from service.job_reads import BadCursor, Filters, page
+
+PAGE_SIZE = 50
+# Pages show tenants' data: never cached (a back button after sign-out shows nothing),
+# never framed, and they load nothing but their own static files.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    "Referrer-Policy": "same-origin",
+}
+# The filter form sends its empty fields too: "" means any.
+JobStatus = Literal["", "pending", "processing", "completed", "error", "timeout", "cancelled"]
+Kind = Annotated[str | None, QueryParameter(max_length=100, pattern=r"^[^\x00]*$")]
+
+
+class SignInForm(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    key: str = ""
+    csrf_token: str = ""
+
+
+class SignOutForm(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    csrf_token: str = ""
+
+
+def _sign_in_form(request: Request, settings: CurrentSettings, message: str | None = None) -> Template:
+    token, new = csrf.token_for(request)
+    return Template(
+        template_name="sign_in.html",
+        context={"csrf_token": token, "message": message},
+        status_code=422 if message else 200,
+        cookies=csrf.token_cookies(token, new, settings),
+    )
+
+
+def _chrome(request: Request, principal: Principal, settings: CurrentSettings) -> tuple[dict, list]:
+    """What every signed-in page needs: who is looking, and the token of its sign-out form."""
+    token, new = csrf.token_for(request)
+    context = {"owner": principal.owner, "auditor": Scope.AUDIT_READ in principal.scopes, "csrf_token": token}
+    return context, csrf.token_cookies(token, new, settings)
+
+
+async def _jobs(pool: Pool, principal: Principal, status: str | None, kind: str | None, cursor: str | None) -> dict:
+    owner = None if Scope.AUDIT_READ in principal.scopes else principal.owner
+    filters = Filters(owner=owner, status=status or None, kind=kind or None)
+    try:
+        async with pool.connection() as conn:
+            jobs, next_cursor = await page(conn, filters, PAGE_SIZE, cursor)
+    except BadCursor:
+        jobs, next_cursor = [], None
+    return {
+        "jobs": [document(stream_id, state) for stream_id, state in jobs],
+        "next_cursor": next_cursor,
+        "status": status or None,
+        "kind": kind or "",
+        "cursor": cursor,
+        "statuses": STATUSES,
+    }
+
+
+async def _job(pool: Pool, principal: Principal, job_id: UUID) -> dict:
+    """One read of the stream gives the state, the timeline and the chain verdict together."""
+    async with pool.connection() as conn:
+        events = await read_stream(conn, job_id)
+    if not events or not may_see(principal, events[0].event.owner):  # type: ignore[union-attr]
+        raise JobNotFound()
+    state = fold(e.event for e in events)
+    return {
+        "job": document(job_id, state),
+        "live": is_live(state.status),
+        "events": timeline(events),
+        "badge": chain_badge(verify([link(e) for e in events])),
+        "diagram": state_diagram(state.status),
+    }
+
+
+async def _changes(pool: Pool, job_id: UUID, snapshot: JobState, since: int) -> dict:
+    """What a page showing version `since` lacks: the events after it, their chain checked
+    onwards from the event it shows last, and the state folded on top of the snapshot.
+
+    A poll of a long history thus costs what was appended, not the whole stream.
+    """
+    async with pool.connection() as conn:
+        events = await read_stream(conn, job_id, after_version=since - 1)
+    shown, new = events[0], events[1:]
+    state = fold((e.event for e in new if e.version > snapshot.version), snapshot)
+    return {
+        "job": document(job_id, state),
+        "live": is_live(state.status),
+        "events": timeline(new),
+        "badge": chain_badge(verify([link(e) for e in new], after=link(shown))),
+        "diagram": state_diagram(state.status),
+    }
+
+
+class DashboardController(Controller):
+    path = "/"
+    include_in_schema = False
+    exception_handlers = HTML_HANDLERS
+    response_headers = PAGE_HEADERS
+
+    @get("/")
+    async def home(self, request: Request, pool: Pool, settings: CurrentSettings) -> Template | Redirect:
+        if await session.signed_in(request, pool):
+            return Redirect("/jobs")
+        return _sign_in_form(request, settings)
+
+    @post("/login", status_code=303)
+    async def sign_in(
+        self, request: Request, data: URLEncodedBody[SignInForm], pool: Pool, settings: CurrentSettings
+    ) -> Template | Redirect:
+        csrf.check(request, data.csrf_token)
+        key = data.key.strip()
+        async with pool.connection() as conn:
+            principal = await authenticate(conn, key) if key else None
+        if principal is None:
+            return _sign_in_form(request, settings, "That API key is unknown or revoked.")
+        if not session.may_read(principal):
+            return _sign_in_form(request, settings, "That API key may not read jobs: it needs jobs:read or audit:read.")
+        return Redirect("/jobs", status_code=303, cookies=[session.cookie(session.KEY_COOKIE, key, settings)])
+
+    @post("/logout", status_code=303)
+    async def sign_out(
+        self, request: Request, data: URLEncodedBody[SignOutForm], settings: CurrentSettings
+    ) -> Redirect:
+        csrf.check(request, data.csrf_token)
+        return Redirect("/", status_code=303, cookies=[session.cleared(session.KEY_COOKIE, settings)])
+
+    @get("/jobs")
+    async def jobs(
+        self,
+        request: Request,
+        pool: Pool,
+        settings: CurrentSettings,
+        status: FromQuery[JobStatus | None] = None,
+        kind: Kind = None,
+        cursor: FromQuery[str | None] = None,
+    ) -> Template:
+        principal = await session.viewer(request, pool)
+        chrome, cookies = _chrome(request, principal, settings)
+        context = {**chrome, **await _jobs(pool, principal, status, kind, cursor)}
+        return Template(template_name="jobs.html", context=context, cookies=cookies)
+
+    @get("/jobs/rows")
+    async def job_rows(
+        self,
+        request: Request,
+        pool: Pool,
+        status: FromQuery[JobStatus | None] = None,
+        kind: Kind = None,
+        cursor: FromQuery[str | None] = None,
+    ) -> Template:
+        principal = await session.viewer(request, pool)
+        context = await _jobs(pool, principal, status, kind, cursor)
+        return Template(template_name="_job_rows.html", context=context)
+
+    @get("/jobs/{job_id:uuid}")
+    async def job(self, request: Request, job_id: FromPath[UUID], pool: Pool, settings: CurrentSettings) -> Template:
+        principal = await session.viewer(request, pool)
+        chrome, cookies = _chrome(request, principal, settings)
+        context = {**chrome, **await _job(pool, principal, job_id)}
+        return Template(template_name="job.html", context=context, cookies=cookies)
+
+    @get("/jobs/{job_id:uuid}/live")
+    async def job_live(
+        self,
+        request: Request,
+        job_id: FromPath[UUID],
+        pool: Pool,
+        since: Annotated[int, QueryParameter(ge=0, le=MAX_VERSION)] = 0,
+    ) -> Template | Response:
+        """What changed since the version the page shows: nothing (204, one query), or the
+        summary and the new events only, so a long history is not re-rendered every second."""
+        principal, state = await session.viewer_and_job(request, pool, job_id)
+        if state.status is None or not may_see(principal, state.owner):
+            raise JobNotFound()
+        if since and state.version <= since:
+            return Response(content=None, status_code=204)
+        context = await _changes(pool, job_id, state, since) if since else await _job(pool, principal, job_id)
+        return Template(template_name="_job_live.html", context=context)

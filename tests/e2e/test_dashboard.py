@@ -1,0 +1,78 @@
+"""The dashboard in a real headless Chromium against a real `jobtrail serve`.
+
+Chromium is Debian's (`make test` installs it when it can); Playwright drives it and
+never downloads a browser of its own. Without a browser the test skips and says why.
+"""
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Service, create, wait_until_final
+
+playwright = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+LIVE_TIMEOUT_MS = 30_000
+
+
+@pytest.fixture
+def page(service: Service, api: httpx.Client, key: str) -> Iterator:
+    """A browser tab; after the key (made with asyncio.run, which the driver's loop would forbid)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("no Chromium at /usr/bin/chromium (apt-get install chromium); the dashboard test needs one")
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM)
+        try:
+            context = browser.new_context(base_url=service.base_url, viewport={"width": 1440, "height": 900})
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
+def screenshot(page, tmp_path: Path, name: str) -> None:
+    """Kept under the test's tmp dir, and also in $JOBTRAIL_SCREENSHOT_DIR when set."""
+    page.screenshot(path=tmp_path / name, full_page=True)
+    if target := os.environ.get("JOBTRAIL_SCREENSHOT_DIR"):
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copy(tmp_path / name, Path(target) / name)
+
+
+def test_a_person_signs_in_and_watches_a_job_reach_completed_live(page, api: httpx.Client, key: str, tmp_path):
+    expect = playwright.expect
+    done = [create(api, params={"total": 60, "per_batch": 20}) for _ in range(2)]
+    cancelled = create(api, params={"total": 100_000, "per_batch": 10, "slow_ms": 200})
+    api.post(f"/v1/jobs/{cancelled['id']}/cancel")
+    for job in done:
+        wait_until_final(api, job["id"])
+    slow = create(api, params={"total": 100, "per_batch": 10, "slow_ms": 500})
+
+    page.goto("/")
+    page.fill("#key", key)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(f"{api.base_url}/jobs")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "jobtrail_key")
+    assert (cookie["secure"], cookie["httpOnly"], cookie["sameSite"]) == (True, True, "Strict")
+
+    row = page.locator(f'tr[data-job="{slow["id"]}"] .status')
+    expect(row).to_have_text("processing", timeout=LIVE_TIMEOUT_MS)
+    later = create(api, params={"total": 20, "per_batch": 10})
+    expect(page.locator(f'tr[data-job="{later["id"]}"]')).to_be_visible()  # the list updates without a reload
+    screenshot(page, tmp_path, "dashboard.png")
+
+    page.click(f'tr[data-job="{slow["id"]}"] a')
+    status = page.locator("#job [data-status]")
+    assert status.inner_text() in {"pending", "processing"}
+    expect(status).to_have_text("completed", timeout=LIVE_TIMEOUT_MS)  # the job page updates itself
+    expect(page.locator("[data-chain]")).to_have_attribute("data-chain", "verified")
+    expect(page.locator("svg.lifecycle .state.current")).to_have_attribute("data-state", "completed")
+    expect(page.locator("table.timeline tbody tr").last).to_contain_text("JobCompleted")
+    screenshot(page, tmp_path, "job.png")
+
+    page.click("text=Sign out")
+    expect(page.locator("#key")).to_be_visible()
+    assert all(c["name"] != "jobtrail_key" for c in page.context.cookies())
