@@ -4,6 +4,11 @@ An append is a single data-modifying statement that inserts the events (at the
 version the caller expects), upserts the job's status row and records outbox and
 inbox rows: one round trip, one atomic commit. Driver errors are translated here,
 and only here, into the store's own exceptions.
+
+An append that queued outbox rows then wakes the relays with a NOTIFY of its own, after
+the commit: inside the append's transaction, the notification would hold PostgreSQL's
+cluster-wide notify lock across the commit's fsync and so serialize every such commit
+(migrations/0010_cheaper_appends.sql). A lost wake-up (a crash in between) costs the relay's poll interval.
 """
 
 import re
@@ -131,6 +136,8 @@ WITH appended AS (
 SELECT position FROM head
 """
 
+WAKE_RELAYS = "NOTIFY jobtrail_outbox"
+
 RECORD_INBOX = """
 INSERT INTO inbox (message_id, stream_id, outcome, status_code, response)
 VALUES (%(inbox_message_id)s, %(stream_id)s, %(inbox_outcome)s, %(inbox_status_code)s,
@@ -203,6 +210,8 @@ async def append(
         raise _translated(error) from None
     head = await cursor.fetchone()
     assert head is not None
+    if outbox:
+        await conn.execute(WAKE_RELAYS)
     return head[0]
 
 
