@@ -4,6 +4,11 @@ An append is a single data-modifying statement that inserts the events (at the
 version the caller expects), upserts the job's status row and records outbox and
 inbox rows: one round trip, one atomic commit. Driver errors are translated here,
 and only here, into the store's own exceptions.
+
+An append that queued outbox rows then wakes the relays with a NOTIFY of its own, after
+the commit: inside the append's transaction, the notification would hold PostgreSQL's
+cluster-wide notify lock across the commit's fsync and so serialize every such commit
+(migrations/0010_cheaper_appends.sql). A lost wake-up (a crash in between) costs the relay's poll interval.
 """
 
 import re
@@ -51,6 +56,13 @@ class BatchItems(msgspec.Struct, frozen=True, kw_only=True):
     items: list[Any]
 
 
+class _Stored(msgspec.Struct, frozen=True):
+    """An event as APPEND receives it: the type it is stored under, and its data."""
+
+    type: str
+    data: Any
+
+
 class InboxEntry(msgspec.Struct, frozen=True, kw_only=True):
     message_id: str
     outcome: str
@@ -60,14 +72,16 @@ class InboxEntry(msgspec.Struct, frozen=True, kw_only=True):
 
 LOAD = "SELECT state::text FROM job_status WHERE stream_id = %(stream_id)s"
 
-# Arrays travel in binary (%b): text-format arrays of JSON cost a regex escape per quote.
+# The events and the outbox rows each travel as one JSON array, unpacked by the server:
+# psycopg dumps a Python list as an array parameter in Python, element by element,
+# which cost more client CPU than the rest of the statement's parameters together.
 # Later CTEs select FROM `appended` so that they run after it, and not at all when
 # the insert fails. The status upsert is guarded by the version it replaces.
 APPEND = """
 WITH appended AS (
     INSERT INTO events (stream_id, version, type, data, metadata)
-    SELECT %(stream_id)s, %(expected_version)s + e.n, e.type, e.data, %(metadata)s
-      FROM unnest(%(types)b::text[], %(datas)b::text[]::jsonb[]) WITH ORDINALITY AS e(type, data, n)
+    SELECT %(stream_id)s, %(expected_version)s + e.n, e.event->>'type', e.event->'data', %(metadata)s
+      FROM jsonb_array_elements(%(events)s::jsonb) WITH ORDINALITY AS e(event, n)
      ORDER BY e.n
     RETURNING position
 ), head AS (
@@ -113,9 +127,8 @@ WITH appended AS (
 ), queued AS (
     INSERT INTO outbox (stream_id, run, deduplication_id, body, delay_s)
     SELECT %(stream_id)s, o.run, o.deduplication_id, o.body, o.delay_s
-      FROM head, unnest(%(outbox_runs)b::integer[], %(outbox_ids)b::text[],
-                        %(outbox_bodies)b::text[]::jsonb[], %(outbox_delays)b::float8[])
-                 AS o(run, deduplication_id, body, delay_s)
+      FROM head, jsonb_to_recordset(%(outbox)s::jsonb)
+                 AS o(run integer, deduplication_id text, body jsonb, delay_s float8)
     ON CONFLICT (deduplication_id) DO NOTHING
 ), results AS (
     INSERT INTO batch_results (stream_id, run, items)
@@ -130,6 +143,8 @@ WITH appended AS (
 )
 SELECT position FROM head
 """
+
+WAKE_RELAYS = "NOTIFY jobtrail_outbox"
 
 RECORD_INBOX = """
 INSERT INTO inbox (message_id, stream_id, outcome, status_code, response)
@@ -183,26 +198,24 @@ async def append(
         params = job_status.params(stream_id, state)
         params.update(
             expected_version=expected_version,
-            types=[type_name(event) for event in events],
-            datas=[event_encoder.encode(event).decode() for event in events],
+            events=event_encoder.encode([_Stored(type=type_name(event), data=event) for event in events]).decode(),
             metadata=metadata_encoder.encode(metadata).decode(),
-            outbox_runs=[m.run for m in outbox],
-            outbox_ids=[m.deduplication_id for m in outbox],
-            outbox_bodies=[event_encoder.encode(m.body).decode() for m in outbox],
-            outbox_delays=[m.delay_s for m in outbox],
+            outbox=event_encoder.encode(outbox).decode(),
             result_run=results.run if results else None,
             result_items=event_encoder.encode(results.items).decode() if results else None,
             **_inbox_params(inbox),
         )
     except UnicodeEncodeError:  # a lone surrogate, which UTF-8 (and so PostgreSQL) cannot hold
         raise UnstorableValue("a string holds a lone surrogate, which cannot be stored") from None
-    _refuse_nul(params["datas"], params["metadata"], params["state"], params["result_items"], *params["outbox_bodies"])
+    _refuse_nul(params["events"], params["metadata"], params["state"], params["result_items"], params["outbox"])
     try:
         cursor = await conn.execute(APPEND, params)
     except errors.IntegrityError as error:
         raise _translated(error) from None
     head = await cursor.fetchone()
     assert head is not None
+    if outbox:
+        await conn.execute(WAKE_RELAYS)
     return head[0]
 
 
@@ -210,12 +223,11 @@ async def append(
 _NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
-def _refuse_nul(*texts: str | list[str] | None) -> None:
+def _refuse_nul(*texts: str | None) -> None:
     """Check before sending: the driver's error would come mid-statement and say less."""
     for text in texts:
-        for item in text if isinstance(text, list) else [text]:
-            if item and "u0000" in item and _NUL_ESCAPE.search(item):
-                raise UnstorableValue("a string contains the NUL character (U+0000), which cannot be stored")
+        if text and "u0000" in text and _NUL_ESCAPE.search(text):
+            raise UnstorableValue("a string contains the NUL character (U+0000), which cannot be stored")
 
 
 async def record_inbox(conn: AsyncConnection, stream_id: UUID | None, entry: InboxEntry) -> None:

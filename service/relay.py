@@ -5,7 +5,7 @@ service process) share the work without sending a row twice concurrently. A row 
 marked sent in the same transaction that claimed it, after QStash accepted it; a crash
 between the two leaves it unsent and it is published again, which QStash drops as a
 duplicate by its deduplication id (job, requeue generation, run). The relay wakes on
-NOTIFY from the outbox trigger and polls as a fallback.
+NOTIFY (sent by the appender after its commit) and polls as a fallback.
 """
 
 import asyncio
