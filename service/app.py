@@ -29,8 +29,8 @@ from service.api.live import LiveController
 from service.api.metrics import MetricsController, metrics_config
 from service.api.problems import HANDLERS, on_unexpected
 from service.api.qstash import QStashController
-from service.api.stats import read_stats
 from service.api.request_context import request_context
+from service.api.stats import read_stats
 from service.background import background
 from service.dashboard import DIRECTORY as DASHBOARD
 from service.dashboard.pages import DashboardController
