@@ -95,6 +95,6 @@ class EventFeed:
                         self._wake(None)  # what committed while we were away, or were quiet
                         async for notify in conn.notifies(timeout=self._fallback_s):
                             self._wake(notify.payload)
-            except psycopg.OperationalError as error:
+            except psycopg.Error as error:  # streams only poll (fallback_s) until it is back
                 logger.warning("the event listener lost its connection (%s); reconnecting", type(error).__name__)
                 await asyncio.sleep(RECONNECT_S)
