@@ -63,6 +63,16 @@ SELECT {_COLUMNS} FROM events
  LIMIT %(limit)s
 """
 
+# The same order without the cut, each row marked settled (below xmin) or not: settled
+# rows form a prefix, and any unsettled one is an event already committed but held back
+# behind an older open transaction. One statement, so one snapshot answers both.
+READ_AFTER_MARKED = f"""
+SELECT {_COLUMNS}, transaction_id < pg_snapshot_xmin(pg_current_snapshot()) FROM events
+ WHERE (transaction_id, position) > (%(transaction_id)s::text::xid8, %(position)s)
+ ORDER BY transaction_id, position
+ LIMIT %(limit)s
+"""
+
 
 def link(event: RecordedEvent) -> ChainLink:
     """The fields of a recorded event that its hash covers."""
@@ -117,3 +127,17 @@ async def read_after(
     params = {"transaction_id": transaction_id, "position": position, "limit": limit}
     cursor = await conn.execute(READ_AFTER, params)
     return [recorded(row) for row in await cursor.fetchall()]
+
+
+async def read_settled_after(
+    conn: AsyncConnection, transaction_id: int, position: int, limit: int = 1000
+) -> tuple[list[RecordedEvent], bool]:
+    """`read_after`, and whether committed events beyond those are held back for now.
+
+    A live reader must poll while they are: no notification comes when the older
+    transaction holding them back ends without writing events.
+    """
+    params = {"transaction_id": transaction_id, "position": position, "limit": limit}
+    rows = await (await conn.execute(READ_AFTER_MARKED, params)).fetchall()
+    settled = [recorded(row[:-1]) for row in rows if row[-1]]
+    return settled, len(settled) < len(rows)

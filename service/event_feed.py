@@ -5,7 +5,7 @@ statement, naming the streams it wrote; NOTIFY is delivered at commit only, so a
 rolled-back append wakes nobody. A wake-up is only a hint: each stream then reads the
 log itself through the pool, so a spurious wake-up costs one read and a lost one at
 most a fallback period. Notifications sent while the listener is away are lost, so
-every (re)connect and every quiet `fallback_s` wake all streams. Nothing here is
+every (re)connect and every `fallback_s` wake all streams. Nothing here is
 shared between processes: every process listens for itself.
 """
 
@@ -92,9 +92,9 @@ class EventFeed:
                 async with await psycopg.AsyncConnection.connect(self._url, autocommit=True) as conn:
                     await conn.execute(LISTEN)
                     while True:
-                        self._wake(None)  # what committed while we were away, or were quiet
+                        self._wake(None)  # on (re)connect and every fallback_s: anything missed
                         async for notify in conn.notifies(timeout=self._fallback_s):
                             self._wake(notify.payload)
-            except psycopg.OperationalError as error:
+            except psycopg.Error as error:  # streams hear nothing until it is back, which wakes them all
                 logger.warning("the event listener lost its connection (%s); reconnecting", type(error).__name__)
                 await asyncio.sleep(RECONNECT_S)

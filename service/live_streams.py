@@ -24,7 +24,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from domain.job import evolve
 from domain.state import JobState, is_final
-from projections.log import RecordedEvent, read_after, read_stream
+from projections.log import RecordedEvent, read_settled_after, read_stream
 from service.event_feed import EventFeed
 
 BATCH = 500
@@ -40,14 +40,6 @@ SELECT transaction_id::text::bigint, position FROM events
  WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
  ORDER BY transaction_id DESC, position DESC
  LIMIT 1
-"""
-
-# Committed events after the cursor, whether readable yet or held back by an older
-# transaction: while there are any, the reader keeps polling.
-UNREAD = """
-SELECT EXISTS (
-    SELECT 1 FROM events WHERE (transaction_id, position) > (%(transaction_id)s::text::xid8, %(position)s)
-)
 """
 
 KINDS = "SELECT stream_id, kind FROM job_status WHERE stream_id = ANY(%(stream_ids)s)"
@@ -155,22 +147,20 @@ async def log_events(
         while not feed.ending:
             subscription.woken.clear()
             async with pool.connection() as conn:
-                events = await read_after(conn, cursor.transaction_id, cursor.position, BATCH)
-                if events:
-                    last = events[-1]
-                    cursor = Cursor(last.transaction_id, last.position)
+                events, held_back = await read_settled_after(conn, cursor.transaction_id, cursor.position, BATCH)
                 kinds = await _kinds(conn, events) if log_filter.kind and events else {}
-                unread = len(events) < BATCH and await _unread(conn, cursor)
+            if events:
+                cursor = Cursor(events[-1].transaction_id, events[-1].position)
             for event in events:
                 if _passes(event, log_filter, kinds):
                     yield event
                     silence.broken()
-            if len(events) == BATCH:
+            if len(events) == BATCH and not held_back:
                 continue
             if silence.due():
                 yield Idle()
                 silence.broken()
-            if unread:  # held back by an older, still open transaction: no NOTIFY will say when it ends
+            if held_back:  # behind an older, still open transaction: no NOTIFY will say when it ends
                 await feed.wait(subscription, min(poll_s, silence.left()))
                 poll_s = min(poll_s * 2, HELD_BACK_POLL_S[1])
             else:
@@ -187,9 +177,3 @@ def _passes(event: RecordedEvent, log_filter: LogFilter, kinds: dict[UUID, str])
 async def _kinds(conn: AsyncConnection, events: list[RecordedEvent]) -> dict[UUID, str]:
     rows = await (await conn.execute(KINDS, {"stream_ids": list({e.stream_id for e in events})})).fetchall()
     return dict(rows)
-
-
-async def _unread(conn: AsyncConnection, cursor: Cursor) -> bool:
-    params = {"transaction_id": cursor.transaction_id, "position": cursor.position}
-    row = await (await conn.execute(UNREAD, params)).fetchone()
-    return bool(row and row[0])

@@ -9,7 +9,7 @@ import pytest
 
 from domain.state import INITIAL
 from service.event_feed import EventFeed
-from service.live_streams import START, Idle, LogFilter, job_versions, log_events
+from service.live_streams import START, Idle, LogFilter, Version, job_versions, log_events
 
 pytestmark = pytest.mark.anyio
 
@@ -63,3 +63,30 @@ async def test_every_open_stream_ends_when_the_feed_ends_them(feed, pool):
     async with asyncio.timeout(10):
         ended = await asyncio.gather(*pending, return_exceptions=True)
     assert [type(result) for result in ended] == [StopAsyncIteration, StopAsyncIteration]
+
+
+TERMINATE_LISTENER = """
+SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+ WHERE datname = current_database() AND query = 'LISTEN jobtrail_events'
+"""
+
+
+async def test_a_watch_still_hears_commits_after_the_listener_connection_is_killed(database_url, pool):
+    feed = EventFeed(database_url, fallback_s=3600)  # no fallback: only LISTEN can wake the watch
+    await feed.start()
+    stream_id = uuid4()
+    stream = job_versions(feed, pool, stream_id, INITIAL, [], 3600)
+    try:
+        async with pool.connection() as conn:
+            async with asyncio.timeout(10):
+                while not (await (await conn.execute(TERMINATE_LISTENER)).fetchall()):
+                    await asyncio.sleep(0.05)  # until the feed has connected and listens
+            pending = asyncio.ensure_future(anext(stream))
+            await asyncio.sleep(0.1)
+            await conn.execute(INSERT, {"stream_id": stream_id, "data": DATA})
+        async with asyncio.timeout(10):
+            update = await pending
+        assert isinstance(update, Version) and update.event.stream_id == stream_id
+    finally:
+        await stream.aclose()
+        await feed.close()
