@@ -55,8 +55,6 @@ def structlog_plugin(settings: Settings) -> StructlogPlugin:
             "litestar": {"level": "INFO"},
             # httpx would log every publish and delivery at INFO: two lines per run of a job.
             "httpx": {"level": "WARNING"},
-            # psycopg's pool logs every connection it lends and takes back at INFO.
-            "psycopg.pool": {"level": "WARNING"},
         },
     )
     config = StructLoggingConfig(
