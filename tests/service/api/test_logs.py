@@ -43,11 +43,8 @@ async def debug_client(database_url: str, tmp_path: Path) -> AsyncIterator[Async
 
 @pytest.fixture
 def every_log(client: AsyncTestClient, caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """Every logger at DEBUG and propagating to caplog, set after the app configured logging.
-
-    caplog is where log records are checked: the app's own console handler writes from a
-    queue thread to the stderr of the moment it was built, which capsys cannot promise.
-    """
+    """Every logger at DEBUG and propagating to the root (caplog and the app's handler),
+    set after the app configured logging, so that no library's line escapes the checks."""
     caplog.set_level(logging.DEBUG)
     loggers = [logger for logger in logging.root.manager.loggerDict.values() if isinstance(logger, logging.Logger)]
     saved = [(logger, logger.level, logger.propagate) for logger in loggers]
