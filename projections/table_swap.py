@@ -88,6 +88,7 @@ class NotTwins(Exception):
 
 
 async def describe(conn: AsyncConnection, table: str) -> Description:
+    """The catalog's account of `table`: what a migration decides about it, names included."""
     parts = {}
     for name, query in [
         ("table", TABLE),
