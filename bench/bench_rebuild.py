@@ -144,8 +144,9 @@ class Writer:
         return self._longest.value
 
 
-async def rebuild(url: str, how) -> tuple[float, int, float, int, float]:
-    """Seconds, rows written, the writer's longest append, its appends, seconds locked."""
+async def rebuild(url: str, how) -> tuple[float, int, float, int, float, int, int]:
+    """Seconds, rows written, the writer's longest append, its appends, seconds locked,
+    and for the shadow rebuild the jobs caught up and those folded again under the lock."""
     with Writer(url) as writer:
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
             started = time.perf_counter()
@@ -158,7 +159,9 @@ async def rebuild(url: str, how) -> tuple[float, int, float, int, float]:
         (stored,) = await cursor.fetchone()
     if stored < rows:
         raise AssertionError(f"rebuild reported {rows} rows, job_status holds {stored}")
-    return elapsed, rows, longest_s, appends, elapsed if isinstance(result, int) else result.locked_s
+    if isinstance(result, int):
+        return elapsed, rows, longest_s, appends, elapsed, 0, 0
+    return elapsed, rows, longest_s, appends, result.locked_s, result.caught_up, result.refolded
 
 
 def main() -> None:
@@ -192,7 +195,8 @@ def main() -> None:
     print(
         f"rebuild shadow {shadow_s:6.2f} s  {shadow_rate:12,.0f} events/s   (best of 2), "
         f"a writer's longest append {shadow_wait_s * 1000:,.0f} ms, "
-        f"{sum(s[3] for s in shadow):,} appends meanwhile, swap locked {max(s[4] for s in shadow) * 1000:,.1f} ms"
+        f"{sum(s[3] for s in shadow):,} appends meanwhile, swap locked {max(s[4] for s in shadow) * 1000:,.1f} ms "
+        f"(jobs caught up / folded again under the lock: {', '.join(f'{s[5]}/{s[6]}' for s in shadow)})"
     )
     print("\nratios")
     print(ratio_line("rebuild/raw", ratio, GOAL))

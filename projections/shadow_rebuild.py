@@ -64,7 +64,7 @@ class Swapped(msgspec.Struct, frozen=True):
     rows: int  # status rows now live
     caught_up: int  # streams that changed during the fold, folded again before the swap
     refolded: int  # streams that changed during the catch-up, folded again under the lock
-    locked_s: float  # how long the swap held the lock: what writers waited at most
+    locked_s: float  # how long the swap held its lock (writers also wait while it waits for it, ≤ 1 s)
 
 
 async def shadow_rebuild(conn: AsyncConnection, progress: Progress | None = None) -> Swapped:
@@ -74,10 +74,9 @@ async def shadow_rebuild(conn: AsyncConnection, progress: Progress | None = None
         raise RebuildInProgress("another `projections rebuild --shadow` is running")
     try:
         await check_twins(conn, LIVE, SHADOW)  # before the long fold; the swap checks again
-        snapshot, folded = await _fold_into_shadow(conn, lambda c: replay_all(c, progress), clear=True)
-        since = snapshot
-        snapshot, caught_up = await _fold_into_shadow(conn, lambda c: _replay_changed(c, since), clear=False)
-        refolded, locked_s = await _swap_in(conn, snapshot)
+        first, folded = await _fold_into_shadow(conn, lambda c: replay_all(c, progress), clear=True)
+        second, caught_up = await _fold_into_shadow(conn, lambda c: _replay_changed(c, first), clear=False)
+        refolded, locked_s = await _swap_in(conn, second)
         await conn.execute(CLEAR_SHADOW)  # the old rows, now in the shadow
         await conn.execute(ANALYZE)
     finally:

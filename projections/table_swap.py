@@ -64,6 +64,7 @@ SELECT 'index', c.relname
  WHERE i.indrelid = %(table)s::regclass
    AND NOT EXISTS (SELECT FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid)
 """
+PARTS = (TABLE, COLUMNS, CONSTRAINTS, INDEXES, TRIGGERS)  # in the order of Description's fields
 RENAME_CONSTRAINT = "ALTER TABLE {table} RENAME CONSTRAINT {old} TO {new}"
 RENAME_INDEX = "ALTER INDEX {old} RENAME TO {new}"
 RENAME_TABLE = "ALTER TABLE {old} RENAME TO {new}"
@@ -88,26 +89,27 @@ class NotTwins(Exception):
 
 
 async def describe(conn: AsyncConnection, table: str) -> Description:
-    parts = {}
-    for name, query in [
-        ("table", TABLE),
-        ("columns", COLUMNS),
-        ("constraints", CONSTRAINTS),
-        ("indexes", INDEXES),
-        ("triggers", TRIGGERS),
-    ]:
-        cursor = await conn.execute(query, {"table": table})
-        parts[name] = [tuple(row) for row in await cursor.fetchall()]
-    return Description(**parts)
+    """The catalog's account of `table`: what a migration decides about it, names included."""
+    async with conn.pipeline():  # one round trip: the swap runs this under its lock
+        cursors = [await conn.execute(query, {"table": table}) for query in PARTS]
+    return Description(*[[tuple(row) for row in await cursor.fetchall()] for cursor in cursors])
 
 
 async def swap(conn: AsyncConnection, table: str, twin: str) -> None:
     """Exchange the names of `table` and `twin`; call it holding both locks."""
     await check_twins(conn, table, twin)
+    async with conn.pipeline():
+        cursors = [await conn.execute(NAMED_OBJECTS, {"table": name}) for name in (table, twin)]
+    mine, theirs = [await cursor.fetchall() for cursor in cursors]
     parked = f"{table}_swapping"
-    await _rename(conn, table, parked)
-    await _rename(conn, twin, table)
-    await _rename(conn, parked, twin)
+    statements = [
+        *_renames(table, parked, mine),
+        *_renames(twin, table, theirs),
+        *_renames(parked, twin, [(kind, _moved(name, table, parked)) for kind, name in mine]),
+    ]
+    async with conn.pipeline():
+        for statement in statements:
+            await conn.execute(statement)
 
 
 async def check_twins(conn: AsyncConnection, table: str, twin: str) -> None:
@@ -116,25 +118,34 @@ async def check_twins(conn: AsyncConnection, table: str, twin: str) -> None:
     for field in Description.__struct_fields__:
         if getattr(mine, field) != getattr(theirs, field):
             raise NotTwins(f"{twin} differs from {table} in its {field}: a migration must change both alike")
-    for name in (table, twin):
-        cursor = await conn.execute(DEPENDENTS, {"table": name})
+    async with conn.pipeline():
+        cursors = [await conn.execute(DEPENDENTS, {"table": name}) for name in (table, twin)]
+    for name, cursor in zip((table, twin), cursors, strict=True):
         dependents = [row[0] for row in await cursor.fetchall()]
         if dependents:
             raise NotTwins(f"{name} cannot be swapped: {', '.join(dependents)} depend on it")
 
 
-async def _rename(conn: AsyncConnection, old: str, new: str) -> None:
-    cursor = await conn.execute(NAMED_OBJECTS, {"table": old})
-    for kind, name in await cursor.fetchall():
+def _renames(old: str, new: str, objects: list[tuple[str, str]]) -> list[sql.Composed]:
+    """The statements that give `old`, and whatever of its objects is named after it, `new`'s name."""
+    statements = []
+    for kind, name in objects:
         if not name.startswith(old):
             continue  # a constraint named alike on both tables (names are per table): it stays
-        renamed = sql.Identifier(new + name.removeprefix(old))
+        renamed = sql.Identifier(_moved(name, old, new))
         if kind == "constraint":
-            query = sql.SQL(RENAME_CONSTRAINT).format(table=sql.Identifier(old), old=sql.Identifier(name), new=renamed)
+            statement = sql.SQL(RENAME_CONSTRAINT).format(
+                table=sql.Identifier(old), old=sql.Identifier(name), new=renamed
+            )
         else:
-            query = sql.SQL(RENAME_INDEX).format(old=sql.Identifier(name), new=renamed)
-        await conn.execute(query)
-    await conn.execute(sql.SQL(RENAME_TABLE).format(old=sql.Identifier(old), new=sql.Identifier(new)))
+            statement = sql.SQL(RENAME_INDEX).format(old=sql.Identifier(name), new=renamed)
+        statements.append(statement)
+    statements.append(sql.SQL(RENAME_TABLE).format(old=sql.Identifier(old), new=sql.Identifier(new)))
+    return statements
+
+
+def _moved(name: str, old: str, new: str) -> str:
+    return new + name.removeprefix(old) if name.startswith(old) else name
 
 
 def _replace(value, old: str, new: str):

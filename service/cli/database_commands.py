@@ -75,9 +75,9 @@ def register(subparsers) -> None:
         "rebuild job_status from the event log",
         "Drop every job_status row and fold it again from the events. Appends and reads\n"
         "made meanwhile wait for the whole rebuild, then apply on top.\n\n"
-        "With --shadow, fold into job_status_shadow while appends and reads go on, then\n"
-        "fold again the jobs that changed meanwhile and swap the two tables, in one short\n"
-        "transaction: writers wait only for that.\n\n"
+        "With --shadow, fold into job_status_shadow while appends and reads go on, catch\n"
+        "up the jobs that changed meanwhile, then fold the last moments' changes and swap\n"
+        "the two tables in one short transaction: writers and readers wait only for that.\n\n"
         "Progress goes to stderr: a bar on a terminal; otherwise one line per tenth of the\n"
         "events, like\n"
         "  folding the log: 300,000 of 1,000,000 events (30%), 250,000 events/s, 3 s left\n\n"
