@@ -29,6 +29,9 @@ from service.dashboard.views import STATUSES, chain_badge, is_live, timeline
 from service.job_reads import BadCursor, Filters, page
 
 PAGE_SIZE = 50
+# A first render shows the latest events; the rest on request (rendering is most of the
+# cost of a long history: ~0.3 ms an event).
+TIMELINE_LIMIT = 200
 # Pages show tenants' data: never cached (a back button after sign-out shows nothing),
 # never framed, and they load nothing but their own static files.
 PAGE_HEADERS = {
@@ -85,8 +88,9 @@ async def _jobs(pool: Pool, principal: Principal, status: str | None, kind: str 
     }
 
 
-async def _job(pool: Pool, principal: Principal, job_id: UUID) -> dict:
-    """One read of the stream gives the state, the timeline and the chain verdict together."""
+async def _job(pool: Pool, principal: Principal, job_id: UUID, everything: bool = True) -> dict:
+    """One read of the stream gives the state, the timeline and the chain verdict together;
+    the chain is checked whole even when only the latest events are shown."""
     async with pool.connection() as conn:
         events = await read_stream(conn, job_id)
     if not events or not may_see(principal, events[0].event.owner):  # type: ignore[union-attr]
@@ -95,7 +99,8 @@ async def _job(pool: Pool, principal: Principal, job_id: UUID) -> dict:
     return {
         "job": document(job_id, state),
         "live": is_live(state.status),
-        "events": timeline(events),
+        "events": timeline(events if everything else events[-TIMELINE_LIMIT:]),
+        "earlier": 0 if everything else max(0, len(events) - TIMELINE_LIMIT),
         "badge": chain_badge(verify([link(e) for e in events])),
         "diagram": state_diagram(state.status),
     }
@@ -182,10 +187,17 @@ class DashboardController(Controller):
         return Template(template_name="_job_rows.html", context=context)
 
     @get("/jobs/{job_id:uuid}")
-    async def job(self, request: Request, job_id: FromPath[UUID], pool: Pool, settings: CurrentSettings) -> Template:
+    async def job(
+        self,
+        request: Request,
+        job_id: FromPath[UUID],
+        pool: Pool,
+        settings: CurrentSettings,
+        everything: Annotated[bool, QueryParameter(name="all")] = False,
+    ) -> Template:
         principal = await session.viewer(request, pool)
         chrome, cookies = _chrome(request, principal, settings)
-        context = {**chrome, **await _job(pool, principal, job_id)}
+        context = {**chrome, **await _job(pool, principal, job_id, everything)}
         return Template(template_name="job.html", context=context, cookies=cookies)
 
     @get("/jobs/{job_id:uuid}/live")
