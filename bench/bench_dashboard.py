@@ -2,13 +2,14 @@
 
 A watched job page asks `/jobs/{id}/live?since=V` about once a second. When the job has
 not moved it gets a 204 after one query (key and status snapshot joined); when it has,
-one read of the stream, a fold, the whole hash-chain check and a render of the summary
-and the new events only. Measured with `wrk` over loopback against `create_app` as
+a read of the events from V on, their hash chain checked onwards from event V, and a
+render of the summary and the new events only. Measured with `wrk` over loopback against `create_app` as
 served (one uvicorn worker, `deliveries=False`), for a typical job (22 events) and a
 long one (1,000 events): the unchanged poll, a poll with two new events, the page
 itself (the first render: the whole chain checked, the latest 200 events shown),
 beside the JSON history of the same job (`GET /v1/jobs/{id}/events`: the same read and
-chain check, every event, no template) in the same run. req/s at one poll a second per tab is how many tabs one process serves.
+chain check, every event, no template) in the same run. req/s at one poll a second
+per tab is how many tabs one process serves.
 """
 
 import argparse

@@ -85,6 +85,7 @@ async def _jobs(pool: Pool, principal: Principal, status: str | None, kind: str 
         "kind": kind or "",
         "cursor": cursor,
         "statuses": STATUSES,
+        "auditor": owner is None,  # the rows show whose each job is
     }
 
 

@@ -46,6 +46,8 @@ async def test_the_list_shows_only_the_owners_jobs_and_an_auditor_sees_every_own
 
     await sign_in(browser, keys.auditor)
     assert listed((await browser.get("/jobs")).text) == mine | {theirs}
+    rows = (await browser.get("/jobs/rows")).text
+    assert listed(rows) == mine | {theirs} and "<td>globex</td>" in rows  # the owner column, live too
 
 
 async def test_another_owners_job_page_is_a_404_page_like_a_job_that_does_not_exist(
