@@ -111,7 +111,8 @@ async def _changes(pool: Pool, job_id: UUID, snapshot: JobState, since: int) -> 
     """What a page showing version `since` lacks: the events after it, their chain checked
     onwards from the event it shows last, and the state folded on top of the snapshot.
 
-    A poll of a long history thus costs what was appended, not the whole stream.
+    A poll of a long history thus costs what was appended, not the whole stream. Its
+    verdict covers the new links only: the page's script keeps a break it was shown.
     """
     async with pool.connection() as conn:
         events = await read_stream(conn, job_id, from_version=since)
