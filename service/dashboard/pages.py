@@ -29,6 +29,9 @@ from service.dashboard.views import STATUSES, chain_badge, is_live, timeline
 from service.job_reads import BadCursor, Filters, page
 
 PAGE_SIZE = 50
+# A first render shows the latest events; the rest on request (rendering is most of the
+# cost of a long history: ~0.3 ms an event).
+TIMELINE_LIMIT = 200
 # Pages show tenants' data: never cached (a back button after sign-out shows nothing),
 # never framed, and they load nothing but their own static files.
 PAGE_HEADERS = {
@@ -82,11 +85,13 @@ async def _jobs(pool: Pool, principal: Principal, status: str | None, kind: str 
         "kind": kind or "",
         "cursor": cursor,
         "statuses": STATUSES,
+        "auditor": owner is None,  # the rows show whose each job is
     }
 
 
-async def _job(pool: Pool, principal: Principal, job_id: UUID) -> dict:
-    """One read of the stream gives the state, the timeline and the chain verdict together."""
+async def _job(pool: Pool, principal: Principal, job_id: UUID, everything: bool = True) -> dict:
+    """One read of the stream gives the state, the timeline and the chain verdict together;
+    the chain is checked whole even when only the latest events are shown."""
     async with pool.connection() as conn:
         events = await read_stream(conn, job_id)
     if not events or not may_see(principal, events[0].event.owner):  # type: ignore[union-attr]
@@ -95,7 +100,8 @@ async def _job(pool: Pool, principal: Principal, job_id: UUID) -> dict:
     return {
         "job": document(job_id, state),
         "live": is_live(state.status),
-        "events": timeline(events),
+        "events": timeline(events if everything else events[-TIMELINE_LIMIT:]),
+        "earlier": 0 if everything else max(0, len(events) - TIMELINE_LIMIT),
         "badge": chain_badge(verify([link(e) for e in events])),
         "diagram": state_diagram(state.status),
     }
@@ -105,7 +111,8 @@ async def _changes(pool: Pool, job_id: UUID, snapshot: JobState, since: int) -> 
     """What a page showing version `since` lacks: the events after it, their chain checked
     onwards from the event it shows last, and the state folded on top of the snapshot.
 
-    A poll of a long history thus costs what was appended, not the whole stream.
+    A poll of a long history thus costs what was appended, not the whole stream. Its
+    verdict covers the new links only: the page's script keeps a break it was shown.
     """
     async with pool.connection() as conn:
         events = await read_stream(conn, job_id, after_version=since - 1)
@@ -182,10 +189,17 @@ class DashboardController(Controller):
         return Template(template_name="_job_rows.html", context=context)
 
     @get("/jobs/{job_id:uuid}")
-    async def job(self, request: Request, job_id: FromPath[UUID], pool: Pool, settings: CurrentSettings) -> Template:
+    async def job(
+        self,
+        request: Request,
+        job_id: FromPath[UUID],
+        pool: Pool,
+        settings: CurrentSettings,
+        everything: Annotated[bool, QueryParameter(name="all")] = False,
+    ) -> Template:
         principal = await session.viewer(request, pool)
         chrome, cookies = _chrome(request, principal, settings)
-        context = {**chrome, **await _job(pool, principal, job_id)}
+        context = {**chrome, **await _job(pool, principal, job_id, everything)}
         return Template(template_name="job.html", context=context, cookies=cookies)
 
     @get("/jobs/{job_id:uuid}/live")

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from tests.e2e.conftest import Service, create, wait_until_final
@@ -76,3 +77,33 @@ def test_a_person_signs_in_and_watches_a_job_reach_completed_live(page, api: htt
     page.click("text=Sign out")
     expect(page.locator("#key")).to_be_visible()
     assert all(c["name"] != "jobtrail_key" for c in page.context.cookies())
+
+
+# What a superuser could do behind the guard: lift the trigger that refuses UPDATE, edit
+# the job's first event, put the trigger back (one transaction, the table locked).
+TAMPER = (
+    "ALTER TABLE events DISABLE TRIGGER events_immutable",
+    "UPDATE events SET data = jsonb_set(data, '{params,total}', '61') WHERE stream_id = %(stream_id)s AND version = 1",
+    "ALTER TABLE events ENABLE TRIGGER events_immutable",
+)
+
+
+def test_a_history_edited_behind_the_databases_back_shows_broken_and_stays_so_while_the_job_runs(
+    page, api: httpx.Client, key: str, database_url: str
+):
+    expect = playwright.expect
+    job = create(api, params={"total": 60, "per_batch": 10, "slow_ms": 400})
+    with psycopg.connect(database_url, autocommit=True) as conn, conn.transaction():
+        for statement in TAMPER:
+            conn.execute(statement, {"stream_id": job["id"]} if "%(" in statement else None)
+
+    page.goto("/")
+    page.fill("#key", key)
+    page.click("button[type=submit]")
+    page.goto(f"/jobs/{job['id']}")
+    expect(page.locator("[data-chain]")).to_have_attribute("data-chain", "broken")
+    expect(page.locator("#job [data-status]")).to_have_text("completed", timeout=LIVE_TIMEOUT_MS)
+
+    expect(page.locator("[data-chain]")).to_have_attribute("data-chain", "broken")  # polls kept the verdict
+    expect(page.locator("[data-chain]")).to_contain_text("at version 1")
+    expect(page.locator("table.timeline tbody tr").last).to_contain_text("JobCompleted")

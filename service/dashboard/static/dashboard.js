@@ -1,7 +1,7 @@
 // Live pages without a framework, polling about once a second.
 // The job list swaps in its rows fragment. A job page asks what changed since the
 // version it shows: nothing (204), or the summary and only the new events, which it
-// appends; it stops once the job is final.
+// appends (keeping a broken-chain badge once shown); it stops once the job is final.
 "use strict";
 
 const INTERVAL_MS = 1000;
@@ -35,6 +35,11 @@ async function refreshJob(job) {
     return changes !== null;
   }
   const summary = changes.querySelector("#summary");
+  // A poll checks only the new events' links, so a break found earlier must stay shown.
+  const broken = shown.querySelector('[data-chain="broken"]');
+  if (broken) {
+    summary.querySelector("[data-chain]").replaceWith(broken);
+  }
   shown.replaceWith(summary);
   job.querySelector("#events").append(...changes.querySelector("#new-events").children);
   return summary.hasAttribute("data-live");

@@ -2,6 +2,7 @@
 
 import re
 import uuid
+from datetime import UTC, datetime
 
 import msgspec
 import pytest
@@ -9,9 +10,12 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from psycopg_pool import AsyncConnectionPool
 
+from domain.commands import RecordBatch, StartRun
+from domain.kinds import KindConfig, create_job
 from domain.lifecycle import Status
 from projections.chain import verify
-from projections.log import link, read_stream
+from projections.log import Metadata, link, read_stream
+from service.commands import handle
 from service.dashboard.diagram import state_diagram
 from service.dashboard.views import chain_badge
 from tests.service.api.conftest import auth
@@ -42,6 +46,8 @@ async def test_the_list_shows_only_the_owners_jobs_and_an_auditor_sees_every_own
 
     await sign_in(browser, keys.auditor)
     assert listed((await browser.get("/jobs")).text) == mine | {theirs}
+    rows = (await browser.get("/jobs/rows")).text
+    assert listed(rows) == mine | {theirs} and "<td>globex</td>" in rows  # the owner column, live too
 
 
 async def test_another_owners_job_page_is_a_404_page_like_a_job_that_does_not_exist(
@@ -180,3 +186,21 @@ async def test_a_poll_gets_nothing_when_the_job_has_not_moved_and_only_the_new_e
     assert changed.status_code == 200 and 'data-version="2"' in changed.text
     assert re.findall(r'<tr data-version="(\d+)"', changed.text) == ["2"]
     assert 'data-chain="verified"' in changed.text  # the chain is still checked whole
+
+
+async def test_a_long_history_shows_its_latest_events_and_all_of_them_on_request(
+    browser: AsyncTestClient, keys: Keys, pool: AsyncConnectionPool
+) -> None:
+    stream_id, now, meta = uuid.uuid4(), datetime.now(UTC), Metadata(actor="test")
+    await handle(pool, stream_id, create_job("demo.count", KindConfig(max_runs=1000), owner="acme", at=now), meta)
+    await handle(pool, stream_id, StartRun(at=now, run=1), meta)
+    for run in range(1, 101):  # 2 + 2 x 100 = 202 events
+        await handle(pool, stream_id, RecordBatch(at=now, run=run, results=1, has_more=True), meta)
+    await sign_in(browser, keys.acme)
+
+    latest = (await browser.get(f"/jobs/{stream_id}")).text
+    everything = (await browser.get(f"/jobs/{stream_id}", params={"all": "true"})).text
+
+    assert re.findall(r'<tr data-version="(\d+)"', latest) == [str(v) for v in range(3, 203)]
+    assert "2 earlier events not shown" in latest and 'data-chain="verified"' in latest
+    assert len(re.findall(r'<tr data-version="', everything)) == 202 and "earlier events" not in everything
