@@ -1,12 +1,12 @@
 """One LISTEN connection per process, waking the live streams when events commit.
 
-The events trigger (migration 0007) notifies `jobtrail_events` once per inserting
-statement, naming the streams it wrote; NOTIFY is delivered at commit only, so a
-rolled-back append wakes nobody. A wake-up is only a hint: each stream then reads the
-log itself through the pool, so a spurious wake-up costs one read and a lost one at
-most a fallback period. Notifications sent while the listener is away are lost, so
-every (re)connect and every `fallback_s` wake all streams. Nothing here is
-shared between processes: every process listens for itself.
+Every append notifies `jobtrail_events` with its stream id after it has committed
+(service/event_store.py), so a rolled-back or refused append wakes nobody. A wake-up
+is only a hint: each stream then reads the log itself through the pool, so a spurious
+wake-up costs one read and a lost one at most a fallback period. Notifications sent
+while the listener is away are lost, so every (re)connect and every `fallback_s`
+wake all streams. Nothing here is shared between processes: every process listens for
+itself.
 """
 
 import asyncio

@@ -5,10 +5,12 @@ version the caller expects), upserts the job's status row and records outbox and
 inbox rows: one round trip, one atomic commit. Driver errors are translated here,
 and only here, into the store's own exceptions.
 
-An append that queued outbox rows then wakes the relays with a NOTIFY of its own, after
-the commit: inside the append's transaction, the notification would hold PostgreSQL's
-cluster-wide notify lock across the commit's fsync and so serialize every such commit
-(migrations/0010_cheaper_appends.sql). A lost wake-up (a crash in between) costs the relay's poll interval.
+After the commit, an append wakes the live streams watching its job (and, when it
+queued outbox rows, the relays) with a NOTIFY in a transaction of its own. Inside the
+append's transaction, a notification would hold PostgreSQL's cluster-wide notify lock
+across the commit's fsync and so serialize every append's commit
+(migrations/0009_cheaper_appends.sql); that is also why no trigger on `events` or
+`outbox` notifies. A lost wake-up (a crash in between) costs a poll interval.
 """
 
 import re
@@ -144,7 +146,8 @@ WITH appended AS (
 SELECT position FROM head
 """
 
-WAKE_RELAYS = "NOTIFY jobtrail_outbox"
+WAKE_WATCHERS = "SELECT pg_notify('jobtrail_events', %(stream_id)s)"
+WAKE_WATCHERS_AND_RELAYS = "SELECT pg_notify('jobtrail_events', %(stream_id)s), pg_notify('jobtrail_outbox', '')"
 
 RECORD_INBOX = """
 INSERT INTO inbox (message_id, stream_id, outcome, status_code, response)
@@ -214,8 +217,7 @@ async def append(
         raise _translated(error) from None
     head = await cursor.fetchone()
     assert head is not None
-    if outbox:
-        await conn.execute(WAKE_RELAYS)
+    await conn.execute(WAKE_WATCHERS_AND_RELAYS if outbox else WAKE_WATCHERS, {"stream_id": str(stream_id)})
     return head[0]
 
 

@@ -23,11 +23,14 @@ from tests.e2e.sse import Message, data_messages, messages, with_data
 KEEPALIVE_S = 0.3
 SHUTDOWN_S = 8  # below uvicorn's graceful timeout (10 s), which open streams must not use up
 
+# Written straight to the log, with the wake-up our appender sends; in the same
+# transaction here, so that it goes (or not) with the event's commit or rollback.
 INSERT_EVENT = """
 INSERT INTO events (stream_id, version, type, data)
 VALUES (%(stream_id)s, %(version)s, %(type)s, %(data)s::jsonb)
 RETURNING position
 """
+WAKE = "SELECT pg_notify('jobtrail_events', %(stream_id)s::text)"
 
 
 @pytest.fixture
@@ -52,7 +55,9 @@ def make_key(database_url: str, owner: str, *scopes: Scope) -> str:
 def insert_event(conn: psycopg.Connection, stream_id: uuid.UUID, version: int, type_: str, **data) -> int:
     body = json.dumps({"type": type_, "at": datetime.now(UTC).isoformat(), **data})
     params = {"stream_id": stream_id, "version": version, "type": type_, "data": body}
-    return conn.execute(INSERT_EVENT, params).fetchone()[0]
+    position = conn.execute(INSERT_EVENT, params).fetchone()[0]
+    conn.execute(WAKE, params)
+    return position
 
 
 def insert_job_created(conn: psycopg.Connection, stream_id: uuid.UUID) -> int:

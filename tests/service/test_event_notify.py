@@ -1,47 +1,63 @@
-"""The events trigger that wakes live streams (migration 0007), on a real PostgreSQL."""
+"""Appends wake live streams after their commit, never from inside their transaction."""
 
-import json
-import uuid
+from datetime import UTC, datetime
+from uuid import uuid4
 
-import psycopg
+import pytest
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from domain.job import decide, fold
+from domain.kinds import KindConfig, create_job
+from domain.state import INITIAL
+from projections.log import Metadata
+from service.event_store import ConcurrencyConflict, append
+
+pytestmark = pytest.mark.anyio
 
 LISTEN = "LISTEN jobtrail_events"
-INSERT_TWO = """
-INSERT INTO events (stream_id, version, type, data)
-VALUES (%(first)s, 1, 'JobCreated', %(data)s::jsonb), (%(second)s, 1, 'JobCreated', %(data)s::jsonb)
+T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+# Only the hash chain and the refusals of edits: a trigger that notified would hold the
+# cluster-wide notify lock through every append's commit.
+TRIGGERS_ON_EVENTS = """
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'events'::regclass AND NOT tgisinternal ORDER BY tgname
 """
-INSERT_ONE = (
-    "INSERT INTO events (stream_id, version, type, data) VALUES (%(stream_id)s, 1, 'JobCreated', %(data)s::jsonb)"
-)
-INSERT_MANY = """
-INSERT INTO events (stream_id, version, type, data)
-SELECT gen_random_uuid(), 1, 'JobCreated', %(data)s::jsonb FROM generate_series(1, %(streams)s)
-"""
-DATA = json.dumps({"type": "JobCreated", "at": "2026-01-01T00:00:00Z", "owner": "o", "kind": "k", "max_runs": 1})
 
 
-def payloads(listener: psycopg.Connection, count: int) -> list[str]:
-    return [n.payload for n in listener.notifies(timeout=10, stop_after=count)]
+async def create(conn: AsyncConnection, stream_id, expected_version: int = 0) -> None:
+    events = decide(create_job("crawl", KindConfig(), owner="ada", at=T0), INITIAL)
+    await append(conn, stream_id, expected_version, events, fold(events, INITIAL), Metadata(actor="ada"))
 
 
-def test_a_committed_statement_notifies_once_naming_its_streams_and_a_rolled_back_one_never(database_url):
-    rolled_back, first, second = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    with psycopg.connect(database_url, autocommit=True) as listener, psycopg.connect(database_url) as writer:
-        listener.execute(LISTEN)
-        writer.execute(INSERT_ONE, {"stream_id": rolled_back, "data": DATA})
-        writer.rollback()
-        writer.execute(INSERT_TWO, {"first": first, "second": second, "data": DATA})
-        writer.commit()
-        (payload,) = payloads(listener, 1)
-    assert sorted(payload.split(",")) == sorted([str(first), str(second)])
+async def test_an_append_wakes_the_watchers_of_its_stream_after_it_committed(
+    pool: AsyncConnectionPool, database_url: str
+) -> None:
+    stream_id = uuid4()
+    async with await AsyncConnection.connect(database_url, autocommit=True) as listener:
+        await listener.execute(LISTEN)
+        async with pool.connection() as conn:
+            await create(conn, stream_id)
+        payloads = [n.payload async for n in listener.notifies(timeout=10, stop_after=1)]
+    assert payloads == [str(stream_id)]
 
 
-def test_a_statement_writing_more_than_200_streams_notifies_with_an_empty_payload_meaning_any(database_url):
-    with psycopg.connect(database_url, autocommit=True) as listener, psycopg.connect(database_url) as writer:
-        listener.execute(LISTEN)
-        writer.execute(INSERT_MANY, {"streams": 201, "data": DATA})
-        writer.commit()
-        writer.execute(INSERT_MANY, {"streams": 200, "data": DATA})
-        writer.commit()
-        many, most = payloads(listener, 2)
-    assert many == "" and len(most.split(",")) == 200
+async def test_a_refused_append_wakes_nobody(pool: AsyncConnectionPool, database_url: str) -> None:
+    refused, accepted = uuid4(), uuid4()
+    async with pool.connection() as conn:
+        await create(conn, refused)
+    async with await AsyncConnection.connect(database_url, autocommit=True) as listener:
+        await listener.execute(LISTEN)
+        async with pool.connection() as conn:
+            with pytest.raises(ConcurrencyConflict):
+                await create(conn, refused)  # version 1 is taken
+            await create(conn, accepted)
+        # Notifications arrive in commit order: one for the refused append would come first.
+        payloads = [n.payload async for n in listener.notifies(timeout=10, stop_after=1)]
+        payloads += [n.payload async for n in listener.notifies(timeout=0.2)]
+    assert payloads == [str(accepted)]
+
+
+async def test_no_trigger_on_the_events_table_notifies(pool: AsyncConnectionPool) -> None:
+    async with pool.connection() as conn:
+        triggers = [name for (name,) in await (await conn.execute(TRIGGERS_ON_EVENTS)).fetchall()]
+    assert triggers == ["events_chain", "events_immutable", "events_no_truncate"]
