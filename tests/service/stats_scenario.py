@@ -7,6 +7,7 @@ Everything happened within the last hour, so the default window holds all of it.
 """
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
@@ -73,15 +74,16 @@ async def run_scenario(pool: AsyncConnectionPool) -> Scenario:
     return scenario
 
 
-async def project(conn: AsyncConnection, rounds: int = 1000) -> None:
+async def project(conn: AsyncConnection, patience_s: float = 120) -> None:
     """Catch the stats view up with everything committed so far.
 
     The runner reads only below the oldest transaction still open in the whole cluster,
-    which other tests' databases share, so one catch-up may stop short: go on until
-    the view's lag says nothing is left."""
-    for _ in range(rounds):
+    which other tests' databases (and benches) share, so one catch-up may stop short: go
+    on until the view's lag says nothing is left."""
+    give_up = time.monotonic() + patience_s
+    while time.monotonic() < give_up:
         await catch_up(conn, StatsProjection())
         if (await stats.lag(conn)).events == 0:
             return
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
     raise AssertionError("the stats view never caught up with the log")
