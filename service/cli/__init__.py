@@ -15,7 +15,7 @@ from projections.table_swap import NotTwins
 from service.cli import (
     broker_commands,
     database_commands,
-    job_commands,
+    history_commands,
     jobs_commands,
     key_commands,
     server_commands,
@@ -67,7 +67,7 @@ def parser() -> argparse.ArgumentParser:
     )
     subparsers = root.add_subparsers(title="commands", required=True, metavar="COMMAND")
     database_commands.register(subparsers)
-    job_commands.register(subparsers)
+    history_commands.register(subparsers)
     key_commands.register(subparsers)
     server_commands.register(subparsers)
     broker_commands.register(subparsers)

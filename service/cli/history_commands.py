@@ -1,4 +1,4 @@
-"""Subcommands about jobs: the demo and a job's history."""
+"""Subcommands that show histories: the demo, one job's history, and verifying an export."""
 
 import argparse
 import sys
