@@ -65,11 +65,12 @@ SELECT {_COLUMNS} FROM events
 
 # The same order without the cut, each row marked settled (below xmin) or not: settled
 # rows form a prefix, and any unsettled one is an event already committed but held back
-# behind an older open transaction. One statement, so one snapshot answers both.
+# behind an older open transaction. One statement, so one snapshot answers both. ORDER BY
+# names the table's columns, as in READ_AFTER.
 READ_AFTER_MARKED = f"""
 SELECT {_COLUMNS}, transaction_id < pg_snapshot_xmin(pg_current_snapshot()) FROM events
  WHERE (transaction_id, position) > (%(transaction_id)s::text::xid8, %(position)s)
- ORDER BY transaction_id, position
+ ORDER BY events.transaction_id, events.position
  LIMIT %(limit)s
 """
 

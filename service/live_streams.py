@@ -34,11 +34,13 @@ HELD_BACK_POLL_S = (0.02, 1.0)  # first and longest wait while older transaction
 RESUME_POINT = "SELECT transaction_id::text::bigint FROM events WHERE position = %(position)s"
 
 # The newest event no open transaction can still slip behind: a feed without a resume
-# point starts there, so it carries what commits from now on.
+# point starts there, so it carries what commits from now on. ORDER BY names the table's
+# columns: bare, `transaction_id` would be the bigint output column, and the whole log
+# would be sorted instead of the index read backwards from its end.
 HORIZON = """
 SELECT transaction_id::text::bigint, position FROM events
  WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
- ORDER BY transaction_id DESC, position DESC
+ ORDER BY events.transaction_id DESC, events.position DESC
  LIMIT 1
 """
 

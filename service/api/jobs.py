@@ -35,8 +35,9 @@ from service.kinds import Kind, lookup, requeue_deadline, validate_params
 IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0f8a43-6d0e-4a55-9a3b-2f1c7e9d4a10")
 MIN_VERSION_WAIT_S = 2.0
 
-# What a kind may be called in a filter; PostgreSQL could not even compare a NUL.
-KIND_NAME = r"^[^\x00]+$"
+# A `?kind=` filter: as long as a kind's name may be, and no NUL, which PostgreSQL could
+# not even compare.
+KindFilter = Annotated[str | None, QueryParameter(min_length=1, max_length=100, pattern=r"^[^\x00]+$")]
 
 JobStatus = Literal["pending", "processing", "completed", "error", "timeout", "cancelled"]
 
@@ -151,7 +152,7 @@ class JobsController(Controller):
         principal: Caller,
         pool: Pool,
         status: FromQuery[JobStatus | None] = None,
-        kind: Annotated[str | None, QueryParameter(min_length=1, max_length=100, pattern=KIND_NAME)] = None,
+        kind: KindFilter = None,
         created_after: FromQuery[datetime | None] = None,
         created_before: FromQuery[datetime | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,

@@ -25,7 +25,7 @@ from projections.export import event_line
 from projections.log import RecordedEvent, read_stream
 from service.api.auth import BEARER, may_see, require
 from service.api.dependencies import Caller, CurrentSettings, Pool
-from service.api.jobs import KIND_NAME
+from service.api.jobs import KindFilter
 from service.api.problems import ProblemError, problem_responses
 from service.api.schemas import document
 from service.api_keys import Scope
@@ -136,7 +136,7 @@ class LiveController(Controller):
         principal: Caller,
         pool: Pool,
         settings: CurrentSettings,
-        kind: Annotated[str | None, QueryParameter(min_length=1, max_length=100, pattern=KIND_NAME)] = None,
+        kind: KindFilter = None,
         event_type: Annotated[str | None, QueryParameter(name="type", min_length=1, max_length=100)] = None,
         last_event_id: LastEventId = None,
     ) -> Response:

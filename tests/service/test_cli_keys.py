@@ -12,13 +12,6 @@ from service.cli import main
 STAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
 
 
-@pytest.fixture
-def cli_database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The test database, named to the CLI the only way it reads one: DATABASE_URL."""
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    return database_url
-
-
 def principal(database_url: str, key: str) -> Principal | None:
     async def look_up() -> Principal | None:
         async with await psycopg.AsyncConnection.connect(database_url) as conn:

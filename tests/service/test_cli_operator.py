@@ -16,16 +16,10 @@ from projections.log import Metadata
 from service.cli import main, parser
 from service.commands import handle
 from service.database import create_pool
-from tests.service.test_cli_jobs import run
+from tests.service.cli_run import run
 
 NOBODY = "00000000-0000-0000-0000-000000000000"
 ESCAPE = "\x1b["
-
-
-@pytest.fixture
-def cli_database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    return database_url
 
 
 def make_job(
