@@ -10,8 +10,12 @@ from litestar.handlers import BaseRouteHandler
 from service.broker.errors import BrokerError, Unauthorized
 
 
-def require_token(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    """`Authorization: Bearer <token>` or `?qstash_token=<token>` (§1)."""
+async def require_token(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """`Authorization: Bearer <token>` or `?qstash_token=<token>` (§1).
+
+    Async although it never awaits: Litestar runs a sync guard in a worker thread, a
+    thread hop on every publish.
+    """
     expected = connection.app.state.broker.config.token
     header = connection.headers.get("authorization", "")
     scheme, _, presented = header.partition(" ")

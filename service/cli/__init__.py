@@ -48,7 +48,8 @@ _PASSWORD_PARAM = re.compile(r"(password\s*=\s*)\S+", re.IGNORECASE)
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return asyncio.run(args.handler(args))
+        with asyncio.Runner(loop_factory=_event_loop()) as runner:
+            return runner.run(args.handler(args))
     except _EXPECTED_ERRORS as error:
         return _fail(str(error))
     except psycopg.OperationalError as error:
@@ -57,6 +58,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"the database refused: {error}")
     except KeyboardInterrupt:
         return 130
+
+
+def _event_loop():
+    """uvloop's loop factory where uvloop exists (not on Windows), else asyncio's default.
+
+    A delivery's HTTP hops and database round trips are mostly event loop work: on
+    uvloop, `jobtrail serve` spends about a third less CPU per continuation (bench/).
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def parser() -> argparse.ArgumentParser:
