@@ -61,7 +61,7 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
         app.state.metrics = prometheus.metrics
         try:
             if deliveries:
-                async with background(settings, pool, url, kinds) as qstash:
+                async with background(settings, pool, url, kinds, feed) as qstash:
                     app.state.qstash = qstash
                     yield
             else:

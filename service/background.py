@@ -18,6 +18,7 @@ from qstash import AsyncQStash
 
 from projections.runner import follow
 from projections.stats import StatsProjection
+from service.event_feed import EventFeed
 from service.kinds import Kind
 from service.relay import Relay
 from service.settings import Settings
@@ -85,7 +86,7 @@ async def project_stats(database_url: str, stop: asyncio.Event, retry_s: float =
 
 @contextlib.asynccontextmanager
 async def background(
-    settings: Settings, pool: AsyncConnectionPool, database_url: str, kinds: Mapping[str, Kind]
+    settings: Settings, pool: AsyncConnectionPool, database_url: str, kinds: Mapping[str, Kind], feed: EventFeed
 ) -> AsyncIterator[AsyncQStash]:
     async with contextlib.AsyncExitStack() as stack:
         qstash_url = settings.qstash_url
@@ -97,15 +98,14 @@ async def background(
             cron=SWEEP_CRON,
             schedule_id=SWEEP_SCHEDULE_ID,
         )
-        listener = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
-        stack.push_async_callback(listener.close)
         stop = asyncio.Event()
         relay = Relay(pool, client, kinds, settings.public_url)
-        task = asyncio.create_task(relay.run(listener, stop))
+        task = asyncio.create_task(relay.run(feed.outbox_queued, stop))
         stats_task = asyncio.create_task(project_stats(database_url, stop))
         try:
             yield client
         finally:
             stop.set()
+            feed.outbox_queued.set()
             await task
             await stats_task

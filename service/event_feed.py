@@ -1,27 +1,47 @@
-"""One LISTEN connection per process, waking the live streams when events commit.
+"""A process's commit notifications, both ways: what it commits, and what others commit.
 
-Every append notifies `jobtrail_events` with its stream id after it has committed
-(service/event_store.py), so a rolled-back or refused append wakes nobody. A wake-up
-is only a hint: each stream then reads the log itself through the pool, so a spurious
-wake-up costs one read and a lost one at most a fallback period. Notifications sent
-while the listener is away are lost, so every (re)connect and every `fallback_s`
-wake all streams. Nothing here is shared between processes: every process listens for
-itself.
+Outgoing. An append made in this process announces itself after its commit
+(`committed`, via `CURRENT`): this process's live streams and relay are woken at once,
+and the other processes through NOTIFY. One sender task sends those: the commits
+announced while one NOTIFY is in flight all travel in the next, so a busy process pays
+one round trip for many appends, and no request waits for one. A notification is
+only a hint, and each sleeper reads the database itself when woken: a hint lost in a
+crash, or while the database is away, costs the others a fallback period.
+
+Incoming. One LISTEN connection hears the commits of other processes and of the CLI:
+`jobtrail_events` (payload: stream ids, comma-separated) wakes the live streams of
+those jobs, `jobtrail_outbox` the relay. Notifications this process sent itself are
+recognised by the sending backend's pid and skipped: they rang here already.
+Notifications sent while the listener is away are lost, so every (re)connect and
+every `fallback_s` wake all streams and the relay.
+
+Neither is ever sent from inside an append's transaction: a transaction that has
+queued a notification holds PostgreSQL's cluster-wide notify lock through its commit's
+flush, which would serialize every append's commit (migrations/0009_cheaper_appends.sql).
 """
 
 import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
+from contextvars import ContextVar
 from uuid import UUID
 
 import psycopg
 
 logger = logging.getLogger("jobtrail.event_feed")
 
-LISTEN = "LISTEN jobtrail_events"
+EVENTS_CHANNEL = "jobtrail_events"
+OUTBOX_CHANNEL = "jobtrail_outbox"
+LISTEN = f"LISTEN {EVENTS_CHANNEL}; LISTEN {OUTBOX_CHANNEL}"
+NOTIFY = """
+SELECT pg_notify(n.channel, n.payload)
+  FROM unnest(%(channels)s::text[], %(payloads)s::text[]) AS n (channel, payload)
+"""
 FALLBACK_S = 5.0
 RECONNECT_S = 1.0
+# A payload is at most 8000 bytes: 200 stream ids of 36 characters and a comma.
+STREAMS_PER_NOTIFY = 200
 
 
 class Subscription:
@@ -36,23 +56,93 @@ class EventFeed:
     def __init__(self, database_url: str, *, fallback_s: float = FALLBACK_S) -> None:
         self._url, self._fallback_s = database_url, fallback_s
         self._subscriptions: dict[str | None, set[Subscription]] = {}
-        self._task: asyncio.Task | None = None
+        # The relay's doorbell: set when a commit may have queued outbox rows.
+        self.outbox_queued = asyncio.Event()
+        self._unsent_streams: dict[str, None] = {}  # insertion-ordered set
+        self._unsent_outbox = False
+        self._has_unsent = asyncio.Event()
+        self._sender: psycopg.AsyncConnection | None = None
+        self._sender_pid: int | None = None
+        self._closing = False
+        self._listener: asyncio.Task | None = None
+        self._sending: asyncio.Task | None = None
         self.ending = False
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._listen())
+        self._listener = asyncio.create_task(self._listen())
+        self._sending = asyncio.create_task(self._send_forever())
 
     def end_streams(self) -> None:
         """Every open stream ends at its next step, and new ones end at once (shutdown)."""
         self.ending = True
         self._wake(None)
 
-    async def close(self) -> None:
+    async def close(self, timeout_s: float = 2.0) -> None:
+        """Stop listening, and send the last commits' hints if the database answers in time."""
         self.end_streams()
-        if self._task is not None:
-            self._task.cancel()
+        self._closing = True
+        self._has_unsent.set()  # the sender sends what is left, then returns
+        if self._listener is not None:
+            self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await self._listener
+        if self._sending is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout_s):  # on timeout, cancels the sender too
+                    await self._sending
+        await self._drop_sender()
+
+    # --- outgoing ---------------------------------------------------------------------
+
+    def committed(self, stream_id: UUID, *, queued: bool) -> None:
+        """An append to `stream_id` committed (`queued`: with outbox rows); never blocks."""
+        key = str(stream_id)
+        self._wake(key)
+        if queued:
+            self.outbox_queued.set()
+            self._unsent_outbox = True
+        self._unsent_streams[key] = None
+        self._has_unsent.set()
+
+    async def _send_forever(self) -> None:
+        while True:
+            await self._has_unsent.wait()
+            try:
+                await self._send_unsent()
+            except psycopg.Error as error:
+                logger.warning(
+                    "could not notify other processes of commits (%s); they catch up by polling",
+                    type(error).__name__,
+                )
+                await self._drop_sender()
+                if not self._closing:
+                    await asyncio.sleep(RECONNECT_S)
+            if self._closing and not self._has_unsent.is_set():
+                return
+
+    async def _send_unsent(self) -> None:
+        self._has_unsent.clear()
+        streams, self._unsent_streams = list(self._unsent_streams), {}
+        outbox, self._unsent_outbox = self._unsent_outbox, False
+        payloads = [",".join(streams[i : i + STREAMS_PER_NOTIFY]) for i in range(0, len(streams), STREAMS_PER_NOTIFY)]
+        channels = [EVENTS_CHANNEL] * len(payloads)
+        if outbox:
+            channels.append(OUTBOX_CHANNEL)
+            payloads.append("")
+        if not channels:
+            return
+        if self._sender is None:
+            self._sender = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
+            self._sender_pid = self._sender.info.backend_pid
+        await self._sender.execute(NOTIFY, {"channels": channels, "payloads": payloads})
+
+    async def _drop_sender(self) -> None:
+        sender, self._sender, self._sender_pid = self._sender, None, None
+        if sender is not None:
+            with contextlib.suppress(psycopg.Error):
+                await sender.close()
+
+    # --- incoming ---------------------------------------------------------------------
 
     @contextlib.contextmanager
     def subscribe(self, stream_id: UUID | None = None) -> Iterator[Subscription]:
@@ -93,8 +183,27 @@ class EventFeed:
                     await conn.execute(LISTEN)
                     while True:
                         self._wake(None)  # on (re)connect and every fallback_s: anything missed
+                        self.outbox_queued.set()
                         async for notify in conn.notifies(timeout=self._fallback_s):
-                            self._wake(notify.payload)
+                            if notify.pid == self._sender_pid:
+                                continue
+                            if notify.channel == OUTBOX_CHANNEL:
+                                self.outbox_queued.set()
+                            else:
+                                self._wake(notify.payload)
             except psycopg.Error as error:  # streams hear nothing until it is back, which wakes them all
                 logger.warning("the event listener lost its connection (%s); reconnecting", type(error).__name__)
                 await asyncio.sleep(RECONNECT_S)
+
+
+CURRENT: ContextVar[EventFeed | None] = ContextVar("jobtrail_event_feed", default=None)
+
+
+@contextlib.contextmanager
+def announcing_to(feed: EventFeed) -> Iterator[None]:
+    """Appends committed inside the block announce themselves through `feed`."""
+    token = CURRENT.set(feed)
+    try:
+        yield
+    finally:
+        CURRENT.reset(token)

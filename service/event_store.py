@@ -6,7 +6,8 @@ inbox rows: one round trip, one atomic commit. Driver errors are translated here
 and only here, into the store's own exceptions.
 
 After the commit, an append wakes the live streams watching its job (and, when it
-queued outbox rows, the relays) with a NOTIFY in a transaction of its own. Inside the
+queued outbox rows, the relays): through the process's EventFeed when it has one
+(service/event_feed.py), else with a NOTIFY in a transaction of its own. Inside the
 append's transaction, a notification would hold PostgreSQL's cluster-wide notify lock
 across the commit's fsync and so serialize every append's commit
 (migrations/0009_cheaper_appends.sql); that is also why no trigger on `events` or
@@ -28,6 +29,7 @@ from domain.state import INITIAL, JobState
 from domain.state import decoder as state_decoder
 from projections import job_status
 from projections.log import Metadata, metadata_encoder
+from service import event_feed
 
 
 class ConcurrencyConflict(Exception):
@@ -217,7 +219,10 @@ async def append(
         raise _translated(error) from None
     head = await cursor.fetchone()
     assert head is not None
-    await conn.execute(WAKE_WATCHERS_AND_RELAYS if outbox else WAKE_WATCHERS, {"stream_id": str(stream_id)})
+    if (feed := event_feed.CURRENT.get()) is not None:
+        feed.committed(stream_id, queued=bool(outbox))
+    else:
+        await conn.execute(WAKE_WATCHERS_AND_RELAYS if outbox else WAKE_WATCHERS, {"stream_id": str(stream_id)})
     return head[0]
 
 

@@ -5,16 +5,17 @@ service process) share the work without sending a row twice concurrently. A row 
 marked sent in the same transaction that claimed it, after QStash accepted it; a crash
 between the two leaves it unsent and it is published again, which QStash drops as a
 duplicate by its deduplication id (job, requeue generation, run). The relay wakes on
-NOTIFY (sent by the appender after its commit) and polls as a fallback.
+its process's EventFeed doorbell (rung by this process's appends at once, and by
+others' through NOTIFY) and polls as a fallback.
 """
 
 import asyncio
+import contextlib
 import logging
 import math
 from collections.abc import Mapping
 from uuid import UUID
 
-from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from qstash import AsyncQStash
 
@@ -23,7 +24,6 @@ from service.kinds import Kind
 logger = logging.getLogger("jobtrail.relay")
 
 BATCH = 50
-LISTEN = "LISTEN jobtrail_outbox"
 
 CLAIM = """
 SELECT o.id, o.stream_id, o.run, o.deduplication_id, o.delay_s, j.kind
@@ -85,14 +85,15 @@ class Relay:
         )
         return response.message_id  # type: ignore[union-attr]
 
-    async def run(self, listener: AsyncConnection, stop: asyncio.Event, poll_s: float = 1.0) -> None:
-        """Publish until `stop` is set, waking on NOTIFY or every `poll_s`."""
-        await listener.execute(LISTEN)
+    async def run(self, doorbell: asyncio.Event, stop: asyncio.Event, poll_s: float = 1.0) -> None:
+        """Publish until `stop` is set (ring `doorbell` after it), waking on `doorbell` or every `poll_s`."""
         while not stop.is_set():
+            doorbell.clear()  # before the round: a row queued during it rings again
             try:
                 while await self.publish_pending() == BATCH:  # a full batch: there may be more
                     pass
             except Exception:
                 logger.exception("relay round failed")
-            async for _ in listener.notifies(timeout=poll_s, stop_after=1):
-                pass
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(poll_s):
+                    await doorbell.wait()

@@ -8,7 +8,7 @@ from uuid import uuid4
 import pytest
 
 from domain.state import INITIAL
-from service.event_feed import EventFeed
+from service.event_feed import LISTEN, EventFeed
 from service.live_streams import START, Idle, LogFilter, Version, job_versions, log_events
 
 pytestmark = pytest.mark.anyio
@@ -67,7 +67,7 @@ async def test_every_open_stream_ends_when_the_feed_ends_them(feed, pool):
 
 TERMINATE_LISTENER = """
 SELECT pg_terminate_backend(pid) FROM pg_stat_activity
- WHERE datname = current_database() AND query = 'LISTEN jobtrail_events'
+ WHERE datname = current_database() AND query = %(listen)s
 """
 
 
@@ -79,7 +79,7 @@ async def test_a_watch_still_hears_commits_after_the_listener_connection_is_kill
     try:
         async with pool.connection() as conn:
             async with asyncio.timeout(10):
-                while not (await (await conn.execute(TERMINATE_LISTENER)).fetchall()):
+                while not (await (await conn.execute(TERMINATE_LISTENER, {"listen": LISTEN})).fetchall()):
                     await asyncio.sleep(0.05)  # until the feed has connected and listens
             pending = asyncio.ensure_future(anext(stream))
             await asyncio.sleep(0.1)

@@ -12,10 +12,12 @@ from domain.job import decide, fold
 from domain.kinds import KindConfig, create_job
 from projections.log import Metadata
 from service.dispatch import messages_for
+from service.event_feed import OUTBOX_CHANNEL
 from service.event_store import append, load
-from service.relay import LISTEN
 
 pytestmark = pytest.mark.anyio
+
+LISTEN = f"LISTEN {OUTBOX_CHANNEL}"
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 ACTOR = Metadata(actor="ada")

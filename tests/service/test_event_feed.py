@@ -1,0 +1,159 @@
+"""The EventFeed both ways, on a real PostgreSQL: this process's commits wake it at once and
+reach other processes in coalesced NOTIFYs; other processes' NOTIFYs wake it; its own do not."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import pytest
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from domain.job import decide, fold
+from domain.kinds import KindConfig, create_job
+from domain.state import INITIAL
+from projections.log import Metadata
+from service.event_feed import EVENTS_CHANNEL, OUTBOX_CHANNEL, STREAMS_PER_NOTIFY, EventFeed, announcing_to
+from service.event_store import ConcurrencyConflict, append
+
+pytestmark = pytest.mark.anyio
+
+LISTEN = f"LISTEN {EVENTS_CHANNEL}; LISTEN {OUTBOX_CHANNEL}"
+T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+QUIET_S = 0.3  # how long "nothing more arrives" is watched for
+
+
+@pytest.fixture
+async def feed(database_url: str) -> AsyncIterator[EventFeed]:
+    feed = EventFeed(database_url, fallback_s=3600)  # no fallback wake-ups: only what is tested
+    await feed.start()
+    try:
+        yield feed
+    finally:
+        await feed.close()
+
+
+@pytest.fixture
+async def other_process(database_url: str) -> AsyncIterator[AsyncConnection]:
+    """A connection listening as another service process would."""
+    async with await AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await conn.execute(LISTEN)
+        yield conn
+
+
+async def heard(listener: AsyncConnection, count: int) -> list[tuple[str, str]]:
+    """The next `count` notifications, then any that follow within QUIET_S."""
+    notes = [(n.channel, n.payload) async for n in listener.notifies(timeout=10, stop_after=count)]
+    return notes + [(n.channel, n.payload) async for n in listener.notifies(timeout=QUIET_S)]
+
+
+async def listening(feed: EventFeed) -> None:
+    """Until the feed's LISTEN is in place (its connect rings the relay's doorbell)."""
+    async with asyncio.timeout(10):
+        await feed.outbox_queued.wait()
+    feed.outbox_queued.clear()
+
+
+async def ring_within(event: asyncio.Event, seconds: float) -> bool:
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
+async def create(conn: AsyncConnection, stream_id, expected_version: int = 0) -> None:
+    events = decide(create_job("crawl", KindConfig(), owner="ada", at=T0), INITIAL)
+    await append(conn, stream_id, expected_version, events, fold(events, INITIAL), Metadata(actor="ada"))
+
+
+async def test_a_commit_wakes_this_processs_watchers_and_relay_before_any_round_trip(feed: EventFeed) -> None:
+    watched, other = uuid4(), uuid4()
+    with feed.subscribe(watched) as job, feed.subscribe(None) as log, feed.subscribe(other) as elsewhere:
+        feed.committed(watched, queued=True)
+        # No await in between: nothing went to the database and back.
+        assert job.woken.is_set() and log.woken.is_set() and feed.outbox_queued.is_set()
+        assert not elsewhere.woken.is_set()
+
+
+async def test_a_commit_that_queued_nothing_leaves_the_relay_asleep(feed: EventFeed) -> None:
+    feed.committed(uuid4(), queued=False)
+    assert not feed.outbox_queued.is_set()
+
+
+async def test_commits_announced_together_reach_other_processes_in_one_notification(
+    feed: EventFeed, other_process: AsyncConnection
+) -> None:
+    streams = [uuid4() for _ in range(3)]
+    for stream_id in streams:
+        feed.committed(stream_id, queued=stream_id == streams[1])
+    notes = await heard(other_process, 2)
+    assert notes == [(EVENTS_CHANNEL, ",".join(map(str, streams))), (OUTBOX_CHANNEL, "")]
+
+
+async def test_a_burst_larger_than_one_payload_holds_is_split_and_nothing_is_lost(
+    feed: EventFeed, other_process: AsyncConnection
+) -> None:
+    streams = [uuid4() for _ in range(STREAMS_PER_NOTIFY + 5)]
+    for stream_id in streams:
+        feed.committed(stream_id, queued=False)
+    notes = await heard(other_process, 2)
+    assert [channel for channel, _ in notes] == [EVENTS_CHANNEL, EVENTS_CHANNEL]
+    assert all(len(payload) < 8000 for _, payload in notes)
+    assert [s for _, payload in notes for s in payload.split(",")] == [str(s) for s in streams]
+
+
+async def test_another_processs_notifications_wake_the_feeds_watchers_and_relay(
+    feed: EventFeed, database_url: str
+) -> None:
+    await listening(feed)
+    stream_id = uuid4()
+    with feed.subscribe(stream_id) as job:
+        async with await AsyncConnection.connect(database_url, autocommit=True) as conn:
+            await conn.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, f"{uuid4()},{stream_id}"))
+            await conn.execute("SELECT pg_notify(%s, '')", (OUTBOX_CHANNEL,))
+        assert await ring_within(job.woken, 10)
+        assert await ring_within(feed.outbox_queued, 10)
+
+
+async def test_the_feed_does_not_wake_itself_again_with_the_notifications_it_sent(
+    feed: EventFeed, other_process: AsyncConnection
+) -> None:
+    await listening(feed)
+    stream_id = uuid4()
+    with feed.subscribe(stream_id) as job:
+        feed.committed(stream_id, queued=True)
+        job.woken.clear()
+        feed.outbox_queued.clear()
+        assert len(await heard(other_process, 2)) == 2  # sent, and so also delivered to the feed
+        assert not await ring_within(job.woken, QUIET_S)
+        assert not feed.outbox_queued.is_set()
+
+
+async def test_an_append_in_a_request_announces_through_the_feed_and_a_refused_one_not_at_all(
+    feed: EventFeed, pool: AsyncConnectionPool, other_process: AsyncConnection
+) -> None:
+    refused, accepted = uuid4(), uuid4()
+    async with pool.connection() as conn:
+        await create(conn, refused)  # outside: announced by its own NOTIFY
+    assert await heard(other_process, 1) == [(EVENTS_CHANNEL, str(refused))]
+    with feed.subscribe(None) as log, announcing_to(feed):
+        log.woken.clear()
+        async with pool.connection() as conn:
+            with pytest.raises(ConcurrencyConflict):
+                await create(conn, refused)
+            assert not log.woken.is_set()
+            await create(conn, accepted)
+        assert log.woken.is_set()
+    assert await heard(other_process, 1) == [(EVENTS_CHANNEL, str(accepted))]
+
+
+async def test_closing_sends_the_hints_still_unsent(database_url: str, other_process: AsyncConnection) -> None:
+    feed = EventFeed(database_url, fallback_s=3600)
+    await feed.start()
+    stream_id = uuid4()
+    feed.committed(stream_id, queued=False)
+    await feed.close()
+    assert await heard(other_process, 1) == [(EVENTS_CHANNEL, str(stream_id))]
