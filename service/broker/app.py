@@ -9,7 +9,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 import uvicorn
 from litestar import Litestar
 from litestar.datastructures import State
@@ -19,6 +18,7 @@ from service.broker import message_routes, publish_routes, schedule_routes
 from service.broker.config import BrokerConfig
 from service.broker.delivery import Deliverer
 from service.broker.edge import HANDLERS, require_token
+from service.broker.http_client import HttpClient
 from service.broker.publishing import Publisher
 from service.broker.schedules import Scheduler
 from service.broker.store import Store
@@ -43,26 +43,19 @@ def create_broker(config: BrokerConfig | None = None, *, configure_logging: bool
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(follow_redirects=False) as client:
-            worker = Worker(
-                broker.store,
-                broker.publisher,
-                Deliverer(client, broker.config),
-                broker.config,
-            )
-            loops = [
-                asyncio.create_task(worker.run()),
-                asyncio.create_task(broker.scheduler.run()),
-            ]
-            try:
-                yield
-            finally:
-                for loop in loops:
-                    loop.cancel()
-                for loop in loops:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await loop
-                await worker.stop()
+        client = HttpClient()  # keeps up to 1 MiB of each answer
+        worker = Worker(broker.store, broker.publisher, Deliverer(client, broker.config), broker.config)
+        loops = [asyncio.create_task(worker.run()), asyncio.create_task(broker.scheduler.run())]
+        try:
+            yield
+        finally:
+            for loop in loops:
+                loop.cancel()
+            for loop in loops:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loop
+            await worker.stop()
+            await client.aclose()
 
     return Litestar(
         route_handlers=[

@@ -2,16 +2,15 @@
 
 import time
 
-import httpx
 import msgspec
 
 from service.broker.config import BrokerConfig
 from service.broker.headers import canonical
+from service.broker.http_client import HttpClient, HttpError
 from service.broker.records import Message, Pairs
 from service.broker.signing import sign
 
 USER_AGENT = "Upstash-QStash"
-MAX_RESPONSE_BODY = 1024 * 1024
 _OURS = frozenset(
     {
         "user-agent",
@@ -44,7 +43,7 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Deliverer:
-    def __init__(self, client: httpx.AsyncClient, config: BrokerConfig) -> None:
+    def __init__(self, client: HttpClient, config: BrokerConfig) -> None:
         self._client = client
         self._config = config
 
@@ -54,21 +53,16 @@ class Deliverer:
         timeout = min(spec.timeout_s or self._config.max_timeout_s, self._config.max_timeout_s)
         try:
             response = await self._client.request(
-                spec.method,
-                spec.url,
-                content=body,
-                headers=self.headers(message, body),
-                timeout=timeout,
-                follow_redirects=False,
+                spec.method, spec.url, headers=self.headers(message, body), body=body, timeout_s=timeout
             )
-        except httpx.TimeoutException:
+        except TimeoutError:
             return Outcome(status=None, error=f"timeout after {timeout:g}s")
-        except httpx.HTTPError as error:
-            return Outcome(status=None, error=f"{type(error).__name__}: {error}")
+        except HttpError as error:
+            return Outcome(status=None, error=str(error))
         return Outcome(
-            status=response.status_code,
-            headers=tuple((canonical(name), value) for name, value in response.headers.multi_items()),
-            body=response.content[:MAX_RESPONSE_BODY],
+            status=response.status,
+            headers=tuple((canonical(name), value) for name, value in response.headers),
+            body=response.body,
         )
 
     def headers(self, message: Message, body: bytes) -> list[tuple[str, str]]:
