@@ -24,9 +24,10 @@ from service.api import kinds as kinds_routes
 from service.api import results as results_routes
 from service.api.audit import AuditController
 from service.api.auth import provide_principal
+from service.api.http_metrics import http_metrics
 from service.api.jobs import JobsController
 from service.api.live import LiveController
-from service.api.metrics import MetricsController, metrics_config
+from service.api.metrics import MetricsController
 from service.api.problems import HANDLERS, on_unexpected
 from service.api.qstash import QStashController
 from service.api.request_context import request_context
@@ -38,6 +39,7 @@ from service.database import create_pool, resolve_database_url
 from service.event_feed import EventFeed
 from service.kinds import Kind, load_kinds
 from service.logs import structlog_plugin
+from service.metrics import Metrics
 from service.migrate import migrate
 from service.settings import Settings
 
@@ -47,7 +49,7 @@ MAX_BODY_BYTES = 1024 * 1024
 def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deliveries: bool = True) -> Litestar:
     """The service; `deliveries=False` serves the API alone (no broker, relay or schedule)."""
     kinds = kinds if kinds is not None else load_kinds()
-    prometheus = metrics_config()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -58,7 +60,7 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
         app.state.update(pool=pool, database_url=url)
         feed = app.state.event_feed = EventFeed(url)
         await feed.start()
-        app.state.metrics = prometheus.metrics
+        app.state.metrics = metrics
         try:
             if deliveries:
                 async with background(settings, pool, url, kinds, feed) as qstash:
@@ -106,7 +108,7 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
             components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
         ),
         plugins=[structlog_plugin(settings)],
-        middleware=[request_context, prometheus.middleware],
+        middleware=[request_context, http_metrics(metrics)],
     )
 
 

@@ -16,9 +16,9 @@ import math
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 from psycopg import AsyncConnection
 
 from domain.events import AnyEvent, BatchRecorded, JobCancelled, JobCompleted, JobCreated, JobFailed, JobTimedOut
@@ -29,6 +29,11 @@ APPEND_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 BATCH_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0)
 _FINISHING = (JobCompleted, JobFailed, JobTimedOut, JobCancelled)
 
+# The request metrics' names and labels are those of Litestar's Prometheus middleware,
+# which they replace (service/api/http_metrics.py): dashboards built on them still work.
+HTTP_LABELS = ("method", "path", "status_code", "app_name")
+APP_NAME = "jobtrail"
+
 # A delivery's answer, as one of a few outcomes (the `outcome` label).
 _OK = frozenset({"recorded", "failed_permanently", "job_failed"})  # the job moved
 
@@ -36,8 +41,21 @@ _OK = frozenset({"recorded", "failed_permanently", "job_failed"})  # the job mov
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.http: dict[str, Any] = {}  # Litestar's request metrics, by name (service.api.metrics)
         registry = self.registry
+        self.http_requests = Counter("jobtrail_http_requests_total", "Total requests", HTTP_LABELS, registry=registry)
+        self.http_seconds = Histogram(
+            "jobtrail_http_request_duration_seconds", "Request duration, in seconds", HTTP_LABELS, registry=registry
+        )
+        self.http_in_progress = Gauge(
+            "jobtrail_http_requests_in_progress", "Requests currently in progress", HTTP_LABELS, registry=registry
+        )
+        self.http_errors = Counter(
+            "jobtrail_http_requests_error_total", "Requests answered with a 5xx", HTTP_LABELS, registry=registry
+        )
+        # Labelled children, found once per route and status: `.labels()` takes a lock and
+        # builds a key on every call.
+        self._in_progress: dict[tuple[str, str], MetricWrapperBase] = {}
+        self._answered: dict[tuple[str, str, int], tuple[MetricWrapperBase, ...]] = {}
         self.jobs_created = Counter("jobtrail_jobs_created", "Jobs created", ["kind"], registry=registry)
         self.jobs_finished = Counter(
             "jobtrail_jobs_finished",
@@ -86,6 +104,29 @@ class Metrics:
                 self.batch_seconds.labels(state.kind).observe(event.duration_ms / 1000)
             elif isinstance(event, _FINISHING):
                 self.jobs_finished.labels(state.kind, state.status).inc()
+
+    def request_started(self, method: str, path: str) -> MetricWrapperBase:
+        """The in-progress gauge of a route, raised; the caller lowers it when answered."""
+        gauge = self._in_progress.get((method, path))
+        if gauge is None:
+            # As Litestar did: an in-progress request's status is not known yet, it counts as 200.
+            gauge = self._in_progress[method, path] = self.http_in_progress.labels(method, path, 200, APP_NAME)
+        gauge.inc()
+        return gauge
+
+    def request_answered(self, method: str, path: str, status: int, seconds: float) -> None:
+        key = (method, path, status)
+        children = self._answered.get(key)
+        if children is None:
+            labels = (method, path, status, APP_NAME)
+            children = (self.http_requests.labels(*labels), self.http_seconds.labels(*labels))
+            if status >= 500:
+                children += (self.http_errors.labels(*labels),)
+            self._answered[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+        if len(children) > 2:
+            children[2].inc()
 
     def delivered(self, outcome: str) -> None:
         self.deliveries.labels(outcome).inc()

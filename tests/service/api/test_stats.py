@@ -5,11 +5,12 @@ from pathlib import Path
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from psycopg_pool import AsyncConnectionPool
 
 from service.app import create_app
-from service.metrics import reporting_to
+from service.metrics import Metrics, reporting_to
 from service.settings import Settings
 from tests.service.api.conftest import Keys, auth
 from tests.service.stats_scenario import BATCH_MS, Scenario, project, run_scenario
@@ -219,3 +220,38 @@ async def test_two_apps_in_one_process_count_in_registries_of_their_own(
         )
 
     assert (listings(ours), listings(theirs)) == (1, 0)
+
+
+async def test_request_metrics_count_by_route_template_and_status_and_skip_unknown_paths(
+    client: AsyncTestClient, keys: Keys
+) -> None:
+    for _ in range(3):
+        await client.get("/v1/jobs", headers=auth(keys.acme))
+    await client.get("/v1/jobs")  # no key: 401
+    await client.get("/v1/nothing-here")  # no route: never measured
+    values = samples((await client.get("/metrics")).text)
+
+    def value(name: str, path: str, status: int) -> float:
+        labels = {"method": "GET", "path": path, "status_code": str(status), "app_name": "jobtrail"}
+        return values.get((name, frozenset(labels.items())), 0)
+
+    assert value("jobtrail_http_requests_total", "/v1/jobs", 200) == 3
+    assert value("jobtrail_http_request_duration_seconds_count", "/v1/jobs", 200) == 3
+    assert value("jobtrail_http_request_duration_seconds_sum", "/v1/jobs", 200) > 0
+    assert value("jobtrail_http_requests_total", "/v1/jobs", 401) == 1
+    assert value("jobtrail_http_requests_in_progress", "/v1/jobs", 200) == 0
+    assert not [labels for name, labels in values if ("path", "/v1/nothing-here") in labels]
+    assert not [name for name, _ in values if name == "jobtrail_http_requests_error_total"]  # no 5xx yet
+
+
+def test_a_5xx_answer_counts_as_an_error_too() -> None:
+    metrics = Metrics()
+    metrics.request_answered("POST", "/qstash/run", 500, 0.01)
+    metrics.request_answered("POST", "/qstash/run", 200, 0.01)
+    values = samples(generate_latest(metrics.registry).decode())
+    labels = {"method": "POST", "path": "/qstash/run", "app_name": "jobtrail"}
+    errors = {
+        status: values.get(("jobtrail_http_requests_error_total", frozenset({**labels, "status_code": status}.items())))
+        for status in ("500", "200")
+    }
+    assert errors == {"500": 1, "200": None}
