@@ -199,6 +199,19 @@ class EventFeed:
 CURRENT: ContextVar[EventFeed | None] = ContextVar("jobtrail_event_feed", default=None)
 
 
+async def announce(conn: psycopg.AsyncConnection, stream_id: UUID, *, queued: bool) -> None:
+    """After an append to `stream_id` committed on `conn` (`queued`: with outbox rows):
+    through the current feed, or with a NOTIFY of its own where there is none (the CLI)."""
+    if (feed := CURRENT.get()) is not None:
+        feed.committed(stream_id, queued=queued)
+        return
+    channels, payloads = [EVENTS_CHANNEL], [str(stream_id)]
+    if queued:
+        channels.append(OUTBOX_CHANNEL)
+        payloads.append("")
+    await conn.execute(NOTIFY, {"channels": channels, "payloads": payloads})
+
+
 @contextlib.contextmanager
 def announcing_to(feed: EventFeed) -> Iterator[None]:
     """Appends committed inside the block announce themselves through `feed`."""

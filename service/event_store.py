@@ -148,9 +148,6 @@ WITH appended AS (
 SELECT position FROM head
 """
 
-WAKE_WATCHERS = "SELECT pg_notify('jobtrail_events', %(stream_id)s)"
-WAKE_WATCHERS_AND_RELAYS = "SELECT pg_notify('jobtrail_events', %(stream_id)s), pg_notify('jobtrail_outbox', '')"
-
 RECORD_INBOX = """
 INSERT INTO inbox (message_id, stream_id, outcome, status_code, response)
 VALUES (%(inbox_message_id)s, %(stream_id)s, %(inbox_outcome)s, %(inbox_status_code)s,
@@ -219,10 +216,7 @@ async def append(
         raise _translated(error) from None
     head = await cursor.fetchone()
     assert head is not None
-    if (feed := event_feed.CURRENT.get()) is not None:
-        feed.committed(stream_id, queued=bool(outbox))
-    else:
-        await conn.execute(WAKE_WATCHERS_AND_RELAYS if outbox else WAKE_WATCHERS, {"stream_id": str(stream_id)})
+    await event_feed.announce(conn, stream_id, queued=bool(outbox))
     return head[0]
 
 

@@ -43,6 +43,12 @@ class Server:
         self.requests.append(request)
         return request
 
+    async def answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, answer: bytes) -> None:
+        """Read one request, then send `answer` as it is."""
+        await self.read_request(reader)
+        writer.write(answer)
+        await writer.drain()
+
 
 @contextlib.asynccontextmanager
 async def serving(script: Script, tls: ssl.SSLContext | None = None) -> AsyncIterator[tuple[Server, int]]:
@@ -69,9 +75,9 @@ async def get(client: HttpClient, port: int, path: str = "/", timeout_s: float =
 
 async def test_a_request_goes_out_as_given_and_the_answer_comes_back_whole(client: HttpClient) -> None:
     async def script(reader, writer):
-        await server.read_request(reader)
-        writer.write(b"HTTP/1.1 201 Created\r\nX-Trace: a\r\nx-trace: b\r\nContent-Length: 5\r\n\r\nhello")
-        await writer.drain()
+        await server.answer(
+            reader, writer, b"HTTP/1.1 201 Created\r\nX-Trace: a\r\nx-trace: b\r\nContent-Length: 5\r\n\r\nhello"
+        )
 
     async with serving(script) as (server, port):
         response = await client.request(
@@ -98,9 +104,7 @@ async def test_chunked_and_close_delimited_bodies_are_read_to_their_end(client: 
     ]
 
     async def script(reader, writer):
-        await server.read_request(reader)
-        writer.write(answers[server.connections - 1])
-        await writer.drain()
+        await server.answer(reader, writer, answers[server.connections - 1])
 
     async with serving(script) as (server, port):
         chunked = await get(client, port)
@@ -112,9 +116,7 @@ async def test_chunked_and_close_delimited_bodies_are_read_to_their_end(client: 
 async def test_a_connection_is_kept_alive_and_reused(client: HttpClient) -> None:
     async def script(reader, writer):
         for _ in range(3):
-            await server.read_request(reader)
-            writer.write(OK)
-            await writer.drain()
+            await server.answer(reader, writer, OK)
 
     async with serving(script) as (server, port):
         statuses = [(await get(client, port)).status for _ in range(3)]
@@ -126,9 +128,7 @@ async def test_a_connection_the_server_closed_while_idle_is_replaced_and_the_req
     client: HttpClient,
 ) -> None:
     async def script(reader, writer):  # the first connection ends as the second request arrives
-        await server.read_request(reader)
-        writer.write(OK)
-        await writer.drain()
+        await server.answer(reader, writer, OK)
         if server.connections == 1:
             await server.read_request(reader)
 
@@ -142,9 +142,7 @@ async def test_a_connection_the_server_closed_while_idle_is_replaced_and_the_req
 
 async def test_an_answer_cut_off_in_the_middle_is_an_error(client: HttpClient) -> None:
     async def script(reader, writer):
-        await server.read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly a part")
-        await writer.drain()
+        await server.answer(reader, writer, b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly a part")
 
     async with serving(script) as (server, port):
         with pytest.raises(HttpError, match="middle of its answer"):
@@ -170,9 +168,7 @@ async def test_no_answer_in_time_is_a_timeout_and_the_connection_is_not_reused(c
 async def test_a_body_longer_than_the_limit_is_cut_and_the_connection_stays_usable(client: HttpClient) -> None:
     async def script(reader, writer):
         for body in (b"x" * 1000, b"next"):
-            await server.read_request(reader)
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-            await writer.drain()
+            await server.answer(reader, writer, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
 
     async with serving(script) as (server, port):
         long = await get(client, port)
@@ -184,9 +180,7 @@ async def test_a_body_longer_than_the_limit_is_cut_and_the_connection_stays_usab
 
 async def test_an_interim_answer_is_skipped_for_the_final_one(client: HttpClient) -> None:
     async def script(reader, writer):
-        await server.read_request(reader)
-        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n" + OK)
-        await writer.drain()
+        await server.answer(reader, writer, b"HTTP/1.1 100 Continue\r\n\r\n" + OK)
 
     async with serving(script) as (server, port):
         response = await get(client, port)
@@ -195,9 +189,7 @@ async def test_an_interim_answer_is_skipped_for_the_final_one(client: HttpClient
 
 async def test_garbage_for_an_answer_is_an_error(client: HttpClient) -> None:
     async def script(reader, writer):
-        await server.read_request(reader)
-        writer.write(b"SMTP ready\r\n\r\n")
-        await writer.drain()
+        await server.answer(reader, writer, b"SMTP ready\r\n\r\n")
 
     async with serving(script) as (server, port):
         with pytest.raises(HttpError, match="invalid HTTP answer"):
@@ -245,9 +237,7 @@ async def test_https_destinations_are_reached_over_tls_and_their_certificate_is_
     served.load_cert_chain(cert, key)
 
     async def script(reader, writer):
-        await server.read_request(reader)
-        writer.write(OK)
-        await writer.drain()
+        await server.answer(reader, writer, OK)
 
     trusting = HttpClient(ssl_context=ssl.create_default_context(cafile=str(cert)))
     untrusting = HttpClient()
