@@ -93,6 +93,25 @@ async def test_commits_announced_together_reach_other_processes_in_one_notificat
     assert notes == [(EVENTS_CHANNEL, ",".join(map(str, streams))), (OUTBOX_CHANNEL, "")]
 
 
+async def test_a_busy_process_sends_at_most_one_notification_per_interval_and_the_first_at_once(
+    database_url: str, other_process: AsyncConnection
+) -> None:
+    feed = EventFeed(database_url, fallback_s=3600, notify_interval_s=1.0)
+    await feed.start()
+    try:
+        first, *later = [uuid4() for _ in range(4)]
+        feed.committed(first, queued=False)
+        # The first after a quiet spell is not held for the interval.
+        at_once = [(n.channel, n.payload) async for n in other_process.notifies(timeout=0.8, stop_after=1)]
+        assert at_once == [(EVENTS_CHANNEL, str(first))]
+        for stream_id in later:  # during the pause after the first NOTIFY: they wait and go together
+            feed.committed(stream_id, queued=False)
+            await asyncio.sleep(0.02)
+        assert await heard(other_process, 1) == [(EVENTS_CHANNEL, ",".join(map(str, later)))]
+    finally:
+        await feed.close()
+
+
 async def test_a_burst_larger_than_one_payload_holds_is_split_and_nothing_is_lost(
     feed: EventFeed, other_process: AsyncConnection
 ) -> None:
