@@ -93,6 +93,10 @@ async def background(
         if settings.embedded_broker:
             qstash_url = await stack.enter_async_context(local_broker(settings))
         client = AsyncQStash(settings.token, base_url=qstash_url)
+        if settings.embedded_broker:
+            from service.broker.sdk_transport import use_broker_transport
+
+            use_broker_transport(client)
         await client.schedule.create(
             destination=f"{settings.public_url.rstrip('/')}/qstash/sweep",
             cron=SWEEP_CRON,
