@@ -60,12 +60,13 @@ import msgspec
 import psycopg
 import uvicorn
 from bare import CREATE_BARE_TABLES, INSERT_BARE_EVENT, UPSERT_BARE_STATUS
+from cpu import postgres_cpu_s, process_cpu_s
 from litestar import Litestar, post
 from litestar.datastructures import State
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from scratch import ratio_line, scratch_database
-from servers import free_port, server
+from servers import free_port, server_process
 
 from domain.kinds import create_job
 from projections.log import Metadata
@@ -314,19 +315,25 @@ def measure_throughput(
 ) -> dict[tuple[str, int], list[dict[str, float]]]:
     """Each (server, concurrency) cell's results, one per round."""
     results: dict[tuple[str, int], list[dict[str, float]]] = {}
-    with server(THIS, "jobtrail", url) as ours, server(THIS, "bare", url) as bare:
-        targets = {"jobtrail": (ours, "/qstash/run"), "bare": (bare, "/bare/run")}
+    with server_process(THIS, "jobtrail", url) as ours, server_process(THIS, "bare", url) as bare:
+        targets = {"jobtrail": (*ours, "/qstash/run"), "bare": (*bare, "/bare/run")}
 
         def cell(name: str, workers: int, cell_seconds: float, expected_rate: float) -> dict[str, float]:
-            port, path = targets[name]
+            port, pid, path = targets[name]
             # Enough requests that no worker runs dry at 3x the expected rate.
             per_worker = math.ceil(3 * expected_rate * cell_seconds / workers) + 50
             jobs = asyncio.run(create_jobs(url, jobs_needed(workers, per_worker)))
             directory = scratch / f"{name}-{workers}-{cell_seconds:g}-{len(results.get((name, workers), []))}"
             directory.mkdir()
             write_requests(directory, port, path, jobs, workers, per_worker)
+            before = process_cpu_s(pid), postgres_cpu_s()
             result = wrk(port, workers, cell_seconds, directory, script)
+            after = process_cpu_s(pid), postgres_cpu_s()
             shutil.rmtree(directory)
+            for key, start, end in zip(("server_cpu_us", "postgres_cpu_us"), before, after, strict=True):
+                result[key] = (
+                    (end - start) * 1e6 / result["recorded"] if start is not None and end is not None else math.nan
+                )
             if result["exhausted"]:
                 raise SystemExit(f"{name} at {workers}: workers ran out of precomputed requests; raise the budget")
             if result["other"]:
@@ -337,7 +344,8 @@ def measure_throughput(
         warm = {name: cell(name, 8, 2, 3000)["per_s"] for name in targets}
         print(f"signed deliveries, {seconds:g} s per cell, wrk + Lua (one thread per connection), "
               "one uvicorn worker each")  # fmt: skip
-        print(f"  {'round':<5} {'server':<10} {'workers':>7} {'recorded/s':>11} {'p50 ms':>8} {'p99 ms':>8}")
+        print(f"  {'round':<5} {'server':<10} {'workers':>7} {'recorded/s':>11} {'p50 ms':>8} {'p99 ms':>8}   "
+              "CPU µs per recorded: server  PostgreSQL")  # fmt: skip
         for workers in CONCURRENCY:
             for round_ in range(1, rounds + 1):
                 for name in targets:
@@ -345,7 +353,8 @@ def measure_throughput(
                     results.setdefault((name, workers), []).append(result)
                     print(
                         f"  {round_:<5} {name:<10} {workers:>7} {result['per_s']:>11,.0f} "
-                        f"{result['p50_us'] / 1000:>8.2f} {result['p99_us'] / 1000:>8.2f}"
+                        f"{result['p50_us'] / 1000:>8.2f} {result['p99_us'] / 1000:>8.2f}   "
+                        f"{result['server_cpu_us']:>27,.0f} {result['postgres_cpu_us']:>11,.0f}"
                     )
     return results
 
@@ -435,9 +444,9 @@ def measure_loop(url: str, data_dir: Path) -> list[dict[str, Any]]:
     jobs = []
     with jobtrail_serve(url, data_dir) as pid:
         for _ in range(LOOP_JOBS):
-            before = cpu_seconds(pid)
+            before = process_cpu_s(pid)
             job = asyncio.run(one_loop_job(url))
-            after = cpu_seconds(pid)
+            after = process_cpu_s(pid)
             used = after - before if after is not None and before is not None else math.nan
             job["cpu_ms_per_run"] = used * 1000 / LOOP_RUNS
             jobs.append(job)
@@ -450,18 +459,6 @@ def measure_loop(url: str, data_dir: Path) -> list[dict[str, Any]]:
             f"{job['gap_p95_ms']:>8.2f} {job['gap_max_ms']:>8.2f} {job['first_delivery_ms']:>14.2f}"
         )
     return jobs
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """The CPU time a process has used (user + system), from /proc; None where there is none.
-
-    Wall time per run swings with this shared machine's speed; the server's CPU per run
-    (its in-process broker and relay included) says what a change costs."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- main ---------------------------------------------------------------------------------
@@ -504,6 +501,15 @@ def main() -> None:
         summary[f"bare_per_s_{workers}"] = round(statistics.median(bare))
         summary[f"vs_bare_{workers}"] = round(ratio, 2)
         summary[f"vs_bare_{workers}_rounds"] = [round(r, 2) for r in ratios]
+        # CPU per recorded request, server and PostgreSQL together: bare's over ours, so
+        # that, like the throughput ratio, 1.0 is parity. On a CPU-bound machine it is
+        # what the throughput ratio tends to, without the swings of its speed.
+        cpu_ratios = [
+            cpu(b) / cpu(o) for o, b in zip(results["jobtrail", workers], results["bare", workers], strict=True)
+        ]
+        cpu_ratio = statistics.median(cpu_ratios)
+        print(ratio_line(f"  by CPU per request at {workers}", cpu_ratio) + f"   rounds: {_listed(cpu_ratios)}")
+        summary[f"cpu_vs_bare_{workers}"] = round(cpu_ratio, 2)
     per_run = sorted(job["ms_per_run"] for job in jobs)
     best, median = per_run[0], statistics.median(per_run)
     met = median <= GOAL_MS_PER_RUN
@@ -518,6 +524,10 @@ def main() -> None:
     summary["goal_ms_per_run"] = GOAL_MS_PER_RUN
     summary["goal_met"] = all(summary[f"vs_bare_{w}"] >= GOAL_VS_BARE for w in CONCURRENCY) and met
     print(json.dumps(summary))
+
+
+def cpu(result: dict[str, float]) -> float:
+    return result["server_cpu_us"] + result["postgres_cpu_us"]
 
 
 def _listed(ratios: list[float]) -> str:

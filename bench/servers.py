@@ -37,6 +37,13 @@ def wait_for_port(port: int, process: subprocess.Popen, what: str) -> None:
 @contextmanager
 def server(bench: Path, which: str, url: str) -> Iterator[int]:
     """Run `bench --serve which` on a free port against `url`; yield the port."""
+    with server_process(bench, which, url) as (port, _pid):
+        yield port
+
+
+@contextmanager
+def server_process(bench: Path, which: str, url: str) -> Iterator[tuple[int, int]]:
+    """As `server`, yielding the port and the server's process id."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, str(bench), "--serve", which, "--port", str(port)],
@@ -48,7 +55,7 @@ def server(bench: Path, which: str, url: str) -> Iterator[int]:
     )
     try:
         wait_for_port(port, process, which)
-        yield port
+        yield port, process.pid
     finally:
         process.terminate()
         process.wait(timeout=10)
