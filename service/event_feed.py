@@ -6,7 +6,7 @@ and the other processes through NOTIFY. One sender task sends those: the commits
 announced while one NOTIFY is in flight, or in the short pause after it
 (`notify_interval_s`), all travel in the next: a busy process pays one round trip for
 many appends, and no request waits for one. The first commit after a quiet spell goes
-at once, so the pause only delays hints by as much as it saves. A notification is
+at once; under load a hint waits at most one pause. A notification is
 only a hint, and each sleeper reads the database itself when woken: a hint lost in a
 crash, or while the database is away, costs the others a fallback period.
 

@@ -8,6 +8,10 @@ adds nothing that is needed (proxies, HTTP/2, compression), so the SDK's client 
 given this one instead: httpx still builds each request and the SDK still reads each
 answer, and the bytes go through service/broker/http_client.py. Real QStash keeps the
 SDK's own client, with its proxy and TLS settings.
+
+That client sends a request once more when a kept-alive connection turns out closed
+before any answer: a publish may then reach the broker twice, and its deduplication id
+makes the second a no-op, as with QStash.
 """
 
 import logging
