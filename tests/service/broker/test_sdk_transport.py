@@ -10,7 +10,7 @@ from qstash.errors import QStashError
 
 from service.broker.sdk_transport import BrokerTransport, use_broker_transport
 from tests.service.broker.conftest import serve
-from tests.service.broker.test_http_client import serving
+from tests.service.broker.scripted_server import serving
 
 pytestmark = pytest.mark.anyio
 
