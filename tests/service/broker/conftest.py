@@ -90,12 +90,7 @@ class Destination:
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            event = await receive()
-            body += event.get("body", b"")
-            if not event.get("more_body"):
-                break
+        body = await read_body(receive)
         headers = {name.decode().lower(): value.decode() for name, value in scope["headers"]}
         path = scope["raw_path"].decode()
         query = scope["query_string"].decode()
@@ -114,6 +109,16 @@ class Destination:
         script = self.scripts.get(path) or [(200, {})]
         status, extra = script.pop(0) if len(script) > 1 else script[0]
         await _respond(send, status, extra)
+
+
+async def read_body(receive: Callable) -> bytes:
+    """A request's whole body, from the ASGI messages that carry it."""
+    body = b""
+    while True:
+        event = await receive()
+        body += event.get("body", b"")
+        if not event.get("more_body"):
+            return body
 
 
 async def _respond(send: Callable, status: int, headers: dict[str, str]) -> None:

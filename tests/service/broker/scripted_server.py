@@ -3,6 +3,7 @@ says, as servers do, well and badly, and keeps every request it read."""
 
 import asyncio
 import contextlib
+import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -49,3 +50,10 @@ async def serving(script: Script, tls: ssl.SSLContext | None = None) -> AsyncIte
         yield server, listening.sockets[0].getsockname()[1]
     finally:
         listening.close()
+
+
+def unused_port() -> int:
+    """A loopback port nothing listens on (bound once, then released): connecting is refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

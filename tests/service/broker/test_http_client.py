@@ -1,7 +1,6 @@
 """The broker's HTTP/1.1 client against real sockets: a scripted asyncio server answers
 byte for byte as servers do, well and badly."""
 
-import asyncio
 import shutil
 import ssl
 import subprocess
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from service.broker.http_client import HttpClient, HttpError
-from tests.service.broker.scripted_server import OK, serving
+from tests.service.broker.scripted_server import OK, serving, unused_port
 
 pytestmark = pytest.mark.anyio
 
@@ -167,10 +166,8 @@ async def test_what_cannot_be_sent_is_refused_before_anything_is_sent(client: Ht
 
 
 async def test_a_refused_connection_is_an_error(client: HttpClient) -> None:
-    async with serving(lambda reader, writer: asyncio.sleep(0)) as (_, port):
-        pass  # the port is free again
     with pytest.raises(HttpError, match="cannot connect"):
-        await get(client, port)
+        await get(client, unused_port())
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ from qstash import AsyncQStash
 from qstash.errors import QStashError
 
 from service.broker.sdk_transport import BrokerTransport, use_broker_transport
-from tests.service.broker.conftest import serve
-from tests.service.broker.scripted_server import serving
+from tests.service.broker.conftest import read_body, serve
+from tests.service.broker.scripted_server import serving, unused_port
 
 pytestmark = pytest.mark.anyio
 
@@ -73,9 +73,7 @@ async def test_a_refusal_by_the_broker_reaches_the_sdk_as_its_own_error(broker) 
 
 
 async def test_no_broker_listening_is_a_network_error() -> None:
-    async with serving(lambda reader, writer: asyncio.sleep(0)) as (_, port):
-        pass  # the port is free again
-    client = AsyncQStash("token", retry=False, base_url=f"http://127.0.0.1:{port}")
+    client = AsyncQStash("token", retry=False, base_url=f"http://127.0.0.1:{unused_port()}")
     use_broker_transport(client)
     with pytest.raises(httpx.NetworkError):
         await client.message.get("msg_1")
@@ -112,11 +110,6 @@ class _Echo:
     """An ASGI app that answers a request with its own body."""
 
     async def __call__(self, scope, receive, send) -> None:
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(body))]})
         await send({"type": "http.response.body", "body": body})
