@@ -35,12 +35,12 @@ from servers import server
 
 from domain.kinds import create_job
 from projections.log import Metadata
-from service.api_keys import Scope, create_key
 from service.app import create_app
-from service.commands import handle
-from service.database import create_pool
-from service.kinds import load_kinds
+from service.auth.keys import Scope, create_key
+from service.jobs.command_handler import handle
+from service.jobs.kinds import load_kinds
 from service.settings import Settings
+from service.store.database import create_pool
 
 CONNECTIONS = (8, 32)
 POOL_SIZE = 16  # as service.app opens it

@@ -4,7 +4,7 @@ Each of N concurrent workers drives its own stream for a fixed time; a command c
 once when it appends. All three run in this process, against the same server, in one
 freshly migrated database.
 
-- jobtrail: `service.commands.handle` — load the status snapshot, decide, append two
+- jobtrail: `service.jobs.command_handler.handle` — load the status snapshot, decide, append two
   events (BatchRecorded + ContinuationScheduled) with the status upsert and an outbox row
   in one statement. Asyncio tasks on one pool.
 - bare: `async with conn.transaction()`: INSERT one event row, upsert one status row
@@ -34,7 +34,7 @@ from scratch import ratio_line, scratch_database
 from domain.commands import RecordBatch, StartRun
 from domain.kinds import KindConfig, create_job
 from projections.log import Metadata
-from service.commands import handle
+from service.jobs.command_handler import handle
 
 CONCURRENCY = (1, 4, 8)
 GOAL_VS_EVENTSOURCING = 2.0

@@ -29,11 +29,11 @@ from servers import server
 from domain.commands import RecordBatch, StartRun
 from domain.kinds import KindConfig, create_job
 from projections.log import Metadata
-from service.api_keys import Scope, create_key
 from service.app import create_app
-from service.commands import handle
-from service.database import create_pool
+from service.auth.keys import Scope, create_key
+from service.jobs.command_handler import handle
 from service.settings import Settings
+from service.store.database import create_pool
 
 THIS = Path(__file__).resolve()
 CONNECTIONS = 2

@@ -71,10 +71,10 @@ from servers import free_port, server_process
 from domain.kinds import create_job
 from projections.log import Metadata
 from service.app import create_app
-from service.commands import handle
-from service.database import create_pool
-from service.kinds import load_kinds
+from service.jobs.command_handler import handle
+from service.jobs.kinds import load_kinds
 from service.settings import DEV_CURRENT_SIGNING_KEY, Settings
+from service.store.database import create_pool
 
 KIND = "demo.count"
 

@@ -1,6 +1,6 @@
 """Live streams: why appends wake watchers after their commit, and how soon a watcher hears.
 
-1. Commands/s of `service.commands.handle` (RecordBatch: two events, status upsert,
+1. Commands/s of `service.jobs.command_handler.handle` (RecordBatch: two events, status upsert,
    outbox row; the store wakes watchers after the commit) at 8 concurrent streams,
    beside the same with a NOTIFY *inside* each append's transaction too (a trigger this
    bench adds to its scratch database, enabled and disabled in turn, two rounds each):
@@ -26,9 +26,9 @@ from domain.job import fold
 from domain.kinds import KindConfig, create_job
 from domain.state import INITIAL
 from projections.log import Metadata, read_stream
-from service.commands import handle
-from service.event_feed import EventFeed
-from service.live_streams import START, Idle, LogFilter, job_versions, log_events
+from service.jobs.command_handler import handle
+from service.live.event_feed import EventFeed
+from service.live.streams import START, Idle, LogFilter, job_versions, log_events
 
 KIND = KindConfig(max_runs=1_000_000, deadline_s=None)
 METADATA = Metadata(actor="bench")

@@ -30,7 +30,7 @@ from domain.state import INITIAL
 from projections.log import Metadata, metadata_encoder
 from projections.rebuild import rebuild_job_status
 from projections.shadow_rebuild import shadow_rebuild
-from service.event_store import append
+from service.store.event_store import append
 
 EVENTS_PER_JOB = 20  # created, started, 8 × (batch, continuation), batch, completed
 RUNS_PER_JOB = 9

@@ -5,7 +5,7 @@
    does nothing (the cost of reading and decoding the log alone).
 2. The five queries behind `GET /v1/stats` over that view, every job in the window
    (median of 20).
-3. In-process CPU per request of the metrics middleware (service/api/http_metrics.py)
+3. In-process CPU per request of the metrics middleware (service/health/http_metrics.py)
    around an ASGI app that answers at once, beside Litestar's Prometheus middleware
    (which it replaced) measured the same way; and of `Metrics.appended` per command.
 """
@@ -27,9 +27,9 @@ from domain.state import JobState
 from projections.log import RecordedEvent
 from projections.runner import catch_up
 from projections.stats import StatsProjection, reset
-from service import stats
-from service.api.http_metrics import http_metrics
-from service.metrics import Metrics
+from service.health import stats
+from service.health.http_metrics import http_metrics
+from service.health.metrics import Metrics
 
 GOAL_VS_NOOP = 0.5
 GOAL_QUERY_MS = 50.0

@@ -1,7 +1,7 @@
 """A scratch database per bench: created fresh, migrated, dropped at the end.
 
 The server is `DATABASE_URL`, else a local PostgreSQL on 127.0.0.1:5432 (trust auth),
-else the embedded one that `service.database` starts.
+else the embedded one that `service.store.database` starts.
 """
 
 import asyncio
@@ -13,9 +13,9 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from service.database import resolve_database_url
-from service.migrate import migrate
 from service.settings import Settings
+from service.store.database import resolve_database_url
+from service.store.migrate import migrate
 
 LOCAL_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 

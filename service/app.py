@@ -24,7 +24,6 @@ from service.api import kinds as kinds_routes
 from service.api import results as results_routes
 from service.api.audit import AuditController
 from service.api.auth import provide_principal
-from service.api.http_metrics import http_metrics
 from service.api.jobs import JobsController
 from service.api.live import LiveController
 from service.api.metrics import MetricsController
@@ -35,13 +34,14 @@ from service.api.stats import read_stats
 from service.background import background
 from service.dashboard import DIRECTORY as DASHBOARD
 from service.dashboard.pages import DashboardController
-from service.database import create_pool, resolve_database_url
-from service.event_feed import EventFeed
-from service.kinds import Kind, load_kinds
+from service.health.http_metrics import http_metrics
+from service.health.metrics import Metrics
+from service.jobs.kinds import Kind, load_kinds
+from service.live.event_feed import EventFeed
 from service.logs import structlog_plugin
-from service.metrics import Metrics
-from service.migrate import migrate
 from service.settings import Settings
+from service.store.database import create_pool, resolve_database_url
+from service.store.migrate import migrate
 
 MAX_BODY_BYTES = 1024 * 1024
 

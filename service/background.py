@@ -18,9 +18,9 @@ from qstash import AsyncQStash
 
 from projections.runner import follow
 from projections.stats import StatsProjection
-from service.event_feed import EventFeed
-from service.kinds import Kind
-from service.relay import Relay
+from service.jobs.kinds import Kind
+from service.live.event_feed import EventFeed
+from service.qstash.relay import Relay
 from service.settings import Settings
 
 logger = logging.getLogger("jobtrail.background")

@@ -17,9 +17,9 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
-from service.database import create_pool, resolve_database_url
-from service.migrate import migrate
 from service.settings import Settings
+from service.store.database import create_pool, resolve_database_url
+from service.store.migrate import migrate
 
 # CI replays the same examples every run (a landing must not hinge on a case nobody has
 # seen yet); local runs keep exploring, and what they find is kept in .hypothesis/.

@@ -18,7 +18,7 @@ from service.api.auth import BEARER, may_see, require
 from service.api.dependencies import Caller, Pool
 from service.api.problems import ProblemError, problem_responses
 from service.api.schemas import JobDocument, document
-from service.api_keys import Scope
+from service.auth.keys import Scope
 
 # Versions are an `integer` column: a larger one can name no event, and is refused as such.
 MAX_VERSION = 2**31 - 1

@@ -13,7 +13,7 @@ from domain.state import INITIAL, JobState
 from domain.state import decoder as state_decoder
 from service.api.dependencies import Caller, Pool
 from service.api.problems import ProblemError
-from service.api_keys import Principal, Scope, authenticate, authenticate_with_job
+from service.auth.keys import Principal, Scope, authenticate, authenticate_with_job
 
 # Declared on the routes that need a key, so the schema shows the health probes need none.
 BEARER: list[SecurityRequirement] = [{"bearer": []}]

@@ -8,8 +8,8 @@ from litestar.di import NamedDependency
 from litestar.params import SkipValidation
 from psycopg_pool import AsyncConnectionPool
 
-from service.api_keys import Principal
-from service.kinds import Kind
+from service.auth.keys import Principal
+from service.jobs.kinds import Kind
 from service.settings import Settings
 
 Pool = NamedDependency[SkipValidation[AsyncConnectionPool]]

@@ -8,7 +8,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from service.api.dependencies import DatabaseUrl, Pool
 from service.api.problems import problem_responses
-from service.migrate import pending
+from service.store.migrate import pending
 
 
 class Health(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -26,11 +26,11 @@ from service.api.content_type import require_json_body
 from service.api.dependencies import Caller, Kinds, Pool
 from service.api.problems import ProblemError, problem_responses
 from service.api.schemas import CreateJobRequest, JobDocument, JobPage, document
-from service.api_keys import Scope
-from service.commands import handle
-from service.event_store import load
-from service.job_reads import BadCursor, Filters, page
-from service.kinds import Kind, lookup, requeue_deadline, validate_params
+from service.auth.keys import Scope
+from service.jobs.command_handler import handle
+from service.jobs.kinds import Kind, lookup, requeue_deadline, validate_params
+from service.store.event_store import load
+from service.store.job_status import BadCursor, Filters, page
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0f8a43-6d0e-4a55-9a3b-2f1c7e9d4a10")
 MIN_VERSION_WAIT_S = 2.0

@@ -8,7 +8,7 @@ from litestar import get
 from service.api.auth import BEARER
 from service.api.dependencies import Caller, Kinds
 from service.api.problems import problem_responses
-from service.kinds import params_schema
+from service.jobs.kinds import params_schema
 
 
 class KindDocument(msgspec.Struct, frozen=True, kw_only=True):

@@ -28,9 +28,9 @@ from service.api.dependencies import Caller, CurrentSettings, Pool
 from service.api.jobs import KindFilter
 from service.api.problems import ProblemError, problem_responses
 from service.api.schemas import document
-from service.api_keys import Scope
-from service.event_feed import EventFeed
-from service.live_streams import Idle, LogFilter, Version, horizon, job_versions, log_events, resume_point
+from service.auth.keys import Scope
+from service.live.event_feed import EventFeed
+from service.live.streams import Idle, LogFilter, Version, horizon, job_versions, log_events, resume_point
 
 KNOWN_TYPES = sorted(event_type.__struct_config__.tag for event_type in EVENT_TYPES)  # type: ignore[attr-defined]
 POSITION = re.compile(r"[0-9]{1,18}")  # a bigint, with room to spare

@@ -1,7 +1,7 @@
 """`GET /metrics`: the app's metrics, in the Prometheus text format.
 
 Unauthenticated like /healthz, so it carries no tenant data: no job ids, no owners,
-and request paths only as route templates (service/api/http_metrics.py). Everything
+and request paths only as route templates (service/health/http_metrics.py). Everything
 lives in the app's own registry.
 """
 
@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import PoolTimeout
 
 from service.api.dependencies import CurrentSettings, Pool
-from service.metrics import Metrics
+from service.health.metrics import Metrics
 
 logger = logging.getLogger("jobtrail.metrics")
 

@@ -10,9 +10,9 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 
 from domain.errors import DomainError, IllegalTransition, InvalidCommand, JobNotFound
-from service.commands import TooMuchContention
-from service.event_store import UnstorableValue
-from service.kinds import InvalidParams, UnknownKind
+from service.jobs.command_handler import TooMuchContention
+from service.jobs.kinds import InvalidParams, UnknownKind
+from service.store.event_store import UnstorableValue
 
 PROBLEM_JSON = "application/problem+json"
 logger = logging.getLogger("jobtrail.api")

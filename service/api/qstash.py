@@ -13,12 +13,12 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, Request, Response, post
 
-from service import sweeper
 from service.api.dependencies import CurrentSettings, Pool
 from service.api.problems import ProblemError, problem_responses
-from service.delivery import Answer, deliver_run, fail_after_retries
-from service.metrics import delivery_outcome
-from service.qstash_signature import InvalidSignature, verify_signature
+from service.health.metrics import delivery_outcome
+from service.qstash import sweeper
+from service.qstash.delivery import Answer, deliver_run, fail_after_retries
+from service.qstash.signature import InvalidSignature, verify_signature
 
 logger = logging.getLogger("jobtrail.qstash")
 

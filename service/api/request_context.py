@@ -6,7 +6,7 @@ own task, on its own copy of the context, so nothing bound here outlives it or n
 clearing. Litestar runs middleware after routing, so the path's `job_id` is already
 parsed. The id is also kept in the request's state, where the routes read it for the
 provenance of the events they append. The app's EventFeed is made current, so the
-request's appends announce their commits through it (service/event_feed.py). A new
+request's appends announce their commits through it (service/live/event_feed.py). A new
 id is 128 random bits from `random`, not `uuid4`: an id needs to be unique, not
 unguessable, and os.urandom is a system call per request.
 """
@@ -17,7 +17,7 @@ import re
 import structlog
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from service import event_feed
+from service.live import event_feed
 
 HEADER = b"x-request-id"
 # An id we may log and echo as it is; anything else (too long, control characters) is replaced.

@@ -12,7 +12,7 @@ from service.api.auth import require
 from service.api.dependencies import Caller, Pool
 from service.api.jobs import visible_job
 from service.api.problems import problem_responses
-from service.api_keys import Scope
+from service.auth.keys import Scope
 
 PAGE = """
 SELECT run, items::text, recorded_at FROM batch_results

@@ -12,12 +12,12 @@ import msgspec
 from litestar import get
 from litestar.params import QueryParameter
 
-from service import stats
 from service.api.auth import BEARER, require
 from service.api.dependencies import Caller, CurrentSettings, Pool
 from service.api.problems import problem_responses
-from service.api_keys import Scope
-from service.verdict import Verdict, judge
+from service.auth.keys import Scope
+from service.health import stats
+from service.health.verdict import Verdict, judge
 
 DEFAULT_WINDOW_S = 3600
 MAX_WINDOW_S = 30 * 24 * 3600

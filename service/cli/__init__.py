@@ -13,20 +13,20 @@ from projections.export import ExportError
 from projections.shadow_rebuild import RebuildInProgress
 from projections.table_swap import NotTwins
 from service.cli import (
-    broker_commands,
-    database_commands,
-    history_commands,
-    jobs_commands,
-    key_commands,
-    server_commands,
-    sweep_commands,
+    broker,
+    database,
+    history,
+    jobs,
+    keys,
+    server,
+    sweep,
 )
-from service.cli.key_commands import UnknownKey
-from service.cli.sweep_commands import QStashUnreachable
-from service.database import NotMigrated
-from service.embedded import EmbeddedPostgresError
-from service.migrate import MigrationError
+from service.cli.keys import UnknownKey
+from service.cli.sweep import QStashUnreachable
 from service.settings import SettingsError
+from service.store.database import NotMigrated
+from service.store.embedded import EmbeddedPostgresError
+from service.store.migrate import MigrationError
 
 _EXPECTED_ERRORS = (
     SettingsError,
@@ -80,13 +80,13 @@ def parser() -> argparse.ArgumentParser:
         epilog="DATABASE_URL unset means an embedded PostgreSQL under JOBTRAIL_DATA_DIR (./.jobtrail).",
     )
     subparsers = root.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    database_commands.register(subparsers)
-    history_commands.register(subparsers)
-    key_commands.register(subparsers)
-    server_commands.register(subparsers)
-    broker_commands.register(subparsers)
-    jobs_commands.register(subparsers)
-    sweep_commands.register(subparsers)
+    database.register(subparsers)
+    history.register(subparsers)
+    keys.register(subparsers)
+    server.register(subparsers)
+    broker.register(subparsers)
+    jobs.register(subparsers)
+    sweep.register(subparsers)
     return root
 
 

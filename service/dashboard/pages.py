@@ -21,12 +21,12 @@ from service.api.audit import MAX_VERSION
 from service.api.auth import may_see
 from service.api.dependencies import CurrentSettings, Pool
 from service.api.schemas import document
-from service.api_keys import Principal, Scope, authenticate
+from service.auth.keys import Principal, Scope, authenticate
 from service.dashboard import csrf, session
 from service.dashboard.diagram import state_diagram
 from service.dashboard.errors import HTML_HANDLERS
 from service.dashboard.views import STATUSES, chain_badge, is_live, timeline
-from service.job_reads import BadCursor, Filters, page
+from service.store.job_status import BadCursor, Filters, page
 
 PAGE_SIZE = 50
 # A first render shows the latest events; the rest on request (rendering is most of the

@@ -16,7 +16,7 @@ from litestar.datastructures import Cookie
 from domain.state import INITIAL, JobState
 from domain.state import decoder as state_decoder
 from service.api.dependencies import Pool
-from service.api_keys import Principal, Scope, authenticate, authenticate_with_job
+from service.auth.keys import Principal, Scope, authenticate, authenticate_with_job
 from service.settings import Settings
 
 KEY_COOKIE = "jobtrail_key"

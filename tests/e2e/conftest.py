@@ -13,7 +13,7 @@ import httpx
 import psycopg
 import pytest
 
-from service.api_keys import Scope, create_key
+from service.auth.keys import Scope, create_key
 
 JOBTRAIL = str(Path(sys.executable).with_name("jobtrail"))
 FINAL = {"completed", "error", "timeout", "cancelled"}

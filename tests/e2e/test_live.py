@@ -16,7 +16,7 @@ import httpx
 import psycopg
 import pytest
 
-from service.api_keys import Scope, create_key
+from service.auth.keys import Scope, create_key
 from tests.e2e.conftest import Service, create, history, wait_for, wait_until_final
 from tests.e2e.sse import Message, data_messages, messages, with_data
 

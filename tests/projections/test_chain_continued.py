@@ -11,7 +11,7 @@ from domain.commands import RecordBatch, StartRun
 from domain.kinds import KindConfig, create_job
 from projections.chain import verify
 from projections.log import Metadata, link, read_stream
-from service.commands import handle
+from service.jobs.command_handler import handle
 
 pytestmark = pytest.mark.anyio
 

@@ -7,7 +7,7 @@ import pytest
 from projections import job_status
 from projections.drift import LIVE_ROWS
 from projections.rebuild import COPY_STATUS
-from service.event_store import APPEND
+from service.store.event_store import APPEND
 
 
 def _names(sql_list: str) -> list[str]:

@@ -20,9 +20,9 @@ from projections.drift import Drift, find_drift
 from projections.log import Metadata, link, read_stream
 from projections.rebuild import rebuild_job_status
 from projections.replay import replay_all
-from service.commands import handle
-from service.demo import run_demo
-from service.event_store import DuplicateMessage, InboxEntry, load
+from service.cli.demo import run_demo
+from service.jobs.command_handler import handle
+from service.store.event_store import DuplicateMessage, InboxEntry, load
 
 # PostgreSQL cannot store NUL; the store refuses it up front (tests/service/test_unstorable.py).
 STORABLE = st.characters(codec="utf-8", exclude_characters="\x00")

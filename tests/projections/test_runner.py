@@ -14,7 +14,7 @@ from domain.job import decide, fold
 from domain.kinds import KindConfig, create_job
 from projections.log import Metadata, RecordedEvent
 from projections.runner import catch_up, catch_up_once, follow
-from service.event_store import append
+from service.store.event_store import append
 
 pytestmark = pytest.mark.anyio
 

@@ -20,11 +20,11 @@ from projections.rebuild import rebuild_job_status
 from projections.replay import replay_all
 from projections.shadow_rebuild import RebuildInProgress, shadow_rebuild
 from projections.table_swap import NotTwins, check_twins, describe
-from service.commands import handle
-from service.database import create_pool
-from service.demo import run_demo
-from service.event_store import append
-from service.migrate import migrate
+from service.cli.demo import run_demo
+from service.jobs.command_handler import handle
+from service.store.database import create_pool
+from service.store.event_store import append
+from service.store.migrate import migrate
 from tests.service.test_migrate import SCHEMA_QUERIES
 
 pytestmark = pytest.mark.anyio

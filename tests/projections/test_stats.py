@@ -10,7 +10,7 @@ from psycopg_pool import AsyncConnectionPool
 from domain.commands import Requeue
 from projections.runner import catch_up_once, follow
 from projections.stats import StatsProjection, reset
-from service.commands import handle
+from service.jobs.command_handler import handle
 from tests.service.stats_scenario import ACTOR, project, run_scenario
 
 pytestmark = pytest.mark.anyio

@@ -19,8 +19,8 @@ from domain.commands import AnyCommand, CreateJob, FailJob, RecordBatch, StartRu
 from projections.log import Metadata
 from projections.runner import catch_up
 from projections.stats import StatsProjection
-from service import stats
-from service.commands import handle
+from service.health import stats
+from service.jobs.command_handler import handle
 
 ACTOR = Metadata(actor="scenario")
 BATCH_MS = 250

@@ -6,7 +6,7 @@ import re
 import psycopg
 import pytest
 
-from service.api_keys import Principal, Scope, authenticate, key_id_of
+from service.auth.keys import Principal, Scope, authenticate, key_id_of
 from service.cli import main
 
 STAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")

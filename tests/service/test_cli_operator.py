@@ -14,8 +14,8 @@ from domain.commands import AnyCommand, FailJob, RecordBatch, StartRun
 from domain.kinds import KindConfig, create_job
 from projections.log import Metadata
 from service.cli import main, parser
-from service.commands import handle
-from service.database import create_pool
+from service.jobs.command_handler import handle
+from service.store.database import create_pool
 from tests.service.cli_run import run
 
 NOBODY = "00000000-0000-0000-0000-000000000000"

@@ -15,9 +15,9 @@ from domain.job import decide, fold
 from domain.kinds import KindConfig, create_job
 from domain.state import JobState
 from projections.log import Metadata, read_stream
-from service.commands import MAX_ATTEMPTS, handle
-from service.database import create_pool
-from service.event_store import ConcurrencyConflict, append, load
+from service.jobs.command_handler import MAX_ATTEMPTS, handle
+from service.store.database import create_pool
+from service.store.event_store import ConcurrencyConflict, append, load
 
 pytestmark = pytest.mark.anyio
 
@@ -100,7 +100,7 @@ async def test_concurrent_commands_through_handle_each_apply_once_with_contiguou
 
     # Losers re-read and retry at once, in lockstep: each round of conflicts has one
     # winner, so the n-th command needs n attempts. Past MAX_ATTEMPTS contenders this
-    # fails with TooMuchContention (see service/commands.py).
+    # fails with TooMuchContention (see service/jobs/command_handler.py).
     async def fail(attempt: int) -> None:
         await go.wait()
         command = FailDelivery(at=T0 + timedelta(seconds=attempt), run=1, attempt=attempt, error=f"e{attempt}")

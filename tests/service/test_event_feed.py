@@ -14,8 +14,8 @@ from domain.job import decide, fold
 from domain.kinds import KindConfig, create_job
 from domain.state import INITIAL
 from projections.log import Metadata
-from service.event_feed import EVENTS_CHANNEL, OUTBOX_CHANNEL, STREAMS_PER_NOTIFY, EventFeed, announcing_to
-from service.event_store import ConcurrencyConflict, append
+from service.live.event_feed import EVENTS_CHANNEL, OUTBOX_CHANNEL, STREAMS_PER_NOTIFY, EventFeed, announcing_to
+from service.store.event_store import ConcurrencyConflict, append
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,7 @@ from domain.job import decide, fold
 from domain.kinds import KindConfig, create_job
 from domain.state import INITIAL
 from projections.log import Metadata
-from service.event_store import ConcurrencyConflict, append
+from service.store.event_store import ConcurrencyConflict, append
 
 pytestmark = pytest.mark.anyio
 

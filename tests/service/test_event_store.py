@@ -16,9 +16,9 @@ from domain.job import decide, fold
 from domain.kinds import KindConfig, create_job
 from projections.chain import link_hash, verify
 from projections.log import Metadata, link, read_stream
-from service.demo import run_demo
-from service.dispatch import messages_for
-from service.event_store import (
+from service.cli.demo import run_demo
+from service.jobs.dispatch import messages_for
+from service.store.event_store import (
     ConcurrencyConflict,
     DuplicateIdempotencyKey,
     DuplicateMessage,

@@ -8,8 +8,8 @@ from uuid import uuid4
 import pytest
 
 from domain.state import INITIAL
-from service.event_feed import LISTEN, EventFeed
-from service.live_streams import START, Idle, LogFilter, Version, job_versions, log_events
+from service.live.event_feed import LISTEN, EventFeed
+from service.live.streams import START, Idle, LogFilter, Version, job_versions, log_events
 
 pytestmark = pytest.mark.anyio
 

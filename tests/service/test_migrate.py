@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from service.migrate import MIGRATIONS_DIR, MigrationError, migrate, pending, read_migrations
+from service.store.migrate import MIGRATIONS_DIR, MigrationError, migrate, pending, read_migrations
 
 SAMPLE_DIR = Path(__file__).with_name("sample_migrations")
 DIRECTORIES = [
@@ -52,7 +52,7 @@ SELECT_RECORDED = "SELECT version, name FROM schema_migrations ORDER BY version"
 RUNNER = """
 import asyncio, json, sys
 from pathlib import Path
-from service.migrate import migrate
+from service.store.migrate import migrate
 print(json.dumps(asyncio.run(migrate(sys.argv[1], directory=Path(sys.argv[2])))))
 """
 

@@ -11,9 +11,9 @@ from domain.commands import AnyCommand, StartRun
 from domain.job import decide, fold
 from domain.kinds import KindConfig, create_job
 from projections.log import Metadata
-from service.dispatch import messages_for
-from service.event_feed import OUTBOX_CHANNEL
-from service.event_store import append, load
+from service.jobs.dispatch import messages_for
+from service.live.event_feed import OUTBOX_CHANNEL
+from service.store.event_store import append, load
 
 pytestmark = pytest.mark.anyio
 

@@ -9,7 +9,7 @@ import pytest
 from domain.commands import RecordBatch, StartRun, TimeOut
 from domain.kinds import KindConfig, create_job
 from projections.log import Metadata
-from service.commands import handle
+from service.jobs.command_handler import handle
 
 FINAL_EVENTS = {"JobCompleted", "JobTimedOut", "JobFailed", "JobCancelled"}
 TRIALS = 1000

@@ -10,14 +10,14 @@ from litestar.testing import AsyncTestClient
 from domain.commands import RecordBatch, StartRun
 from domain.kinds import KindConfig, create_job
 from projections.log import Metadata
-from service.api_keys import create_key
 from service.app import create_app
-from service.commands import handle
-from service.delivery import deliver_run
-from service.event_store import UnstorableValue
-from service.handlers.contract import Batch
-from service.kinds import Kind
+from service.auth.keys import create_key
+from service.jobs.batch import Batch
+from service.jobs.command_handler import handle
+from service.jobs.kinds import Kind
+from service.qstash.delivery import deliver_run
 from service.settings import Settings
+from service.store.event_store import UnstorableValue
 
 
 async def counts(pool) -> tuple:

@@ -2,8 +2,8 @@
 
 import pytest
 
-from service.stats import Backlog, Finished, Lag, Stuck
-from service.verdict import (
+from service.health.stats import Backlog, Finished, Lag, Stuck
+from service.health.verdict import (
     DEGRADED_LAG_S,
     DEGRADED_OUTBOX_AGE_S,
     MIN_FINISHED_FOR_RATE,

@@ -19,8 +19,8 @@ from litestar.testing import AsyncTestClient
 from litestar.testing.transport import TestClientTransport
 from psycopg_pool import AsyncConnectionPool
 
-from service.api_keys import Scope, create_key
 from service.app import create_app
+from service.auth.keys import Scope, create_key
 from service.settings import Settings
 
 COUNT = {"kind": "demo.count", "params": {"total": 40}}

@@ -9,7 +9,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from projections.export import verify_export
-from service.api_keys import key_id_of
+from service.auth.keys import key_id_of
 from service.cli import main
 from tests.service.api.conftest import Keys, auth, create
 

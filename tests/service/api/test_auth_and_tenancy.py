@@ -9,7 +9,7 @@ from litestar.routes import HTTPRoute
 from litestar.testing import AsyncTestClient
 from psycopg_pool import AsyncConnectionPool
 
-from service.api_keys import key_id_of, revoke_key
+from service.auth.keys import key_id_of, revoke_key
 from tests.service.api.conftest import COUNT, Keys, auth, create
 
 pytestmark = pytest.mark.anyio

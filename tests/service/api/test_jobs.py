@@ -8,7 +8,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from service.api.schemas import JobDocument
-from service.handlers.demo_count import CONFIG as DEMO_COUNT
+from service.jobs.demo_count import CONFIG as DEMO_COUNT
 from tests.service.api.conftest import COUNT, Keys, auth, concurrently, create
 
 pytestmark = pytest.mark.anyio

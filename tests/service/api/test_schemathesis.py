@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from service.api_keys import Scope, create_key
+from service.auth.keys import Scope, create_key
 
 MIN_CASES = 1_000
 EXAMPLES = {GenerationMode.POSITIVE: 90, GenerationMode.NEGATIVE: 60}

@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from psycopg_pool import AsyncConnectionPool
 
 from service.app import create_app
-from service.metrics import Metrics, reporting_to
+from service.health.metrics import Metrics, reporting_to
 from service.settings import Settings
 from tests.service.api.conftest import Keys, auth
 from tests.service.stats_scenario import BATCH_MS, Scenario, project, run_scenario

@@ -15,9 +15,9 @@ from domain.kinds import KindConfig, create_job
 from domain.lifecycle import Status
 from projections.chain import verify
 from projections.log import Metadata, link, read_stream
-from service.commands import handle
 from service.dashboard.diagram import state_diagram
 from service.dashboard.views import chain_badge
+from service.jobs.command_handler import handle
 from tests.service.api.conftest import auth
 from tests.service.dashboard.conftest import Keys, create, sign_in
 

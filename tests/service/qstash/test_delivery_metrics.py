@@ -11,8 +11,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from domain.kinds import create_job
 from projections.log import Metadata
-from service.commands import handle
-from service.handlers import demo_count
+from service.jobs import demo_count
+from service.jobs.command_handler import handle
 from tests.service.qstash.test_signatures import WRONG_KEY, claims, sign
 
 pytestmark = pytest.mark.anyio

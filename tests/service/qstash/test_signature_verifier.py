@@ -7,7 +7,7 @@ import time
 import jwt
 import pytest
 
-from service.qstash_signature import InvalidSignature, verify_signature
+from service.qstash.signature import InvalidSignature, verify_signature
 from service.settings import DEV_CURRENT_SIGNING_KEY, DEV_NEXT_SIGNING_KEY
 
 URL = "http://jobtrail.test/qstash/run"

@@ -7,9 +7,9 @@ from projections.rebuild import rebuild_job_status
 from projections.shadow_rebuild import shadow_rebuild
 from service.cli.progress import progress_on_stderr
 from service.cli.subcommand import add
-from service.database import connected, resolve_database_url
-from service.migrate import migrate
 from service.settings import Settings
+from service.store.database import connected, resolve_database_url
+from service.store.migrate import migrate
 
 
 async def migrate_command(args: argparse.Namespace) -> int:

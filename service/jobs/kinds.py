@@ -14,8 +14,8 @@ from typing import Any
 import msgspec
 
 from domain.kinds import KindConfig
-from service.handlers import demo_count
-from service.handlers.contract import Batch, BatchContext, PermanentError
+from service.jobs import demo_count
+from service.jobs.batch import Batch, BatchContext, PermanentError
 
 __all__ = ["Batch", "BatchContext", "Kind", "PermanentError", "load_kinds", "lookup"]
 

@@ -3,12 +3,12 @@
 Litestar's Prometheus middleware did this by building a Request, two dicts of labels
 and five labelled lookups per request: about a seventh of a QStash delivery's CPU
 (bench/bench_stats.py measures both). This one finds a route's labelled series once
-(service.metrics.Metrics) and then only increments them. Routing has run before any
+(service.health.metrics.Metrics) and then only increments them. Routing has run before any
 middleware, so the path label is the route template (`/v1/jobs/{job_id}`), never a
 job id, and unknown paths are never measured.
 
 For the request's duration it also makes the app's Metrics current
-(service.metrics.CURRENT): commands report their appends there.
+(service.health.metrics.CURRENT): commands report their appends there.
 """
 
 import time
@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.metrics import CURRENT, Metrics
+from service.health.metrics import CURRENT, Metrics
 
 
 def http_metrics(metrics: Metrics) -> Callable[[ASGIApp], ASGIApp]:

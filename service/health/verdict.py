@@ -7,7 +7,7 @@ judged only over enough finished jobs: one failure out of one is no trend.
 
 from typing import Literal
 
-from service.stats import Backlog, Finished, Lag, Stuck
+from service.health.stats import Backlog, Finished, Lag, Stuck
 
 Verdict = Literal["healthy", "degraded", "unhealthy"]
 

@@ -8,11 +8,11 @@ from domain.state import progress
 from projections.chain import verify
 from projections.export import verify_export
 from projections.log import link, read_stream
+from service.cli.demo import DemoJob, run_demo
 from service.cli.subcommand import add, job_id, positive
-from service.database import connected
-from service.demo import DemoJob, run_demo
+from service.cli.timeline import console, ndjson, timeline, timeline_text, verdict
 from service.settings import Settings
-from service.timeline import console, ndjson, timeline, timeline_text, verdict
+from service.store.database import connected
 
 
 async def demo_command(args: argparse.Namespace) -> int:

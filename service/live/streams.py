@@ -25,7 +25,7 @@ from psycopg_pool import AsyncConnectionPool
 from domain.job import evolve
 from domain.state import JobState, is_final
 from projections.log import RecordedEvent, read_settled_after, read_stream
-from service.event_feed import EventFeed
+from service.live.event_feed import EventFeed
 
 BATCH = 500
 HELD_BACK_POLL_S = (0.02, 1.0)  # first and longest wait while older transactions hold events back

@@ -4,7 +4,7 @@ from uuid import UUID
 
 from domain.events import AnyEvent, ContinuationScheduled, JobCreated, JobRequeued, RunRedispatched
 from domain.state import JobState
-from service.event_store import OutboxMessage
+from service.store.event_store import OutboxMessage
 
 
 def messages_for(stream_id: UUID, events: list[AnyEvent], state: JobState) -> list[OutboxMessage]:

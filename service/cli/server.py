@@ -6,11 +6,11 @@ import psycopg
 import uvicorn
 
 from service.app import create_app, end_live_streams
+from service.auth.dev_key import DEV_OWNER, ensure_dev_key
 from service.cli.subcommand import add
-from service.database import resolve_database_url
-from service.dev_key import DEV_OWNER, ensure_dev_key
-from service.migrate import migrate
 from service.settings import Settings
+from service.store.database import resolve_database_url
+from service.store.migrate import migrate
 
 
 async def serve_command(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ from qstash.errors import QStashError
 
 from domain.commands import Redispatch, TimeOut
 from projections.log import Metadata
-from service.commands import handle
+from service.jobs.command_handler import handle
 
 SWEEPER = Metadata(actor="sweeper")
 

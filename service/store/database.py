@@ -5,9 +5,9 @@ from contextlib import asynccontextmanager
 
 from psycopg_pool import AsyncConnectionPool
 
-from service.embedded import start_embedded
-from service.migrate import migrate, pending
 from service.settings import Settings
+from service.store.embedded import start_embedded
+from service.store.migrate import migrate, pending
 
 
 def resolve_database_url(settings: Settings) -> str:

@@ -6,7 +6,7 @@ from typing import Annotated
 import msgspec
 
 from domain.kinds import KindConfig
-from service.handlers.contract import Batch, BatchContext, PermanentError
+from service.jobs.batch import Batch, BatchContext, PermanentError
 
 NAME = "demo.count"
 

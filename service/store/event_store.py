@@ -7,7 +7,7 @@ and only here, into the store's own exceptions.
 
 After the commit, an append wakes the live streams watching its job (and, when it
 queued outbox rows, the relays): through the process's EventFeed when it has one
-(service/event_feed.py), else with a NOTIFY in a transaction of its own. Inside the
+(service/live/event_feed.py), else with a NOTIFY in a transaction of its own. Inside the
 append's transaction, a notification would hold PostgreSQL's cluster-wide notify lock
 across the commit's fsync and so serialize every append's commit
 (migrations/0009_cheaper_appends.sql); that is also why no trigger on `events` or
@@ -29,7 +29,7 @@ from domain.state import INITIAL, JobState
 from domain.state import decoder as state_decoder
 from projections import job_status
 from projections.log import Metadata, metadata_encoder
-from service import event_feed
+from service.live import event_feed
 
 
 class ConcurrencyConflict(Exception):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from psycopg import AsyncConnection
 
-from service.api_keys import Scope, authenticate, create_key
+from service.auth.keys import Scope, authenticate, create_key
 
 DEV_OWNER = "dev"
 DEV_SCOPES = (Scope.JOBS_WRITE, Scope.JOBS_READ, Scope.AUDIT_READ)

@@ -2,10 +2,10 @@
 
 import argparse
 
-from service.api_keys import DEFAULT_SCOPES, Scope, create_key, list_keys, revoke_key
+from service.auth.keys import DEFAULT_SCOPES, Scope, create_key, list_keys, revoke_key
 from service.cli.subcommand import add
-from service.database import connected
 from service.settings import Settings
+from service.store.database import connected
 
 
 class UnknownKey(Exception):

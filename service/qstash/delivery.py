@@ -26,10 +26,10 @@ from domain.lifecycle import Status
 from domain.state import INITIAL, JobState, is_overdue
 from domain.state import decoder as state_decoder
 from projections.log import Metadata
-from service.commands import handle
-from service.event_store import BatchItems, DuplicateMessage, InboxEntry, UnstorableValue, record_inbox
-from service.handlers.contract import BatchContext, PermanentError
-from service.kinds import Kind
+from service.jobs.batch import BatchContext, PermanentError
+from service.jobs.command_handler import handle
+from service.jobs.kinds import Kind
+from service.store.event_store import BatchItems, DuplicateMessage, InboxEntry, UnstorableValue, record_inbox
 
 logger = logging.getLogger("jobtrail.delivery")
 

@@ -20,9 +20,9 @@ from domain.events import AnyEvent, BatchRecorded
 from domain.job import decide, fold
 from domain.state import JobState
 from projections.log import Metadata
-from service import metrics
-from service.dispatch import messages_for
-from service.event_store import BatchItems, ConcurrencyConflict, InboxEntry, append, load
+from service.health import metrics
+from service.jobs.dispatch import messages_for
+from service.store.event_store import BatchItems, ConcurrencyConflict, InboxEntry, append, load
 
 MAX_ATTEMPTS = 10
 BACKOFF_S = 0.002  # first pause is up to 2 ms, doubling, capped at 64 ms

@@ -7,9 +7,9 @@ from qstash import AsyncQStash
 from qstash.errors import QStashError
 
 from service.cli.subcommand import add
-from service.database import connected
+from service.qstash.sweeper import sweep
 from service.settings import Settings
-from service.sweeper import sweep
+from service.store.database import connected
 
 
 class QStashUnreachable(Exception):

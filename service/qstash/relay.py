@@ -19,7 +19,7 @@ from uuid import UUID
 from psycopg_pool import AsyncConnectionPool
 from qstash import AsyncQStash
 
-from service.kinds import Kind
+from service.jobs.kinds import Kind
 
 logger = logging.getLogger("jobtrail.relay")
 

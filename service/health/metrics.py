@@ -7,7 +7,7 @@ count what this process did (Prometheus sums processes); the gauges describe the
 shared database and are the same from every process.
 
 Commands report appends through `CURRENT`, which the app's middleware sets for each
-request: `service.commands.handle` serves many callers and should not need a
+request: `service.jobs.command_handler.handle` serves many callers and should not need a
 parameter threaded through all of them to be measured.
 """
 
@@ -23,14 +23,14 @@ from psycopg import AsyncConnection
 
 from domain.events import AnyEvent, BatchRecorded, JobCancelled, JobCompleted, JobCreated, JobFailed, JobTimedOut
 from domain.state import JobState
-from service import stats
+from service.health import stats
 
 APPEND_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 BATCH_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0)
 _FINISHING = (JobCompleted, JobFailed, JobTimedOut, JobCancelled)
 
 # The request metrics' names and labels are those of Litestar's Prometheus middleware,
-# which they replace (service/api/http_metrics.py): dashboards built on them still work.
+# which they replace (service/health/http_metrics.py): dashboards built on them still work.
 HTTP_LABELS = ("method", "path", "status_code", "app_name")
 APP_NAME = "jobtrail"
 

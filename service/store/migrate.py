@@ -21,7 +21,7 @@ from pathlib import Path
 import msgspec
 import psycopg
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 LOCK_KEY = 7669456942709959020  # b"jobtrail" as a bigint; any fixed key shared by all runners
 

@@ -18,12 +18,12 @@ from domain.lifecycle import Status
 from domain.state import JobState, progress
 from projections.log import Metadata
 from service.cli.subcommand import add, job_id, positive
-from service.commands import Handled, handle
-from service.database import connected
-from service.event_store import load
-from service.job_reads import Filters, page
-from service.kinds import load_kinds, requeue_deadline
+from service.jobs.command_handler import Handled, handle
+from service.jobs.kinds import load_kinds, requeue_deadline
 from service.settings import Settings
+from service.store.database import connected
+from service.store.event_store import load
+from service.store.job_status import Filters, page
 
 
 def now() -> datetime:

@@ -17,7 +17,7 @@ from domain.kinds import KindConfig, create_job
 from domain.lifecycle import ACTIVE
 from domain.state import JobState
 from projections.log import Metadata
-from service.commands import handle
+from service.jobs.command_handler import handle
 
 KIND = "demo.count"
 ACTOR = Metadata(actor="demo")

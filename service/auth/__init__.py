@@ -1,0 +1,1 @@
+"""API keys: created, hashed, scoped, revoked; and the development key `make run` prints."""

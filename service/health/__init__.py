@@ -1,0 +1,1 @@
+"""How the service is doing: statistics, the health verdict, and Prometheus metrics."""
