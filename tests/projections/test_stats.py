@@ -11,7 +11,7 @@ from domain.commands import Requeue
 from projections.runner import catch_up_once, follow
 from projections.stats import StatsProjection, reset
 from service.jobs.command_handler import handle
-from tests.service.stats_scenario import ACTOR, project, run_scenario
+from tests.service.health.stats_scenario import ACTOR, project, run_scenario
 
 pytestmark = pytest.mark.anyio
 

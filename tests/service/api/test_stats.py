@@ -13,7 +13,7 @@ from service.app import create_app
 from service.health.metrics import Metrics, reporting_to
 from service.settings import Settings
 from tests.service.api.conftest import Keys, auth
-from tests.service.stats_scenario import BATCH_MS, Scenario, project, run_scenario
+from tests.service.health.stats_scenario import BATCH_MS, Scenario, project, run_scenario
 
 pytestmark = pytest.mark.anyio
 

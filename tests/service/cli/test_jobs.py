@@ -6,7 +6,7 @@ import re
 import psycopg
 import pytest
 
-from tests.service.cli_run import run
+from tests.service.cli.run import run
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 

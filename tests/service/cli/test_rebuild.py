@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.service.cli_run import run
+from tests.service.cli.run import run
 
 JOBTRAIL = str(Path(sys.executable).with_name("jobtrail"))
 PLAIN_LINE = re.compile(

@@ -16,7 +16,7 @@ from projections.log import Metadata
 from service.cli import main, parser
 from service.jobs.command_handler import handle
 from service.store.database import create_pool
-from tests.service.cli_run import run
+from tests.service.cli.run import run
 
 NOBODY = "00000000-0000-0000-0000-000000000000"
 ESCAPE = "\x1b["
