@@ -4,6 +4,7 @@ msgspec converts the raw strings (strict=False parses numbers) and its error nam
 offending variable, so a bad value is one clear line at start.
 """
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,12 +36,21 @@ VARIABLES = {
     "broker_port": "JOBTRAIL_BROKER_PORT",
     "broker_time_scale": "JOBTRAIL_BROKER_TIME_SCALE",
     "broker_faults": "JOBTRAIL_BROKER_FAULTS",
-    "stall_after_s": "JOBTRAIL_STALL_AFTER_S",
+    "redispatch_after_s": "JOBTRAIL_REDISPATCH_AFTER_S",
     "sse_keepalive_s": "JOBTRAIL_SSE_KEEPALIVE_S",
-    "stuck_after_s": "JOBTRAIL_STUCK_AFTER_S",
+    "report_stuck_after_s": "JOBTRAIL_REPORT_STUCK_AFTER_S",
     "log_format": "JOBTRAIL_LOG_FORMAT",
     "log_level": "JOBTRAIL_LOG_LEVEL",
 }
+
+# Old variable -> the one that replaced it. An old name still works, with one warning,
+# while the new one is unset.
+RENAMED = {
+    "JOBTRAIL_STALL_AFTER_S": "JOBTRAIL_REDISPATCH_AFTER_S",
+    "JOBTRAIL_STUCK_AFTER_S": "JOBTRAIL_REPORT_STUCK_AFTER_S",
+}
+
+logger = logging.getLogger("jobtrail.settings")
 
 # The official QStash dev server's public, deterministic credentials (user 1). With
 # QSTASH_TOKEN unset jobtrail runs its local broker with these, so `npx
@@ -65,13 +75,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     qstash_next_signing_key: str = DEV_NEXT_SIGNING_KEY
     broker_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080  # 0: any free port
     broker_time_scale: Annotated[float, msgspec.Meta(gt=0, le=1)] = 1.0
-    # An active job that has not moved for this long, with no message in flight, is stalled.
-    stall_after_s: Annotated[float, msgspec.Meta(gt=0)] = 300.0
+    # The sweeper acts: an active job that has not moved for this long, with no message in
+    # flight, has its current run sent again (a bounded number of times).
+    redispatch_after_s: Annotated[float, msgspec.Meta(gt=0)] = 300.0
     # A live stream with nothing to send writes a comment this often, so proxies keep it open.
     sse_keepalive_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 15.0
-    # A processing job that has not progressed for this long counts as stuck in /v1/stats
-    # and /metrics: longer than a stall, so the sweeper's re-dispatch has had its chance.
-    stuck_after_s: Annotated[float, msgspec.Meta(gt=0)] = 900.0
+    # Statistics report: a processing job that has not progressed for this long counts as
+    # stuck in /v1/stats and /metrics; longer than redispatch_after_s, so the sweeper's
+    # re-dispatch has had its chance first.
+    report_stuck_after_s: Annotated[float, msgspec.Meta(gt=0)] = 900.0
     # Test-only fault injection in the local broker: a comma list of "duplicate"
     # (deliver every message twice) and "shuffle" (deliver ready messages in random order).
     broker_faults: Annotated[str, msgspec.Meta(pattern=r"^((duplicate|shuffle)(,(duplicate|shuffle))*)?$")] = ""
@@ -93,6 +105,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
+        environ = _with_renamed(environ)
         raw = {
             field: environ[variable].strip()
             for field, variable in VARIABLES.items()
@@ -108,6 +121,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if settings.data_dir.exists() and not settings.data_dir.is_dir():
             raise SettingsError(f"JOBTRAIL_DATA_DIR is not a directory: {settings.data_dir}")
         return settings
+
+
+def _with_renamed(environ: Mapping[str, str]) -> Mapping[str, str]:
+    """The environment with each old variable read under its new name, unless both are set."""
+    old_in_use = [old for old in RENAMED if environ.get(old, "").strip()]
+    if not old_in_use:
+        return environ
+    renamed = dict(environ)
+    for old in old_in_use:
+        new = RENAMED[old]
+        if environ.get(new, "").strip():
+            logger.warning("%s is ignored: %s, its new name, is set", old, new)
+        else:
+            logger.warning("%s is deprecated: set %s instead", old, new)
+            renamed[new] = environ[old]
+    return renamed
 
 
 def _explain(error: msgspec.ValidationError) -> str:

@@ -27,7 +27,7 @@ class MetricsController(PrometheusController):
         metrics: Metrics = request.app.state.metrics
         try:
             async with pool.connection(timeout=2) as conn:
-                await metrics.refresh(conn, settings.stuck_after_s)
+                await metrics.refresh(conn, settings.report_stuck_after_s)
         except (psycopg.Error, PoolTimeout):
             logger.warning("metrics: the database did not answer; its gauges are NaN")
             metrics.unknown()

@@ -120,7 +120,7 @@ class QStashController(Controller):
     )
     async def sweep(self, request: Request, pool: Pool, settings: CurrentSettings) -> sweeper.SweepReport:
         await _verified_body(request, settings, "/qstash/sweep")
-        return await sweeper.sweep(pool, request.app.state.get("qstash"), settings.stall_after_s)
+        return await sweeper.sweep(pool, request.app.state.get("qstash"), settings.redispatch_after_s)
 
 
 def _message_id(request: Request) -> str:

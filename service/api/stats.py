@@ -59,7 +59,7 @@ async def read_stats(
     else:
         require(principal, Scope.JOBS_READ)
         owner = principal.owner
-    threshold = stuck_after_s if stuck_after_s is not None else settings.stuck_after_s
+    threshold = stuck_after_s if stuck_after_s is not None else settings.report_stuck_after_s
     now = datetime.now(UTC)
     since = now - timedelta(seconds=window_s)
     async with pool.connection() as conn, conn.transaction():

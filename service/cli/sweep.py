@@ -18,11 +18,11 @@ class QStashUnreachable(Exception):
 
 async def sweep_command(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    stall_after_s = args.stall_after if args.stall_after is not None else settings.stall_after_s
+    redispatch_after_s = args.redispatch_after or settings.redispatch_after_s
     client = None if args.timeouts_only else AsyncQStash(settings.token, base_url=settings.qstash_url)
     async with connected(settings) as pool:
         try:
-            report = await sweep(pool, client, stall_after_s)
+            report = await sweep(pool, client, redispatch_after_s)
         except (httpx.HTTPError, QStashError) as error:
             raise QStashUnreachable(
                 f"overdue jobs were timed out, but QStash at {settings.qstash_url} could not say which "
@@ -49,15 +49,17 @@ def register(subparsers) -> None:
         sweep_command,
         "time out overdue jobs and rescue stalled ones, once",
         "Run one sweep now: every active job past its deadline times out, and every job\n"
-        "stalled for --stall-after seconds whose message QStash no longer holds is sent\n"
+        "idle for --redispatch-after seconds whose message QStash no longer holds is sent\n"
         "again (that asks QStash: QSTASH_URL and QSTASH_TOKEN, or the local broker of a\n"
         "running `jobtrail serve`). Prints how many jobs each changed.\n\n"
-        "example:\n  jobtrail sweep --stall-after 600",
+        "example:\n  jobtrail sweep --redispatch-after 600",
     )
     command.add_argument(
-        "--stall-after",
+        "--redispatch-after",
+        "--stall-after",  # its old name
         type=_seconds,
-        help="seconds without progress that make an active job stalled (default JOBTRAIL_STALL_AFTER_S, 300)",
+        help="seconds an active job may stand still before its run is sent again"
+        " (default JOBTRAIL_REDISPATCH_AFTER_S, 300)",
     )
     command.add_argument(
         "--timeouts-only", action="store_true", help="only time out overdue jobs; do not ask QStash about stalls"

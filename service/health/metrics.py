@@ -92,7 +92,9 @@ class Metrics:
             registry=registry,
         )
         self.stuck_jobs = Gauge(
-            "jobtrail_jobs_stuck", "Processing jobs without progress for longer than stuck_after_s", registry=registry
+            "jobtrail_jobs_stuck",
+            "Processing jobs without progress for JOBTRAIL_REPORT_STUCK_AFTER_S",
+            registry=registry,
         )
 
     def appended(self, events: Sequence[AnyEvent], state: JobState, seconds: float) -> None:

@@ -89,7 +89,7 @@ def test_a_run_lost_with_an_in_process_broker_is_sent_again_by_the_sweeper(datab
     """kill -9 takes the in-process broker and its queued message with it: the job stalls
     until the sweeper sees no message in flight and re-dispatches the run."""
     service = Service(database_url, tmp_path)
-    service.env["JOBTRAIL_STALL_AFTER_S"] = "1"
+    service.env["JOBTRAIL_REDISPATCH_AFTER_S"] = "1"
     api = httpx.Client(base_url=service.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
     try:
         service.start()
