@@ -20,7 +20,8 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 from bench_rebuild import EVENTS_PER_JOB, load
-from scratch import ratio_line, scratch_database
+from databases import scratch_database
+from ratios import ratio_line
 
 from domain.events import BatchRecorded, ContinuationScheduled
 from domain.state import JobState
