@@ -7,7 +7,7 @@
    (median of 20).
 3. In-process CPU per request of the metrics middleware (service/health/http_metrics.py)
    around an ASGI app that answers at once, beside Litestar's Prometheus middleware
-   (which it replaced) measured the same way; and of `Metrics.appended` per command.
+   (the alternative it stands in for) measured the same way; and of `Metrics.appended` per command.
 """
 
 import argparse
