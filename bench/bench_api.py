@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from databases import scratch_database
 from litestar import Litestar, get
 from litestar.datastructures import State
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
-from scratch import ratio_line, scratch_database
+from ratios import ratio_line
 from servers import server
 
 from domain.kinds import create_job

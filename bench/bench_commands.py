@@ -24,12 +24,13 @@ from datetime import UTC, datetime
 
 import msgspec
 from bare import CREATE_BARE_TABLES, INSERT_BARE_EVENT, UPSERT_BARE_STATUS
+from databases import scratch_database
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
-from scratch import ratio_line, scratch_database
+from ratios import ratio_line
 
 from domain.commands import RecordBatch, StartRun
 from domain.kinds import KindConfig, create_job

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import uvicorn
 from bench_api import load
-from scratch import ratio_line, scratch_database
+from databases import scratch_database
+from ratios import ratio_line
 from servers import server
 
 from domain.commands import RecordBatch, StartRun

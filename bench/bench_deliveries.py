@@ -61,11 +61,12 @@ import psycopg
 import uvicorn
 from bare import CREATE_BARE_TABLES, INSERT_BARE_EVENT, UPSERT_BARE_STATUS
 from cpu import postgres_cpu_s, process_cpu_s
+from databases import scratch_database
 from litestar import Litestar, post
 from litestar.datastructures import State
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
-from scratch import ratio_line, scratch_database
+from ratios import ratio_line
 from servers import free_port, server_process
 
 from domain.kinds import create_job

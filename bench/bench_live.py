@@ -18,8 +18,9 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+from databases import scratch_database
 from psycopg_pool import AsyncConnectionPool
-from scratch import ratio_line, scratch_database
+from ratios import ratio_line
 
 from domain.commands import RecordBatch, StartRun
 from domain.job import fold

@@ -20,7 +20,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from scratch import ratio_line, scratch_database
+from databases import scratch_database
+from ratios import ratio_line
 
 from domain.commands import RecordBatch, StartRun
 from domain.events import encoder, type_name

@@ -7,7 +7,7 @@
    (median of 20).
 3. In-process CPU per request of the metrics middleware (service/health/http_metrics.py)
    around an ASGI app that answers at once, beside Litestar's Prometheus middleware
-   (which it replaced) measured the same way; and of `Metrics.appended` per command.
+   (the alternative it stands in for) measured the same way; and of `Metrics.appended` per command.
 """
 
 import argparse
@@ -20,7 +20,8 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 from bench_rebuild import EVENTS_PER_JOB, load
-from scratch import ratio_line, scratch_database
+from databases import scratch_database
+from ratios import ratio_line
 
 from domain.events import BatchRecorded, ContinuationScheduled
 from domain.state import JobState

@@ -1,4 +1,4 @@
-"""A scratch database per bench: created fresh, migrated, dropped at the end.
+"""The benchmarks' databases: one scratch database per bench, created fresh, migrated, dropped at the end.
 
 The server is `DATABASE_URL`, else a local PostgreSQL on 127.0.0.1:5432 (trust auth),
 else the embedded one that `service.store.database` starts.
@@ -52,11 +52,3 @@ def scratch_database(bench: str) -> Iterator[str]:
         yield url
     finally:
         _run_admin(admin, DROP_DATABASE, name)
-
-
-def ratio_line(label: str, value: float, goal: float | None = None) -> str:
-    """`label  1.23x` with the goal and whether it is met, when there is one."""
-    text = f"  {label:<28} {value:8.2f}x"
-    if goal is not None:
-        text += f"   goal >= {goal:g}  {'MET' if value >= goal else 'NOT MET'}"
-    return text
