@@ -22,8 +22,6 @@ from service.qstash.signature import InvalidSignature, verify_signature
 
 logger = logging.getLogger("jobtrail.qstash")
 
-NON_RETRYABLE = {"Upstash-NonRetryable-Error": "true"}
-
 
 class RunMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     job_id: UUID
