@@ -48,10 +48,6 @@ def is_final(state: JobState) -> bool:
     return state.status in FINAL
 
 
-def is_active(state: JobState) -> bool:
-    return state.status in ACTIVE
-
-
 def is_overdue(state: JobState, now: datetime) -> bool:
     """Past its deadline while still running: such a job can only time out."""
     return state.status in ACTIVE and state.deadline is not None and now >= state.deadline

@@ -2,7 +2,8 @@
 
 Resources live in the lifespan: the database is resolved (embedded or DATABASE_URL),
 migrated, and the pool opened on start and closed on shutdown. Nothing is created at
-import time.
+import time. The event feed and the metrics reach the command handler as its Observers
+(service/jobs/observers.py), handed to the routes that command as a dependency.
 """
 
 from collections.abc import AsyncIterator
@@ -37,6 +38,7 @@ from service.dashboard.pages import DashboardController
 from service.health.http_metrics import http_metrics
 from service.health.metrics import Metrics
 from service.jobs.kinds import Kind, load_kinds
+from service.jobs.observers import Observers
 from service.live.event_feed import EventFeed
 from service.logs import structlog_plugin
 from service.settings import Settings
@@ -61,6 +63,7 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
         feed = app.state.event_feed = EventFeed(url)
         await feed.start()
         app.state.metrics = metrics
+        app.state.observers = Observers(feed=feed, metrics=metrics)
         try:
             if deliveries:
                 async with background(settings, pool, url, kinds, feed) as qstash:
@@ -94,6 +97,7 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
             "database_url": Provide(_database_url, sync_to_thread=False),
             "kinds": Provide(_kinds, sync_to_thread=False),
             "settings": Provide(_settings, sync_to_thread=False),
+            "observers": Provide(_observers, sync_to_thread=False),
             "principal": Provide(provide_principal),
         },
         exception_handlers={**HANDLERS, Exception: on_unexpected},
@@ -132,3 +136,7 @@ def _kinds(state: State) -> dict[str, Kind]:
 
 def _settings(state: State) -> Settings:
     return state.settings
+
+
+def _observers(state: State) -> Observers:
+    return state.observers

@@ -10,6 +10,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from service.auth.keys import Principal
 from service.jobs.kinds import Kind
+from service.jobs.observers import Observers
 from service.settings import Settings
 
 Pool = NamedDependency[SkipValidation[AsyncConnectionPool]]
@@ -17,3 +18,4 @@ Caller = NamedDependency[SkipValidation[Principal]]
 Kinds = NamedDependency[SkipValidation[dict[str, Kind]]]
 CurrentSettings = NamedDependency[SkipValidation[Settings]]
 DatabaseUrl = NamedDependency[SkipValidation[str]]
+CommitObservers = NamedDependency[SkipValidation[Observers]]

@@ -23,7 +23,7 @@ from domain.state import JobState, is_overdue
 from projections.log import Metadata
 from service.api.auth import BEARER, may_see, principal_and_job, require
 from service.api.content_type import require_json_body
-from service.api.dependencies import Caller, Kinds, Pool
+from service.api.dependencies import Caller, CommitObservers, Kinds, Pool
 from service.api.problems import ProblemError, problem_responses
 from service.api.schemas import CreateJobRequest, JobDocument, JobPage, document
 from service.auth.keys import Scope
@@ -92,6 +92,7 @@ class JobsController(Controller):
         principal: Caller,
         pool: Pool,
         kinds: Kinds,
+        observers: CommitObservers,
         idempotency_key: Annotated[
             str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=200)
         ] = None,
@@ -116,7 +117,7 @@ class JobsController(Controller):
             stream_id = uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{principal.owner}\n{idempotency_key}")
         structlog.contextvars.bind_contextvars(job_id=str(stream_id), kind=kind.name)
         try:
-            handled = await handle(pool, stream_id, command, provenance(request, principal))
+            handled = await handle(pool, stream_id, command, provenance(request, principal), observers=observers)
         except JobAlreadyExists:
             state = await visible_job(pool, principal, stream_id)
             if not _same_request(state, command, data.deadline_s, kind):
@@ -142,7 +143,8 @@ class JobsController(Controller):
             await asyncio.sleep(0.05)
             state = await visible_job(pool, principal, job_id)
         if is_overdue(state, now()):
-            handled = await handle(pool, job_id, TimeOut(at=now(), detected_by="read"), Metadata(actor="read"))
+            command = TimeOut(at=now(), detected_by="read")
+            handled = await handle(pool, job_id, command, Metadata(actor="read"), observers=request.app.state.observers)
             state = handled.state
         return job_response(job_id, state)
 
@@ -179,11 +181,16 @@ class JobsController(Controller):
         responses=problem_responses(400, 401, 403, 404, 409, 415, 503),
     )
     async def cancel(
-        self, request: Request, job_id: FromPath[uuid.UUID], principal: Caller, pool: Pool
+        self,
+        request: Request,
+        job_id: FromPath[uuid.UUID],
+        principal: Caller,
+        pool: Pool,
+        observers: CommitObservers,
     ) -> Response[JobDocument]:
         state = await _owned_job(pool, principal, job_id)
         command = Cancel(at=now(), reason="cancelled by owner")
-        return await _apply(request, pool, principal, job_id, state, command)
+        return await _apply(request, pool, observers, principal, job_id, state, command)
 
     @post(
         "/{job_id:uuid}/retry",
@@ -199,11 +206,12 @@ class JobsController(Controller):
         principal: Caller,
         pool: Pool,
         kinds: Kinds,
+        observers: CommitObservers,
     ) -> Response[JobDocument]:
         state = await _owned_job(pool, principal, job_id)
         at = now()
         command = Requeue(at=at, deadline=requeue_deadline(kinds, state.kind, at))
-        return await _apply(request, pool, principal, job_id, state, command)
+        return await _apply(request, pool, observers, principal, job_id, state, command)
 
 
 async def _owned_job(pool: Pool, principal: Caller, job_id: uuid.UUID) -> JobState:
@@ -216,10 +224,17 @@ async def _owned_job(pool: Pool, principal: Caller, job_id: uuid.UUID) -> JobSta
 
 
 async def _apply(
-    request: Request, pool: Pool, principal: Caller, job_id: uuid.UUID, state: JobState, command: AnyCommand
+    request: Request,
+    pool: Pool,
+    observers: CommitObservers,
+    principal: Caller,
+    job_id: uuid.UUID,
+    state: JobState,
+    command: AnyCommand,
 ) -> Response[JobDocument]:
     """Decide against the state just read; a concurrent change only costs a retry in `handle`."""
-    handled = await handle(pool, job_id, command, provenance(request, principal), known=state)
+    metadata = provenance(request, principal)
+    handled = await handle(pool, job_id, command, metadata, known=state, observers=observers)
     return job_response(job_id, handled.state)
 
 

@@ -13,7 +13,7 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, Request, Response, post
 
-from service.api.dependencies import CurrentSettings, Pool
+from service.api.dependencies import CommitObservers, CurrentSettings, Pool
 from service.api.problems import ProblemError, problem_responses
 from service.health.metrics import delivery_outcome
 from service.qstash import sweeper
@@ -21,8 +21,6 @@ from service.qstash.delivery import Answer, deliver_run, fail_after_retries
 from service.qstash.signature import InvalidSignature, verify_signature
 
 logger = logging.getLogger("jobtrail.qstash")
-
-NON_RETRYABLE = {"Upstash-NonRetryable-Error": "true"}
 
 
 class RunMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -82,6 +80,7 @@ class QStashController(Controller):
         answer = await deliver_run(
             state.pool,
             state.kinds,
+            state.observers,
             message_id=_message_id(request),
             retried=_retried(request),
             job_id=message.job_id,
@@ -95,7 +94,9 @@ class QStashController(Controller):
         summary="QStash gave up on a run (failure callback)",
         responses=problem_responses(401, 489),
     )
-    async def failed(self, request: Request, pool: Pool, settings: CurrentSettings) -> Response[dict[str, Any]]:
+    async def failed(
+        self, request: Request, pool: Pool, settings: CurrentSettings, observers: CommitObservers
+    ) -> Response[dict[str, Any]]:
         body = await _verified_body(request, settings, "/qstash/failed")
         callback = _decode(body, FailureCallback)
         try:
@@ -104,6 +105,7 @@ class QStashController(Controller):
             raise ProblemError(489, f"the failure callback names no run of a job: {error}") from None
         answer = await fail_after_retries(
             pool,
+            observers,
             message_id=_message_id(request),
             job_id=source.job_id,
             run=source.run,
@@ -118,9 +120,12 @@ class QStashController(Controller):
         summary="Time out overdue jobs and re-dispatch stalled ones (QStash schedule)",
         responses=problem_responses(401),
     )
-    async def sweep(self, request: Request, pool: Pool, settings: CurrentSettings) -> sweeper.SweepReport:
+    async def sweep(
+        self, request: Request, pool: Pool, settings: CurrentSettings, observers: CommitObservers
+    ) -> sweeper.SweepReport:
         await _verified_body(request, settings, "/qstash/sweep")
-        return await sweeper.sweep(pool, request.app.state.get("qstash"), settings.redispatch_after_s)
+        qstash = request.app.state.get("qstash")
+        return await sweeper.sweep(pool, qstash, settings.redispatch_after_s, observers=observers)
 
 
 def _message_id(request: Request) -> str:

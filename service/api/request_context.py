@@ -5,10 +5,9 @@ the request causes carries them, whichever logger writes it. Each request runs i
 own task, on its own copy of the context, so nothing bound here outlives it or needs
 clearing. Litestar runs middleware after routing, so the path's `job_id` is already
 parsed. The id is also kept in the request's state, where the routes read it for the
-provenance of the events they append. The app's EventFeed is made current, so the
-request's appends announce their commits through it (service/live/event_feed.py). A new
-id is 128 random bits from `random`, not `uuid4`: an id needs to be unique, not
-unguessable, and os.urandom is a system call per request.
+provenance of the events they append. A new id is 128 random bits from `random`, not
+`uuid4`: an id needs to be unique, not unguessable, and os.urandom is a system call per
+request.
 """
 
 import random
@@ -16,8 +15,6 @@ import re
 
 import structlog
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-
-from service.live import event_feed
 
 HEADER = b"x-request-id"
 # An id we may log and echo as it is; anything else (too long, control characters) is replaced.
@@ -36,8 +33,6 @@ def request_context(app: ASGIApp) -> ASGIApp:
             structlog.contextvars.bind_contextvars(request_id=request_id)
         else:
             structlog.contextvars.bind_contextvars(request_id=request_id, job_id=str(job_id))
-        if (feed := scope["litestar_app"].state.get("event_feed")) is not None:
-            event_feed.CURRENT.set(feed)
         echoed = (HEADER, request_id.encode())
 
         async def send_with_id(message: Message) -> None:

@@ -102,9 +102,3 @@ async def list_keys(conn: AsyncConnection) -> list[KeyInfo]:
 async def revoke_key(conn: AsyncConnection, key_id: str) -> bool:
     cursor = await conn.execute(REVOKE, {"key_id": key_id})
     return await cursor.fetchone() is not None
-
-
-def key_id_of(key: str) -> str | None:
-    """The public id inside a key, for logs; never the secret."""
-    parts = key.split("_", 2)
-    return parts[1] if len(parts) == 3 and parts[0] == "jt" else None

@@ -6,9 +6,6 @@ and five labelled lookups per request: about a seventh of a QStash delivery's CP
 (service.health.metrics.Metrics) and then only increments them. Routing has run before any
 middleware, so the path label is the route template (`/v1/jobs/{job_id}`), never a
 job id, and unknown paths are never measured.
-
-For the request's duration it also makes the app's Metrics current
-(service.health.metrics.CURRENT): commands report their appends there.
 """
 
 import time
@@ -16,7 +13,7 @@ from collections.abc import Callable
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.health.metrics import CURRENT, Metrics
+from service.health.metrics import Metrics
 
 
 def http_metrics(metrics: Metrics) -> Callable[[ASGIApp], ASGIApp]:
@@ -38,11 +35,9 @@ def http_metrics(metrics: Metrics) -> Callable[[ASGIApp], ASGIApp]:
 
             started = time.perf_counter()
             in_progress = metrics.request_started(method, path)
-            token = CURRENT.set(metrics)
             try:
                 await app(scope, receive, send_noting_status)
             finally:
-                CURRENT.reset(token)
                 in_progress.dec()
                 metrics.request_answered(method, path, status, time.perf_counter() - started)
 

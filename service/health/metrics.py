@@ -6,15 +6,12 @@ registry: every app builds its own `Metrics`, so tests can create many apps. Cou
 count what this process did (Prometheus sums processes); the gauges describe the
 shared database and are the same from every process.
 
-Commands report appends through `CURRENT`, which the app's middleware sets for each
-request: `service.jobs.command_handler.handle` serves many callers and should not need a
-parameter threaded through all of them to be measured.
+Commands report their appends through the Observers the app hands to the command
+handler (service/jobs/observers.py).
 """
 
-import contextlib
 import math
-from collections.abc import Iterator, Sequence
-from contextvars import ContextVar
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -158,21 +155,3 @@ def delivery_outcome(status: int, outcome: str, duplicate: bool) -> str:
     if status >= 500:
         return "failed"
     return "ok" if outcome in _OK else "stale"
-
-
-CURRENT: ContextVar[Metrics | None] = ContextVar("jobtrail_metrics", default=None)
-
-
-@contextlib.contextmanager
-def reporting_to(metrics: Metrics) -> Iterator[None]:
-    """Appends made inside the block count in `metrics`."""
-    token = CURRENT.set(metrics)
-    try:
-        yield
-    finally:
-        CURRENT.reset(token)
-
-
-def appended(events: Sequence[AnyEvent], state: JobState, seconds: float) -> None:
-    if (metrics := CURRENT.get()) is not None:
-        metrics.appended(events, state, seconds)

@@ -20,8 +20,8 @@ from domain.events import AnyEvent, BatchRecorded
 from domain.job import decide, fold
 from domain.state import JobState
 from projections.log import Metadata
-from service.health import metrics
 from service.jobs.dispatch import messages_for
+from service.jobs.observers import STANDALONE, Observers
 from service.store.event_store import BatchItems, ConcurrencyConflict, InboxEntry, append, load
 
 MAX_ATTEMPTS = 10
@@ -47,9 +47,11 @@ async def handle(
     inbox: InboxEntry | None = None,
     results: BatchItems | None = None,
     known: JobState | None = None,
+    observers: Observers = STANDALONE,
 ) -> Handled:
     """`known`, when given, is a state the caller just read: the first attempt decides
-    against it without reading again (a stale one only costs a conflict and a retry)."""
+    against it without reading again (a stale one only costs a conflict and a retry).
+    `observers` hear of the commit once it is made (service/jobs/observers.py)."""
     async with pool.connection() as conn:
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
@@ -75,7 +77,8 @@ async def handle(
                 )
             except ConcurrencyConflict:
                 continue
-            metrics.appended(events, after, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            await observers.committed(conn, stream_id, events, after, seconds, queued=bool(outbox))
             return Handled(after, events, position)
     raise TooMuchContention(f"job {stream_id} changed {MAX_ATTEMPTS} times while deciding")
 

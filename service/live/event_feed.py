@@ -1,8 +1,8 @@
 """A process's commit notifications, both ways: what it commits, and what others commit.
 
-Outgoing. An append made in this process announces itself after its commit
-(`committed`, via `CURRENT`): this process's live streams and relay are woken at once,
-and the other processes through NOTIFY. One sender task sends those: the commits
+Outgoing. A command committed in this process is announced after its commit
+(`committed`, called by the command handler's Observers): this process's live streams
+and relay are woken at once, and the other processes through NOTIFY. One sender task sends those: the commits
 announced while one NOTIFY is in flight, or in the short pause after it
 (`notify_interval_s`), all travel in the next: a busy process pays one round trip for
 many appends, and no request waits for one. The first commit after a quiet spell goes
@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
-from contextvars import ContextVar
 from uuid import UUID
 
 import psycopg
@@ -208,27 +207,11 @@ class EventFeed:
                 await asyncio.sleep(RECONNECT_S)
 
 
-CURRENT: ContextVar[EventFeed | None] = ContextVar("jobtrail_event_feed", default=None)
-
-
-async def announce(conn: psycopg.AsyncConnection, stream_id: UUID, *, queued: bool) -> None:
-    """After an append to `stream_id` committed on `conn` (`queued`: with outbox rows):
-    through the current feed, or with a NOTIFY of its own where there is none (the CLI)."""
-    if (feed := CURRENT.get()) is not None:
-        feed.committed(stream_id, queued=queued)
-        return
+async def notify(conn: psycopg.AsyncConnection, stream_id: UUID, *, queued: bool) -> None:
+    """In a process without a feed (the CLI): tell the others, on `conn`, of a commit to
+    `stream_id` just made there (`queued`: with outbox rows)."""
     channels, payloads = [EVENTS_CHANNEL], [str(stream_id)]
     if queued:
         channels.append(OUTBOX_CHANNEL)
         payloads.append("")
     await conn.execute(NOTIFY, {"channels": channels, "payloads": payloads})
-
-
-@contextlib.contextmanager
-def announcing_to(feed: EventFeed) -> Iterator[None]:
-    """Appends committed inside the block announce themselves through `feed`."""
-    token = CURRENT.set(feed)
-    try:
-        yield
-    finally:
-        CURRENT.reset(token)

@@ -29,6 +29,7 @@ from projections.log import Metadata
 from service.jobs.batch import BatchContext, PermanentError
 from service.jobs.command_handler import handle
 from service.jobs.kinds import Kind
+from service.jobs.observers import Observers
 from service.store.event_store import BatchItems, DuplicateMessage, InboxEntry, UnstorableValue, record_inbox
 
 logger = logging.getLogger("jobtrail.delivery")
@@ -90,7 +91,14 @@ def _why_not_now(state: JobState, run: int) -> str:
 
 
 async def deliver_run(
-    pool: AsyncConnectionPool, kinds: Mapping[str, Kind], *, message_id: str, retried: int, job_id: UUID, run: int
+    pool: AsyncConnectionPool,
+    kinds: Mapping[str, Kind],
+    observers: Observers,
+    *,
+    message_id: str,
+    retried: int,
+    job_id: UUID,
+    run: int,
 ) -> Answer:
     structlog.contextvars.bind_contextvars(job_id=str(job_id), message_id=message_id, run=run)
     answer, state = await _recorded_and_job(pool, message_id, job_id)
@@ -102,7 +110,8 @@ async def deliver_run(
         return await _settle(pool, None, message_id, Answer(status=200, outcome="unknown_job"))
     metadata = Metadata(actor="qstash", message_id=message_id, retried=retried)
     if state.status is Status.PENDING or is_overdue(state, now()):  # start it, or time it out
-        state = (await handle(pool, job_id, StartRun(at=now(), run=run), metadata, known=state)).state
+        started = await handle(pool, job_id, StartRun(at=now(), run=run), metadata, known=state, observers=observers)
+        state = started.state
     if state.status is not Status.PROCESSING or state.next_run != run:
         return await _settle(pool, job_id, message_id, Answer(status=200, outcome=_why_not_now(state, run)))
     kind = kinds.get(state.kind)
@@ -114,14 +123,14 @@ async def deliver_run(
         command = FailJob(at=now(), reason="permanent_error", error=_printable(str(error)), run=run)
         failed = Answer(status=200, outcome="failed_permanently")
         logger.warning("the batch failed permanently; the job fails (see `jobtrail history`)")
-        return await _append(pool, job_id, command, metadata, message_id, failed, known=state)
+        return await _append(pool, observers, job_id, command, metadata, message_id, failed, known=state)
     except Exception as error:  # transient: QStash retries the same message
         failure = FailDelivery(at=now(), run=run, attempt=retried + 1, error=_describe(error))
         # The type only: a handler's error text may quote URLs or data (it is in the history).
         logger.warning(
             "the batch failed; QStash will retry", extra={"error": type(error).__name__, "attempt": retried + 1}
         )
-        await handle(pool, job_id, failure, metadata, known=state)
+        await handle(pool, job_id, failure, metadata, known=state, observers=observers)
         return Answer(status=500, outcome="handler_failed", detail={"error": failure.error})
     command = RecordBatch(
         at=now(),
@@ -134,11 +143,11 @@ async def deliver_run(
     items = BatchItems(run=run, items=batch.items)
     answer = Answer(status=200, outcome="recorded", detail={"run": run, "results": len(batch.items)})
     try:
-        return await _append(pool, job_id, command, metadata, message_id, answer, results=items, known=state)
+        return await _append(pool, observers, job_id, command, metadata, message_id, answer, results=items, known=state)
     except UnstorableValue as error:  # the handler's output can never be stored: retrying will not help
         command = FailJob(at=now(), reason="permanent_error", error=f"the batch cannot be stored: {error}", run=run)
         failed = Answer(status=200, outcome="failed_permanently")
-        return await _append(pool, job_id, command, metadata, message_id, failed)
+        return await _append(pool, observers, job_id, command, metadata, message_id, failed)
 
 
 async def _run_batch(kind: Kind, job_id: UUID, run: int, retried: int, state: JobState):
@@ -152,11 +161,21 @@ async def _run_batch(kind: Kind, job_id: UUID, run: int, retried: int, state: Jo
 
 
 async def _append(
-    pool, job_id, command, metadata, message_id, answer: Answer, results=None, known: JobState | None = None
+    pool,
+    observers: Observers,
+    job_id,
+    command,
+    metadata,
+    message_id,
+    answer: Answer,
+    results=None,
+    known: JobState | None = None,
 ) -> Answer:
     entry = InboxEntry(message_id=message_id, outcome=answer.outcome, status_code=answer.status, response=answer.detail)
     try:
-        handled = await handle(pool, job_id, command, metadata, inbox=entry, results=results, known=known)
+        handled = await handle(
+            pool, job_id, command, metadata, inbox=entry, results=results, known=known, observers=observers
+        )
     except DuplicateMessage:
         return await recorded_answer(pool, message_id) or answer
     if not handled.events:  # the job moved on meanwhile (cancelled, timed out, a twin recorded the run)
@@ -177,7 +196,14 @@ def _printable(text: str) -> str:
 
 
 async def fail_after_retries(
-    pool: AsyncConnectionPool, *, message_id: str, job_id: UUID, run: int, dlq_id: str | None, last_status: int | None
+    pool: AsyncConnectionPool,
+    observers: Observers,
+    *,
+    message_id: str,
+    job_id: UUID,
+    run: int,
+    dlq_id: str | None,
+    last_status: int | None,
 ) -> Answer:
     """QStash gave up on a run: the job fails, with the DLQ id for the operator."""
     structlog.contextvars.bind_contextvars(job_id=str(job_id), message_id=message_id, run=run)
@@ -188,6 +214,7 @@ async def fail_after_retries(
     metadata = Metadata(actor="qstash-failure-callback", message_id=message_id)
     logger.warning("QStash gave up on a run; the job fails", extra={"dlq_id": dlq_id, "last_status": last_status})
     try:
-        return await _append(pool, job_id, command, metadata, message_id, Answer(status=200, outcome="job_failed"))
+        job_failed = Answer(status=200, outcome="job_failed")
+        return await _append(pool, observers, job_id, command, metadata, message_id, job_failed)
     except JobNotFound:
         return await _settle(pool, None, message_id, Answer(status=200, outcome="unknown_job"))

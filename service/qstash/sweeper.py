@@ -18,6 +18,7 @@ from qstash.errors import QStashError
 from domain.commands import Redispatch, TimeOut
 from projections.log import Metadata
 from service.jobs.command_handler import handle
+from service.jobs.observers import STANDALONE, Observers
 
 SWEEPER = Metadata(actor="sweeper")
 
@@ -51,24 +52,31 @@ def now() -> datetime:
 
 
 async def sweep(
-    pool: AsyncConnectionPool, client: AsyncQStash | None, stall_after_s: float, limit: int = 1000
+    pool: AsyncConnectionPool,
+    client: AsyncQStash | None,
+    stall_after_s: float,
+    limit: int = 1000,
+    observers: Observers = STANDALONE,
 ) -> SweepReport:
-    timed_out = await time_out_overdue(pool, limit)
-    redispatched = await rescue_stalled(pool, client, stall_after_s, limit) if client else 0
+    timed_out = await time_out_overdue(pool, limit, observers)
+    redispatched = await rescue_stalled(pool, client, stall_after_s, limit, observers) if client else 0
     return SweepReport(timed_out=timed_out, redispatched=redispatched)
 
 
-async def time_out_overdue(pool: AsyncConnectionPool, limit: int = 1000) -> int:
+async def time_out_overdue(pool: AsyncConnectionPool, limit: int, observers: Observers) -> int:
     async with pool.connection() as conn:
         rows = await (await conn.execute(OVERDUE, {"now": now(), "limit": limit})).fetchall()
     timed_out = 0
     for (stream_id,) in rows:
-        handled = await handle(pool, stream_id, TimeOut(at=now(), detected_by="sweeper"), SWEEPER)
+        command = TimeOut(at=now(), detected_by="sweeper")
+        handled = await handle(pool, stream_id, command, SWEEPER, observers=observers)
         timed_out += bool(handled.events)
     return timed_out
 
 
-async def rescue_stalled(pool: AsyncConnectionPool, client: AsyncQStash, stall_after_s: float, limit: int) -> int:
+async def rescue_stalled(
+    pool: AsyncConnectionPool, client: AsyncQStash, stall_after_s: float, limit: int, observers: Observers
+) -> int:
     before = now() - timedelta(seconds=stall_after_s)
     async with pool.connection() as conn:
         rows = await (await conn.execute(STALLED, {"before": before, "limit": limit})).fetchall()
@@ -77,7 +85,7 @@ async def rescue_stalled(pool: AsyncConnectionPool, client: AsyncQStash, stall_a
         if message_id and await _in_flight(client, message_id):
             continue
         command = Redispatch(at=now(), run=run, seen_version=version)
-        rescued += bool((await handle(pool, stream_id, command, SWEEPER)).events)
+        rescued += bool((await handle(pool, stream_id, command, SWEEPER, observers=observers)).events)
     return rescued
 
 

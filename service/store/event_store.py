@@ -5,13 +5,11 @@ version the caller expects), upserts the job's status row and records outbox and
 inbox rows: one round trip, one atomic commit. Driver errors are translated here,
 and only here, into the store's own exceptions.
 
-After the commit, an append wakes the live streams watching its job (and, when it
-queued outbox rows, the relays): through the process's EventFeed when it has one
-(service/live/event_feed.py), else with a NOTIFY in a transaction of its own. Inside the
-append's transaction, a notification would hold PostgreSQL's cluster-wide notify lock
-across the commit's fsync and so serialize every append's commit
-(migrations/0009_cheaper_appends.sql); that is also why no trigger on `events` or
-`outbox` notifies. A lost wake-up (a crash in between) costs a poll interval.
+An append tells nobody of its commit: the command handler does, after it
+(service/jobs/observers.py). No trigger on `events` or `outbox` notifies either: inside
+the append's transaction, a notification would hold PostgreSQL's cluster-wide notify
+lock across the commit's fsync and so serialize every append's commit
+(migrations/0009_cheaper_appends.sql).
 """
 
 import re
@@ -29,7 +27,6 @@ from domain.state import INITIAL, JobState
 from domain.state import decoder as state_decoder
 from projections import job_status
 from projections.log import Metadata, metadata_encoder
-from service.live import event_feed
 
 
 class ConcurrencyConflict(Exception):
@@ -216,7 +213,6 @@ async def append(
         raise _translated(error) from None
     head = await cursor.fetchone()
     assert head is not None
-    await event_feed.announce(conn, stream_id, queued=bool(outbox))
     return head[0]
 
 

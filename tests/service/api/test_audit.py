@@ -9,9 +9,9 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from projections.export import verify_export
-from service.auth.keys import key_id_of
 from service.cli import main
 from tests.service.api.conftest import Keys, auth, create
+from tests.service.key_ids import key_id_of
 
 pytestmark = pytest.mark.anyio
 

@@ -9,8 +9,9 @@ from litestar.routes import HTTPRoute
 from litestar.testing import AsyncTestClient
 from psycopg_pool import AsyncConnectionPool
 
-from service.auth.keys import key_id_of, revoke_key
+from service.auth.keys import revoke_key
 from tests.service.api.conftest import COUNT, Keys, auth, create
+from tests.service.key_ids import key_id_of
 
 pytestmark = pytest.mark.anyio
 

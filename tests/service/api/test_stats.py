@@ -10,7 +10,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from psycopg_pool import AsyncConnectionPool
 
 from service.app import create_app
-from service.health.metrics import Metrics, reporting_to
+from service.health.metrics import Metrics
+from service.jobs.observers import Observers
 from service.settings import Settings
 from tests.service.api.conftest import Keys, auth
 from tests.service.health.stats_scenario import BATCH_MS, Scenario, project, run_scenario
@@ -21,8 +22,7 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 async def scenario(app: Litestar, client: AsyncTestClient, pool: AsyncConnectionPool) -> Scenario:
     """The ten jobs, counted in the app's metrics, with the stats view caught up."""
-    with reporting_to(app.state.metrics):
-        scenario = await run_scenario(pool)
+    scenario = await run_scenario(pool, Observers(metrics=app.state.metrics))
     async with pool.connection() as conn:
         await project(conn)
     return scenario

@@ -6,8 +6,9 @@ import re
 import psycopg
 import pytest
 
-from service.auth.keys import Principal, Scope, authenticate, key_id_of
+from service.auth.keys import Principal, Scope, authenticate
 from service.cli import main
+from tests.service.key_ids import key_id_of
 
 STAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
 

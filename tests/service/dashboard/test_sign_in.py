@@ -4,10 +4,11 @@ import pytest
 from litestar.testing import AsyncTestClient
 from psycopg_pool import AsyncConnectionPool
 
-from service.auth.keys import key_id_of, revoke_key
+from service.auth.keys import revoke_key
 from service.dashboard.session import secure_cookies
 from service.settings import Settings
 from tests.service.dashboard.conftest import Keys, csrf_token, sign_in
+from tests.service.key_ids import key_id_of
 
 pytestmark = pytest.mark.anyio
 

@@ -21,6 +21,7 @@ from projections.runner import catch_up
 from projections.stats import StatsProjection
 from service.health import stats
 from service.jobs.command_handler import handle
+from service.jobs.observers import STANDALONE, Observers
 
 ACTOR = Metadata(actor="scenario")
 BATCH_MS = 250
@@ -33,12 +34,13 @@ class Scenario:
     appends: int = 0  # commands that appended events
 
 
-async def run_scenario(pool: AsyncConnectionPool) -> Scenario:
+async def run_scenario(pool: AsyncConnectionPool, observers: Observers = STANDALONE) -> Scenario:
+    """The ten jobs, each command's commit told to `observers` (say, an app's metrics)."""
     scenario = Scenario(start=datetime.now(UTC) - timedelta(minutes=50))
     t = scenario.start
 
     async def do(name: str, command: AnyCommand) -> None:
-        handled = await handle(pool, scenario.jobs[name], command, ACTOR)
+        handled = await handle(pool, scenario.jobs[name], command, ACTOR, observers=observers)
         scenario.appends += bool(handled.events)
 
     async def create(name: str, owner: str, kind: str, at: datetime, deadline: datetime | None = None) -> None:

@@ -10,12 +10,13 @@ import pytest
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from domain.job import decide, fold
+from domain.errors import JobAlreadyExists
 from domain.kinds import KindConfig, create_job
-from domain.state import INITIAL
+from domain.state import INITIAL, JobState
 from projections.log import Metadata
-from service.live.event_feed import EVENTS_CHANNEL, OUTBOX_CHANNEL, STREAMS_PER_NOTIFY, EventFeed, announcing_to
-from service.store.event_store import ConcurrencyConflict, append
+from service.jobs.command_handler import handle
+from service.jobs.observers import STANDALONE, Observers
+from service.live.event_feed import EVENTS_CHANNEL, OUTBOX_CHANNEL, STREAMS_PER_NOTIFY, EventFeed
 
 pytestmark = pytest.mark.anyio
 
@@ -64,9 +65,11 @@ async def ring_within(event: asyncio.Event, seconds: float) -> bool:
     return True
 
 
-async def create(conn: AsyncConnection, stream_id, expected_version: int = 0) -> None:
-    events = decide(create_job("crawl", KindConfig(), owner="ada", at=T0), INITIAL)
-    await append(conn, stream_id, expected_version, events, fold(events, INITIAL), Metadata(actor="ada"))
+async def create(
+    pool: AsyncConnectionPool, stream_id, observers: Observers = STANDALONE, known: JobState | None = None
+) -> None:
+    command = create_job("crawl", KindConfig(), owner="ada", at=T0)
+    await handle(pool, stream_id, command, Metadata(actor="ada"), known=known, observers=observers)
 
 
 async def test_a_commit_wakes_this_processs_watchers_and_relay_before_any_round_trip(feed: EventFeed) -> None:
@@ -151,22 +154,21 @@ async def test_the_feed_does_not_wake_itself_again_with_the_notifications_it_sen
         assert not feed.outbox_queued.is_set()
 
 
-async def test_an_append_in_a_request_announces_through_the_feed_and_a_refused_one_not_at_all(
+async def test_a_command_handed_the_feed_announces_through_it_and_a_refused_append_not_at_all(
     feed: EventFeed, pool: AsyncConnectionPool, other_process: AsyncConnection
 ) -> None:
     refused, accepted = uuid4(), uuid4()
-    async with pool.connection() as conn:
-        await create(conn, refused)  # outside: announced by its own NOTIFY
-    assert await heard(other_process, 1) == [(EVENTS_CHANNEL, str(refused))]
-    with feed.subscribe(None) as log, announcing_to(feed):
+    await create(pool, refused)  # without a feed: announced by its own NOTIFY (and run 1 queued)
+    assert await heard(other_process, 2) == [(EVENTS_CHANNEL, str(refused)), (OUTBOX_CHANNEL, "")]
+    through_feed = Observers(feed=feed)
+    with feed.subscribe(None) as log:
         log.woken.clear()
-        async with pool.connection() as conn:
-            with pytest.raises(ConcurrencyConflict):
-                await create(conn, refused)
-            assert not log.woken.is_set()
-            await create(conn, accepted)
+        with pytest.raises(JobAlreadyExists):  # decided against a stale state: refused at version 1, then re-decided
+            await create(pool, refused, through_feed, known=INITIAL)
+        assert not log.woken.is_set()
+        await create(pool, accepted, through_feed)
         assert log.woken.is_set()
-    assert await heard(other_process, 1) == [(EVENTS_CHANNEL, str(accepted))]
+    assert await heard(other_process, 2) == [(EVENTS_CHANNEL, str(accepted)), (OUTBOX_CHANNEL, "")]
 
 
 async def test_closing_sends_the_hints_still_unsent(database_url: str, other_process: AsyncConnection) -> None:

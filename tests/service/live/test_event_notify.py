@@ -1,4 +1,5 @@
-"""Appends wake live streams after their commit, never from inside their transaction."""
+"""Commands without a feed wake live streams with a NOTIFY after their commit, never from inside
+their transaction."""
 
 from datetime import UTC, datetime
 from uuid import uuid4
@@ -7,11 +8,11 @@ import pytest
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from domain.job import decide, fold
+from domain.errors import JobAlreadyExists
 from domain.kinds import KindConfig, create_job
-from domain.state import INITIAL
+from domain.state import INITIAL, JobState
 from projections.log import Metadata
-from service.store.event_store import ConcurrencyConflict, append
+from service.jobs.command_handler import handle
 
 pytestmark = pytest.mark.anyio
 
@@ -24,33 +25,30 @@ SELECT tgname FROM pg_trigger WHERE tgrelid = 'events'::regclass AND NOT tgisint
 """
 
 
-async def create(conn: AsyncConnection, stream_id, expected_version: int = 0) -> None:
-    events = decide(create_job("crawl", KindConfig(), owner="ada", at=T0), INITIAL)
-    await append(conn, stream_id, expected_version, events, fold(events, INITIAL), Metadata(actor="ada"))
+async def create(pool: AsyncConnectionPool, stream_id, known: JobState | None = None) -> None:
+    command = create_job("crawl", KindConfig(), owner="ada", at=T0)
+    await handle(pool, stream_id, command, Metadata(actor="ada"), known=known)
 
 
-async def test_an_append_wakes_the_watchers_of_its_stream_after_it_committed(
+async def test_a_command_wakes_the_watchers_of_its_stream_after_it_committed(
     pool: AsyncConnectionPool, database_url: str
 ) -> None:
     stream_id = uuid4()
     async with await AsyncConnection.connect(database_url, autocommit=True) as listener:
         await listener.execute(LISTEN)
-        async with pool.connection() as conn:
-            await create(conn, stream_id)
+        await create(pool, stream_id)
         payloads = [n.payload async for n in listener.notifies(timeout=10, stop_after=1)]
     assert payloads == [str(stream_id)]
 
 
 async def test_a_refused_append_wakes_nobody(pool: AsyncConnectionPool, database_url: str) -> None:
     refused, accepted = uuid4(), uuid4()
-    async with pool.connection() as conn:
-        await create(conn, refused)
+    await create(pool, refused)
     async with await AsyncConnection.connect(database_url, autocommit=True) as listener:
         await listener.execute(LISTEN)
-        async with pool.connection() as conn:
-            with pytest.raises(ConcurrencyConflict):
-                await create(conn, refused)  # version 1 is taken
-            await create(conn, accepted)
+        with pytest.raises(JobAlreadyExists):  # decided against a stale state: version 1 is taken, then re-decided
+            await create(pool, refused, known=INITIAL)
+        await create(pool, accepted)
         # Notifications arrive in commit order: one for the refused append would come first.
         payloads = [n.payload async for n in listener.notifies(timeout=10, stop_after=1)]
         payloads += [n.payload async for n in listener.notifies(timeout=0.2)]

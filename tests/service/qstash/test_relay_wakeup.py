@@ -8,12 +8,11 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from domain.commands import AnyCommand, StartRun
-from domain.job import decide, fold
 from domain.kinds import KindConfig, create_job
 from projections.log import Metadata
+from service.jobs.command_handler import handle
 from service.jobs.dispatch import messages_for
 from service.live.event_feed import OUTBOX_CHANNEL
-from service.store.event_store import append, load
 
 pytestmark = pytest.mark.anyio
 
@@ -25,13 +24,10 @@ UNSENT = "SELECT count(*) FROM outbox WHERE stream_id = %(s)s AND sent_at IS NUL
 TRIGGERS_ON_OUTBOX = "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'outbox'::regclass AND NOT tgisinternal"
 
 
-async def apply(conn: AsyncConnection, stream_id: UUID, command: AnyCommand) -> int:
-    """Decide and append once with the outbox rows the decision calls for; how many it queued."""
-    state = await load(conn, stream_id)
-    events = decide(command, state)
-    outbox = messages_for(stream_id, events, fold(events, state))
-    await append(conn, stream_id, state.version, events, fold(events, state), ACTOR, outbox=outbox)
-    return len(outbox)
+async def apply(pool: AsyncConnectionPool, stream_id: UUID, command: AnyCommand) -> int:
+    """Handle the command without a feed (a NOTIFY of its own after the commit); how many outbox rows it queued."""
+    handled = await handle(pool, stream_id, command, ACTOR)
+    return len(messages_for(stream_id, handled.events, handled.state))
 
 
 async def test_an_append_that_queues_a_run_wakes_a_listening_relay_which_then_sees_the_row(
@@ -40,8 +36,7 @@ async def test_an_append_that_queues_a_run_wakes_a_listening_relay_which_then_se
     stream_id = uuid4()
     async with await AsyncConnection.connect(database_url, autocommit=True) as listener:
         await listener.execute(LISTEN)
-        async with pool.connection() as conn:
-            assert await apply(conn, stream_id, create_job("crawl", KindConfig(), owner="ada", at=T0)) == 1
+        assert await apply(pool, stream_id, create_job("crawl", KindConfig(), owner="ada", at=T0)) == 1
         woken = [n.channel async for n in listener.notifies(timeout=10, stop_after=1)]
         unsent = await (await listener.execute(UNSENT, {"s": stream_id})).fetchone()
     assert woken == ["jobtrail_outbox"]
@@ -50,13 +45,11 @@ async def test_an_append_that_queues_a_run_wakes_a_listening_relay_which_then_se
 
 async def test_an_append_that_queues_nothing_wakes_no_relay(pool: AsyncConnectionPool, database_url: str) -> None:
     quiet, queuing = uuid4(), uuid4()
-    async with pool.connection() as conn:
-        await apply(conn, quiet, create_job("crawl", KindConfig(), owner="ada", at=T0))
+    await apply(pool, quiet, create_job("crawl", KindConfig(), owner="ada", at=T0))
     async with await AsyncConnection.connect(database_url, autocommit=True) as listener:
         await listener.execute(LISTEN)
-        async with pool.connection() as conn:
-            assert await apply(conn, quiet, StartRun(at=T0 + timedelta(minutes=1), run=1)) == 0
-            assert await apply(conn, queuing, create_job("crawl", KindConfig(), owner="ada", at=T0)) == 1
+        assert await apply(pool, quiet, StartRun(at=T0 + timedelta(minutes=1), run=1)) == 0
+        assert await apply(pool, queuing, create_job("crawl", KindConfig(), owner="ada", at=T0)) == 1
         # Notifications arrive in commit order: one from the first append would come before this one.
         woken = [n.channel async for n in listener.notifies(timeout=10, stop_after=1)]
         woken += [n.channel async for n in listener.notifies(timeout=0.2)]

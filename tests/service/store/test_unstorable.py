@@ -15,6 +15,7 @@ from service.auth.keys import create_key
 from service.jobs.batch import Batch
 from service.jobs.command_handler import handle
 from service.jobs.kinds import Kind
+from service.jobs.observers import STANDALONE
 from service.qstash.delivery import deliver_run
 from service.settings import Settings
 from service.store.event_store import UnstorableValue
@@ -59,7 +60,8 @@ async def test_a_handler_whose_output_cannot_be_stored_fails_the_job_permanently
 
     kind = Kind(name="nul.source", config=KindConfig(), params=msgspec.Struct, run_batch=run_batch)
     stream_id = await running_job(pool)
-    answer = await deliver_run(pool, {kind.name: kind}, message_id="msg_nul", retried=0, job_id=stream_id, run=1)
+    kinds = {kind.name: kind}
+    answer = await deliver_run(pool, kinds, STANDALONE, message_id="msg_nul", retried=0, job_id=stream_id, run=1)
     assert (answer.status, answer.outcome) == (200, "failed_permanently")
     async with pool.connection() as conn:
         status, outcome = await (

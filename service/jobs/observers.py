@@ -1,0 +1,49 @@
+"""Who hears of a command's commit: the app's event feed and metrics, handed in by `create_app`.
+
+`handle` tells its Observers of every append that committed, after the commit, and of
+none that was refused (a conflict, a duplicate message). With a feed, this process's
+live streams and relay wake at once and other processes hear through the feed's
+coalesced NOTIFY; without one (the CLI, scripts) a NOTIFY of its own goes on the
+command's connection. Never from inside the append's transaction: a queued notification
+holds PostgreSQL's cluster-wide notify lock through the commit and so serializes every
+append's commit (migrations/0009_cheaper_appends.sql). Without metrics nothing is counted.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from psycopg import AsyncConnection
+
+from domain.events import AnyEvent
+from domain.state import JobState
+from service.health.metrics import Metrics
+from service.live.event_feed import EventFeed, notify
+
+
+@dataclass(frozen=True, slots=True)
+class Observers:
+    feed: EventFeed | None = None
+    metrics: Metrics | None = None
+
+    async def committed(
+        self,
+        conn: AsyncConnection,
+        stream_id: UUID,
+        events: Sequence[AnyEvent],
+        state: JobState,
+        seconds: float,
+        *,
+        queued: bool,
+    ) -> None:
+        """`events` committed on `conn` in `seconds`, leaving `state` (`queued`: with outbox rows)."""
+        if self.feed is not None:
+            self.feed.committed(stream_id, queued=queued)
+        else:
+            await notify(conn, stream_id, queued=queued)
+        if self.metrics is not None:
+            self.metrics.appended(events, state, seconds)
+
+
+# A process without a feed or metrics: its commits reach the others by NOTIFY, uncounted.
+STANDALONE = Observers()
