@@ -32,6 +32,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test-db: $(STAMP)
 	$(BIN)/python -m pytest -m db
@@ -48,5 +49,5 @@ migrate: $(STAMP)
 	$(BIN)/jobtrail migrate
 
 clean:
-	rm -rf $(VENV) .jobtrail .pytest_cache .hypothesis *.egg-info build
+	rm -rf $(VENV) .jobtrail .pytest_cache .mypy_cache .hypothesis *.egg-info build
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

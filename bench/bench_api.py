@@ -109,8 +109,12 @@ def load(url: str, connections: int, seconds: float, headers: dict[str, str]) ->
     out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
     if "Non-2xx" in out or "Socket errors" in out:
         raise SystemExit(f"wrk saw errors against {url}:\n{out}")
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    value, unit = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+    rps_line = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p99_line = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    if rps_line is None or p99_line is None:
+        raise SystemExit(f"wrk printed no Requests/sec or 99% line against {url}:\n{out}")
+    rps = float(rps_line.group(1))
+    value, unit = p99_line.groups()
     return rps, float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 

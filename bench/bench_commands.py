@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 from bare import CREATE_BARE_TABLES, INSERT_BARE_EVENT, UPSERT_BARE_STATUS
@@ -134,11 +135,11 @@ def _eventsourcing_env(url: str, pool_size: int) -> dict[str, str]:
     info = conninfo_to_dict(url)
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "POSTGRES_DBNAME": info["dbname"],
-        "POSTGRES_HOST": info.get("host", "127.0.0.1"),
+        "POSTGRES_DBNAME": str(info["dbname"]),
+        "POSTGRES_HOST": str(info.get("host", "127.0.0.1")),
         "POSTGRES_PORT": str(info.get("port", 5432)),
-        "POSTGRES_USER": info.get("user", "postgres"),
-        "POSTGRES_PASSWORD": info.get("password", ""),
+        "POSTGRES_USER": str(info.get("user", "postgres")),
+        "POSTGRES_PASSWORD": str(info.get("password", "")),
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_MAX_OVERFLOW": "0",
     }
@@ -219,7 +220,7 @@ def main() -> None:
         print(
             f"  {n:<12}{results['jobtrail'][n]:>10.0f}{results['bare'][n]:>10.0f}{results['eventsourcing'][n]:>15.0f}"
         )
-    summary: dict[str, object] = {"bench": "commands"}
+    summary: dict[str, Any] = {"bench": "commands"}
     print("\nratios")
     for n in CONCURRENCY:
         vs_bare = results["jobtrail"][n] / results["bare"][n]

@@ -418,7 +418,9 @@ async def one_loop_job(url: str) -> dict[str, Any]:
             await pool.close()
         deadline = time.monotonic() + 60
         while True:
-            status = (await (await conn.execute(STATUS, (stream_id,))).fetchone())[0]
+            row = await (await conn.execute(STATUS, (stream_id,))).fetchone()
+            assert row is not None
+            status = row[0]
             if status not in ("pending", "processing"):
                 break
             if time.monotonic() > deadline:

@@ -23,7 +23,7 @@ import psycopg
 from databases import scratch_database
 from ratios import ratio_line
 
-from domain.commands import RecordBatch, StartRun
+from domain.commands import AnyCommand, RecordBatch, StartRun
 from domain.events import encoder, type_name
 from domain.job import decide, evolve
 from domain.kinds import KindConfig, create_job
@@ -57,7 +57,7 @@ def job_rows(number: int, start: datetime):
     stream_id = uuid.uuid4()
     metadata = metadata_encoder.encode(Metadata(actor="bench", message_id=f"m-{number}")).decode()
     at = start + timedelta(seconds=number)
-    commands = [create_job("crawl", KIND, owner=f"owner-{number % 100}", at=at, params={"q": number})]
+    commands: list[AnyCommand] = [create_job("crawl", KIND, owner=f"owner-{number % 100}", at=at, params={"q": number})]
     commands.append(StartRun(at=at, run=1))
     for run in range(1, RUNS_PER_JOB + 1):
         at += timedelta(seconds=3)
@@ -86,7 +86,9 @@ def load(url: str, jobs: int) -> tuple[int, float]:
         conn.commit()
         conn.autocommit = True
         conn.execute(VACUUM_EVENTS)
-        (count,) = conn.execute(COUNT_EVENTS).fetchone()
+        row = conn.execute(COUNT_EVENTS).fetchone()
+        assert row is not None
+        (count,) = row
     return count, time.perf_counter() - started
 
 
@@ -157,7 +159,9 @@ async def rebuild(url: str, how) -> tuple[float, int, float, int, float, int, in
     rows = result if isinstance(result, int) else result.rows
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         cursor = await conn.execute(COUNT_STATUS)
-        (stored,) = await cursor.fetchone()
+        row = await cursor.fetchone()
+        assert row is not None
+        (stored,) = row
     if stored < rows:
         raise AssertionError(f"rebuild reported {rows} rows, job_status holds {stored}")
     if isinstance(result, int):

@@ -23,7 +23,7 @@ from bench_rebuild import EVENTS_PER_JOB, load
 from databases import scratch_database
 from ratios import ratio_line
 
-from domain.events import BatchRecorded, ContinuationScheduled
+from domain.events import AnyEvent, BatchRecorded, ContinuationScheduled
 from domain.state import JobState
 from projections.log import RecordedEvent
 from projections.runner import catch_up
@@ -103,7 +103,7 @@ async def middleware_us(requests: int = 20_000) -> tuple[float, float, float]:
     async def run(app: Litestar) -> float:
         started = time.process_time()
         for _ in range(requests):
-            await app(dict(scope, app=app, state={}), receive, send)
+            await app(dict(scope, app=app, state={}), receive, send)  # type: ignore[arg-type]  # a minimal scope
         return (time.process_time() - started) / requests * 1e6
 
     return await run(ours), await run(litestars), await run(plain)
@@ -112,7 +112,7 @@ async def middleware_us(requests: int = 20_000) -> tuple[float, float, float]:
 def appended_us(commands: int = 100_000) -> float:
     metrics = Metrics()
     at = datetime.now(UTC)
-    events = [
+    events: list[AnyEvent] = [
         BatchRecorded(at=at, run=1, results=20, has_more=True, duration_ms=250),
         ContinuationScheduled(at=at + timedelta(seconds=1), run=2, delay_s=0.0),
     ]

@@ -15,7 +15,7 @@ class Command(msgspec.Struct, frozen=True, kw_only=True):
     detected_by: ClassVar[str] = "delivery"
 
 
-class CreateJob(Command, kw_only=True):
+class CreateJob(Command, frozen=True, kw_only=True):
     owner: str
     kind: str
     max_runs: int
@@ -30,11 +30,11 @@ class CreateJob(Command, kw_only=True):
     max_redispatches: int = 3
 
 
-class StartRun(Command, kw_only=True):
+class StartRun(Command, frozen=True, kw_only=True):
     run: int
 
 
-class RecordBatch(Command, kw_only=True):
+class RecordBatch(Command, frozen=True, kw_only=True):
     run: int
     results: int
     has_more: bool
@@ -42,13 +42,13 @@ class RecordBatch(Command, kw_only=True):
     duration_ms: int = 0
 
 
-class FailDelivery(Command, kw_only=True):
+class FailDelivery(Command, frozen=True, kw_only=True):
     run: int
     attempt: int
     error: str
 
 
-class FailJob(Command, kw_only=True):
+class FailJob(Command, frozen=True, kw_only=True):
     """Give up on the job; `run`, when given, must be the job's current run."""
 
     reason: str
@@ -57,21 +57,21 @@ class FailJob(Command, kw_only=True):
     run: int | None = None
 
 
-class TimeOut(Command, kw_only=True):
+class TimeOut(Command, frozen=True, kw_only=True):
     detected_by: str = "sweeper"  # type: ignore[misc]
 
 
-class Cancel(Command, kw_only=True):
+class Cancel(Command, frozen=True, kw_only=True):
     detected_by: ClassVar[str] = "api"
     reason: str | None = None
 
 
-class Requeue(Command, kw_only=True):
+class Requeue(Command, frozen=True, kw_only=True):
     detected_by: ClassVar[str] = "api"
     deadline: datetime | None = None
 
 
-class Redispatch(Command, kw_only=True):
+class Redispatch(Command, frozen=True, kw_only=True):
     """Send the current run again; `seen_version` is the version the stall was judged at,
     so two sweepers that saw the same stall rescue the job once."""
 

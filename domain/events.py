@@ -6,7 +6,7 @@ old code can read events written by newer code during a deploy.
 """
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import msgspec
 
@@ -17,7 +17,7 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     at: datetime
 
 
-class JobCreated(Event, tag="JobCreated", kw_only=True):
+class JobCreated(Event, tag="JobCreated", frozen=True, kw_only=True):
     owner: str
     kind: str
     max_runs: int
@@ -32,11 +32,11 @@ class JobCreated(Event, tag="JobCreated", kw_only=True):
     max_redispatches: int = 3
 
 
-class JobStarted(Event, tag="JobStarted", kw_only=True):
+class JobStarted(Event, tag="JobStarted", frozen=True, kw_only=True):
     run: int
 
 
-class BatchRecorded(Event, tag="BatchRecorded", kw_only=True):
+class BatchRecorded(Event, tag="BatchRecorded", frozen=True, kw_only=True):
     run: int
     results: int
     has_more: bool
@@ -44,42 +44,42 @@ class BatchRecorded(Event, tag="BatchRecorded", kw_only=True):
     duration_ms: int = 0
 
 
-class ContinuationScheduled(Event, tag="ContinuationScheduled", kw_only=True):
+class ContinuationScheduled(Event, tag="ContinuationScheduled", frozen=True, kw_only=True):
     run: int
     delay_s: float
 
 
-class DeliveryFailed(Event, tag="DeliveryFailed", kw_only=True):
+class DeliveryFailed(Event, tag="DeliveryFailed", frozen=True, kw_only=True):
     run: int
     attempt: int
     error: str
 
 
-class JobCompleted(Event, tag="JobCompleted", kw_only=True):
+class JobCompleted(Event, tag="JobCompleted", frozen=True, kw_only=True):
     reason: CompletionReason
 
 
-class JobFailed(Event, tag="JobFailed", kw_only=True):
+class JobFailed(Event, tag="JobFailed", frozen=True, kw_only=True):
     reason: str
     error: str | None = None
     dlq_id: str | None = None
 
 
-class JobTimedOut(Event, tag="JobTimedOut", kw_only=True):
+class JobTimedOut(Event, tag="JobTimedOut", frozen=True, kw_only=True):
     deadline: datetime
     detected_by: str
 
 
-class JobCancelled(Event, tag="JobCancelled", kw_only=True):
+class JobCancelled(Event, tag="JobCancelled", frozen=True, kw_only=True):
     reason: str | None = None
 
 
-class JobRequeued(Event, tag="JobRequeued", kw_only=True):
+class JobRequeued(Event, tag="JobRequeued", frozen=True, kw_only=True):
     requeue: int
     deadline: datetime | None = None
 
 
-class RunRedispatched(Event, tag="RunRedispatched", kw_only=True):
+class RunRedispatched(Event, tag="RunRedispatched", frozen=True, kw_only=True):
     """The run's message was lost (nothing in flight, no progress): it is sent again."""
 
     run: int
@@ -100,7 +100,7 @@ AnyEvent = (
     | RunRedispatched
 )
 
-EVENT_TYPES: tuple[type[Event], ...] = AnyEvent.__args__  # type: ignore[attr-defined]
+EVENT_TYPES: tuple[type[Event], ...] = get_args(AnyEvent)
 
 encoder = msgspec.json.Encoder()
 decoder = msgspec.json.Decoder(AnyEvent)

@@ -6,7 +6,8 @@ own limits; it raises a DomainError for a command that can never succeed and ret
 """
 
 from collections.abc import Iterable
-from typing import assert_never
+from datetime import datetime
+from typing import Any, assert_never
 
 from msgspec.structs import replace
 
@@ -228,7 +229,7 @@ def evolve(state: JobState, event: Event) -> JobState:
     raise TypeError(f"unknown event {type(event).__name__}")
 
 
-def _finish(state: JobState, version: int, status: Status, at, **changes) -> JobState:
+def _finish(state: JobState, version: int, status: Status, at: datetime, **changes: Any) -> JobState:
     return replace(state, version=version, status=status, finished_at=at, updated_at=at, **changes)
 
 

@@ -67,6 +67,7 @@ def _table(machine: Machine) -> dict[tuple[Status, Trigger], Status]:
     for trigger, event in machine.events.items():
         for source, transitions in event.transitions.items():
             for transition in transitions:
+                assert transition.dest is not None, "every move names its destination"
                 table[Status(source), Trigger(trigger)] = Status(transition.dest)
     return table
 

@@ -1,5 +1,6 @@
 """Drift check: compare every live status row with a fresh fold of its stream."""
 
+from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -40,7 +41,7 @@ async def find_drift(conn: AsyncConnection) -> list[Drift]:
     return sorted(drift, key=lambda d: str(d.stream_id))
 
 
-def _differing(wanted: tuple, found: tuple) -> list[str]:
+def _differing(wanted: tuple[Any, ...], found: tuple[Any, ...]) -> list[str]:
     differing = []
     for column, want, got in zip(job_status.COLUMNS, wanted, found, strict=True):
         if column == "state":

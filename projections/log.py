@@ -1,6 +1,7 @@
 """The log as readers see it: recorded events with their envelope, and gap-safe reads."""
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -89,7 +90,7 @@ def link(event: RecordedEvent) -> ChainLink:
     )
 
 
-def recorded(row: tuple) -> RecordedEvent:
+def recorded(row: tuple[Any, ...]) -> RecordedEvent:
     position, stream_id, version, type_, data, metadata, recorded_at, prev_hash, hash_, txid = row
     return RecordedEvent(
         position=position,

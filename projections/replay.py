@@ -47,7 +47,9 @@ async def replay_all(conn: AsyncConnection, progress: Progress | None = None) ->
     total = 0
     if progress is not None:
         cursor = await conn.execute(COUNT_EVENTS)
-        (total,) = await cursor.fetchone()
+        row = await cursor.fetchone()
+        assert row is not None
+        (total,) = row
     return await _replay(conn, COPY_STREAMS, {}, total, progress)
 
 
@@ -57,7 +59,7 @@ async def replay_streams(conn: AsyncConnection, stream_ids: Collection[UUID]) ->
 
 
 async def _replay(
-    conn: AsyncConnection, query: str, params: dict, total: int, progress: Progress | None
+    conn: AsyncConnection, query: str, params: dict[str, object], total: int, progress: Progress | None
 ) -> dict[UUID, JobState]:
     states: dict[UUID, JobState] = {}
     done = reported = 0

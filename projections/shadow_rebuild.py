@@ -70,7 +70,9 @@ class Swapped(msgspec.Struct, frozen=True):
 async def shadow_rebuild(conn: AsyncConnection, progress: Progress | None = None) -> Swapped:
     """Fold the log into the shadow, then swap it in; `conn` must be in autocommit."""
     cursor = await conn.execute(TRY_EXCLUSIVE)
-    if not (await cursor.fetchone())[0]:
+    row = await cursor.fetchone()
+    assert row is not None
+    if not row[0]:
         raise RebuildInProgress("another `projections rebuild --shadow` is running")
     try:
         await check_twins(conn, LIVE, SHADOW)  # before the long fold; the swap checks again
@@ -90,7 +92,9 @@ async def _fold_into_shadow(conn: AsyncConnection, fold: Fold, *, clear: bool) -
     async with conn.transaction():
         await conn.execute(SNAPSHOT)
         cursor = await conn.execute(TAKE_SNAPSHOT)
-        (snapshot,) = await cursor.fetchone()
+        row = await cursor.fetchone()
+        assert row is not None
+        (snapshot,) = row
         states = await fold(conn)
     async with conn.transaction():
         await _write_shadow(conn, states, clear=clear)

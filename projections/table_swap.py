@@ -10,6 +10,8 @@ The swap refuses tables that are not twins, and tables that other objects depend
 up on the wrong one).
 """
 
+from typing import Any
+
 import msgspec
 from psycopg import AsyncConnection, sql
 
@@ -73,11 +75,11 @@ RENAME_TABLE = "ALTER TABLE {old} RENAME TO {new}"
 class Description(msgspec.Struct, frozen=True):
     """What the catalog says of a table, as text rows; equal descriptions, equal tables."""
 
-    table: list[tuple]
-    columns: list[tuple]
-    constraints: list[tuple]
-    indexes: list[tuple]
-    triggers: list[tuple]
+    table: list[tuple[Any, ...]]
+    columns: list[tuple[Any, ...]]
+    constraints: list[tuple[Any, ...]]
+    indexes: list[tuple[Any, ...]]
+    triggers: list[tuple[Any, ...]]
 
     def renamed(self, old: str, new: str) -> "Description":
         """The description with the name `old` written as `new` wherever it appears."""
@@ -148,7 +150,7 @@ def _moved(name: str, old: str, new: str) -> str:
     return new + name.removeprefix(old) if name.startswith(old) else name
 
 
-def _replace(value, old: str, new: str):
+def _replace(value: object, old: str, new: str) -> object:
     if isinstance(value, str):
         return value.replace(old, new)
     if isinstance(value, list | tuple):

@@ -55,7 +55,6 @@ async def local_broker(settings: Settings) -> AsyncIterator[str]:
             timeout_graceful_shutdown=3,
         )
     )
-    server.install_signal_handlers = lambda: None  # the service's own server owns the signals
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

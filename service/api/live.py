@@ -32,7 +32,7 @@ from service.auth.keys import Scope
 from service.live.event_feed import EventFeed
 from service.live.streams import Idle, LogFilter, Version, horizon, job_versions, log_events, resume_point
 
-KNOWN_TYPES = sorted(event_type.__struct_config__.tag for event_type in EVENT_TYPES)  # type: ignore[attr-defined]
+KNOWN_TYPES = sorted(str(event_type.__struct_config__.tag) for event_type in EVENT_TYPES)
 POSITION = re.compile(r"[0-9]{1,18}")  # a bigint, with room to spare
 KEEP_ALIVE = ServerSentEventMessage(data=None, comment="keep-alive")
 

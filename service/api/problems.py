@@ -8,6 +8,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.types import ExceptionHandlersMap
 
 from domain.errors import DomainError, IllegalTransition, InvalidCommand, JobNotFound
 from service.jobs.command_handler import TooMuchContention
@@ -153,7 +154,7 @@ def on_unexpected(request: Request, error: Exception) -> Response[Problem]:
     return problem(request, 500, "an unexpected error occurred; it has been logged")
 
 
-HANDLERS = {
+HANDLERS: ExceptionHandlersMap = {
     ProblemError: on_problem,
     ValidationException: on_validation,
     HTTPException: on_http,

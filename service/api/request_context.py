@@ -14,6 +14,7 @@ import random
 import re
 
 import structlog
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 HEADER = b"x-request-id"
@@ -23,7 +24,7 @@ _PRINTABLE_ID = re.compile(r"[\w.:=+/-]{1,128}")
 
 def request_context(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         request_id = _client_id(scope) or f"{random.getrandbits(128):032x}"

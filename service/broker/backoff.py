@@ -129,7 +129,7 @@ def _check(node: ast.AST) -> None:
 
 def _evaluate(node: ast.expr, retried: float) -> float:
     match node:
-        case ast.Constant(value=value):
+        case ast.Constant(value=int() | float() as value):  # _validate let only numbers through
             return float(value)
         case ast.Name(id="retried"):
             return retried

@@ -6,6 +6,7 @@ from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException
 from litestar.handlers import BaseRouteHandler
+from litestar.types import ExceptionHandlersMap
 
 from service.broker.errors import BrokerError, Unauthorized
 
@@ -18,7 +19,7 @@ async def require_token(connection: ASGIConnection, _: BaseRouteHandler) -> None
     """
     expected = connection.app.state.broker.config.token
     header = connection.headers.get("authorization", "")
-    scheme, _, presented = header.partition(" ")
+    scheme, _space, presented = header.partition(" ")
     if scheme.lower() != "bearer":
         presented = connection.query_params.get("qstash_token", "")
     if not hmac.compare_digest(presented.strip().encode(), expected.encode()):
@@ -47,4 +48,4 @@ def caller_ip(request: Request) -> str | None:
     return client[0] if client else None
 
 
-HANDLERS = {BrokerError: on_broker_error, HTTPException: on_http_exception}
+HANDLERS: ExceptionHandlersMap = {BrokerError: on_broker_error, HTTPException: on_http_exception}

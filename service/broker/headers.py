@@ -5,6 +5,7 @@ rather than a message that can never be delivered.
 """
 
 from collections.abc import Iterable
+from typing import TypeVar
 
 from service.broker.backoff import InvalidExpression, compile_retry_delay
 from service.broker.durations import InvalidDuration, parse_duration
@@ -15,6 +16,7 @@ METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 _FORWARD = "upstash-forward-"
 _CALLBACK = "upstash-callback"
 _FAILURE_CALLBACK = "upstash-failure-callback"
+_Default = TypeVar("_Default", int, None)
 
 
 def canonical(name: str) -> str:
@@ -83,7 +85,7 @@ def _method(value: str | None) -> str:
     return method
 
 
-def _retries(value: str | None, *, default: int | None) -> int | None:
+def _retries(value: str | None, *, default: _Default) -> int | _Default:
     if value is None:
         return default
     retries = _integer("Upstash-Retries", value)

@@ -7,6 +7,7 @@ problem details from service/api/problems.py, which also logs what was unexpecte
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect, Template
+from litestar.types import ExceptionHandlersMap
 
 from domain.errors import JobNotFound
 from service.api.problems import logger
@@ -46,7 +47,7 @@ def on_unexpected(request: Request, error: Exception) -> Response:
     return _page(500, "Something went wrong", "An unexpected error occurred; it has been logged.")
 
 
-HTML_HANDLERS = {
+HTML_HANDLERS: ExceptionHandlersMap = {
     NotSignedIn: on_not_signed_in,
     ForgedForm: on_forged_form,
     JobNotFound: on_job_not_found,

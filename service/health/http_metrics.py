@@ -11,6 +11,7 @@ job id, and unknown paths are never measured.
 import time
 from collections.abc import Callable
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.health.metrics import Metrics
@@ -21,7 +22,7 @@ def http_metrics(metrics: Metrics) -> Callable[[ASGIApp], ASGIApp]:
 
     def wrap(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http":
+            if scope["type"] != ScopeType.HTTP:
                 await app(scope, receive, send)
                 return
             method, path = scope["method"], scope["path_template"]

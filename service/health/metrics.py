@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.metrics import MetricWrapperBase
 from psycopg import AsyncConnection
 
 from domain.events import AnyEvent, BatchRecorded, JobCancelled, JobCompleted, JobCreated, JobFailed, JobTimedOut
@@ -34,6 +33,9 @@ APP_NAME = "jobtrail"
 # A delivery's answer, as one of a few outcomes (the `outcome` label).
 _OK = frozenset({"recorded", "failed_permanently", "job_failed"})  # the job moved
 
+# A route's answered series for one status: requests and duration, plus errors for a 5xx.
+_Answered = tuple[Counter, Histogram] | tuple[Counter, Histogram, Counter]
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -51,8 +53,8 @@ class Metrics:
         )
         # Labelled children, found once per route and status: `.labels()` takes a lock and
         # builds a key on every call.
-        self._in_progress: dict[tuple[str, str], MetricWrapperBase] = {}
-        self._answered: dict[tuple[str, str, int], tuple[MetricWrapperBase, ...]] = {}
+        self._in_progress: dict[tuple[str, str], Gauge] = {}
+        self._answered: dict[tuple[str, str, int], _Answered] = {}
         self.jobs_created = Counter("jobtrail_jobs_created", "Jobs created", ["kind"], registry=registry)
         self.jobs_finished = Counter(
             "jobtrail_jobs_finished",
@@ -104,7 +106,7 @@ class Metrics:
             elif isinstance(event, _FINISHING):
                 self.jobs_finished.labels(state.kind, state.status).inc()
 
-    def request_started(self, method: str, path: str) -> MetricWrapperBase:
+    def request_started(self, method: str, path: str) -> Gauge:
         """The in-progress gauge of a route, raised; the caller lowers it when answered."""
         gauge = self._in_progress.get((method, path))
         if gauge is None:

@@ -39,7 +39,7 @@ def judge(finished: Finished, stuck: Stuck, backlog: Backlog, lag: Lag) -> tuple
     level = _level(lag.seconds, DEGRADED_LAG_S, UNHEALTHY_LAG_S)
     if level:
         findings.append((level, f"the stats projection is {lag.seconds:.0f} s ({lag.events} events) behind"))
-    verdict = max((level for level, _ in findings), key=_RANK.__getitem__, default="healthy")
+    verdict: Verdict = max((level for level, _ in findings), key=_RANK.__getitem__, default="healthy")
     return verdict, [reason for _, reason in findings]
 
 

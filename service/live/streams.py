@@ -15,7 +15,7 @@ visible is left unread.
 """
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from uuid import UUID
 
 import msgspec
@@ -111,7 +111,7 @@ async def job_versions(
     state: JobState,
     backlog: list[RecordedEvent],
     keepalive_s: float,
-) -> AsyncIterator[Version | Idle]:
+) -> AsyncGenerator[Version | Idle, None]:
     """Each version after `state`, starting with `backlog`; ends after a final status."""
     silence = Silence(keepalive_s)
     with feed.subscribe(stream_id) as subscription:
@@ -141,7 +141,7 @@ async def log_events(
     cursor: Cursor,
     log_filter: LogFilter,
     keepalive_s: float,
-) -> AsyncIterator[RecordedEvent | Idle]:
+) -> AsyncGenerator[RecordedEvent | Idle, None]:
     """Every event after `cursor` that passes the filter, in gap-safe order, until shutdown."""
     silence = Silence(keepalive_s)
     poll_s = HELD_BACK_POLL_S[0]

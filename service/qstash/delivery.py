@@ -120,7 +120,9 @@ async def deliver_run(
             raise PermanentError(f"kind '{state.kind}' is not registered in this service")
         batch, duration_ms = await _run_batch(kind, job_id, run, retried, state)
     except PermanentError as error:
-        command = FailJob(at=now(), reason="permanent_error", error=_printable(str(error)), run=run)
+        command: FailJob | RecordBatch = FailJob(
+            at=now(), reason="permanent_error", error=_printable(str(error)), run=run
+        )
         failed = Answer(status=200, outcome="failed_permanently")
         logger.warning("the batch failed permanently; the job fails (see `jobtrail history`)")
         return await _append(pool, observers, job_id, command, metadata, message_id, failed, known=state)

@@ -79,7 +79,9 @@ async def pending(conninfo: str, *, directory: Path = MIGRATIONS_DIR) -> list[st
     migrations = read_migrations(directory)
     async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
         cursor = await conn.execute(SCHEMA_MIGRATIONS_EXISTS)
-        (exists,) = await cursor.fetchone()
+        row = await cursor.fetchone()
+        assert row is not None
+        (exists,) = row
         applied = await _applied(conn) if exists else {}
     return [migration.name for migration in _pending(migrations, applied)]
 

@@ -254,8 +254,8 @@ def test_a_job_that_always_has_more_runs_exactly_max_runs_times_and_never_schedu
             state = evolve(state, event)
         emitted += events
         minute += 1
-    scheduled = [e.run for e in emitted if isinstance(e, ContinuationScheduled)]
-    assert scheduled == list(range(2, max_runs + 1))
+    scheduled_runs = [e.run for e in emitted if isinstance(e, ContinuationScheduled)]
+    assert scheduled_runs == list(range(2, max_runs + 1))
     assert emitted[-1] == JobCompleted(at=at(minute - 1), reason="max_runs_reached")
     assert state.processed_runs == max_runs
 

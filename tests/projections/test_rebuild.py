@@ -50,7 +50,7 @@ async def manual_jobs(pool: AsyncConnectionPool) -> list[UUID]:
     config = KindConfig(max_runs=4, deadline_s=None, max_requeues=2)
     requeued, cancelled = uuid4(), uuid4()
     create = create_job("crawl", config, owner="ada", at=T0, params={"q": 'é\\"\n'}, idempotency_key="k1")
-    for command in [
+    commands: list[AnyCommand] = [
         create,
         StartRun(at=at(1), run=1),
         FailDelivery(at=at(2), run=1, attempt=1, error="502"),
@@ -58,7 +58,8 @@ async def manual_jobs(pool: AsyncConnectionPool) -> list[UUID]:
         Requeue(at=at(4)),
         StartRun(at=at(5), run=1),
         RecordBatch(at=at(6), run=1, results=7, has_more=True, cursor="7"),
-    ]:
+    ]
+    for command in commands:
         await handle(pool, requeued, command, ACTOR)
     await handle(pool, cancelled, create_job("crawl", config, owner="bob", at=T0), ACTOR)
     await handle(pool, cancelled, Cancel(at=at(1), reason="no longer needed"), ACTOR)
@@ -170,9 +171,10 @@ async def test_replay_equals_the_live_state_and_a_repeated_message_changes_nothi
     for number, (command, minutes, repeat) in enumerate(steps, start=1):
         clock += minutes
         timed = replace(command, at=at(clock))
-        if getattr(command, "run", None) is not None:
+        run_offset = getattr(command, "run", None)
+        if run_offset is not None:
             async with pool.connection() as conn:
-                timed = replace(timed, run=(await load(conn, stream_id)).next_run + command.run)
+                timed = replace(timed, run=(await load(conn, stream_id)).next_run + run_offset)
         entry = InboxEntry(message_id=f"{stream_id}-{number}", outcome="ok")
         try:
             if isinstance(timed, RecordBatch):

@@ -59,7 +59,7 @@ async def write_job(conn: AsyncConnection, events_in_job: int) -> None:
     await append(conn, stream_id, 0, history, fold(history), WRITER)
     for start in range(1, events_in_job, 4):
         count = min(4, events_in_job - start)
-        more = [DeliveryFailed(at=T0, run=1, attempt=start + i, error="x") for i in range(count)]
+        more: list[AnyEvent] = [DeliveryFailed(at=T0, run=1, attempt=start + i, error="x") for i in range(count)]
         await append(conn, stream_id, len(history), more, fold(history + more), WRITER)
         history += more
 

@@ -55,10 +55,10 @@ async def live_rows(pool: AsyncConnectionPool) -> set[tuple]:
         return set(await cursor.fetchall())
 
 
-async def schema(url: str) -> dict[str, list]:
+async def schema(url: str) -> dict[str, object]:
     """The whole public schema as the catalog prints it, reloptions and all."""
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        found = {}
+        found: dict[str, object] = {}
         for name, query in {**SCHEMA_QUERIES, "reloptions": RELOPTIONS}.items():
             cursor = await conn.execute(query)
             found[name] = await cursor.fetchall()
@@ -181,7 +181,7 @@ async def test_a_shadow_rebuild_during_appends_loses_nothing_doubles_nothing_and
     async with pool.connection() as conn:
         assert await find_drift(conn) == []
         cursor = await conn.execute(EVENTS_PER_STREAM)
-        stored = dict(await cursor.fetchall())
+        stored: dict[UUID, int] = dict(await cursor.fetchall())
         replayed = await replay_all(conn)
     assert swapped.caught_up > 0
     for stream_id, events in writers.appended.items():

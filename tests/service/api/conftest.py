@@ -62,7 +62,7 @@ async def keys(pool: AsyncConnectionPool) -> Keys:
         )
 
 
-async def create(client: AsyncTestClient, key: str, body: dict[str, Any] = COUNT, **headers: str) -> dict[str, Any]:
+async def create(client: AsyncTestClient, key: str, body: dict[str, Any] = COUNT, /, **headers: str) -> dict[str, Any]:
     """Create a job and return its document, insisting on 201."""
     response = await client.post("/v1/jobs", json=body, headers={**auth(key), **headers})
     assert response.status_code == 201, response.text

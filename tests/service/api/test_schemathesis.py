@@ -9,6 +9,7 @@ name a real kind, so reads, cancels and retries reach live streams, not only 404
 
 import asyncio
 from collections import Counter
+from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -36,7 +37,7 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-DEMO = {"kind": "demo.count", "params": {"total": 40}}
+DEMO: dict[str, Any] = {"kind": "demo.count", "params": {"total": 40}}
 # Live streams never end on their own, and the in-process client buffers whole bodies;
 # tests/e2e/test_live.py drives them against a real server.
 STREAMS = {"/v1/jobs/{job_id}/watch", "/v1/events/stream"}

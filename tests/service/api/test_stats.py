@@ -28,7 +28,7 @@ async def scenario(app: Litestar, client: AsyncTestClient, pool: AsyncConnection
     return scenario
 
 
-async def stats(client: AsyncTestClient, key: str, **params: object) -> dict:
+async def stats(client: AsyncTestClient, key: str, **params: float) -> dict:
     response = await client.get("/v1/stats", params=params, headers=auth(key))
     assert response.status_code == 200, response.text
     return response.json()

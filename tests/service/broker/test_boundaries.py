@@ -9,7 +9,7 @@ BROKER = Path(service.broker.__file__).parent
 
 
 def test_the_broker_imports_nothing_of_the_project_but_itself() -> None:
-    imported = set()
+    imported: set[str] = set()
     for module in BROKER.glob("*.py"):
         for node in ast.walk(ast.parse(module.read_text())):
             if isinstance(node, ast.Import):

@@ -7,6 +7,7 @@ import httpx
 import pytest
 from qstash import AsyncQStash
 from qstash.errors import QStashError
+from qstash.message import PublishResponse
 
 from service.broker.sdk_transport import BrokerTransport, use_broker_transport
 from tests.service.broker.conftest import read_body, serve
@@ -51,7 +52,7 @@ async def test_the_requests_carry_one_host_and_one_length_and_ask_for_no_compres
         finally:
             await client.http._client.aclose()
 
-    assert published.message_id == "msg_1"
+    assert isinstance(published, PublishResponse) and published.message_id == "msg_1"
     [request] = server.requests
     head, body = request.split(b"\r\n\r\n")
     names = [line.split(b":")[0].lower() for line in head.split(b"\r\n")[1:]]

@@ -74,7 +74,7 @@ async def test_of_sixteen_writers_appending_at_the_same_version_exactly_one_wins
     for round_ in range(ROUNDS):
         if round_:
             state = await load(conn, stream_id)
-            events = [
+            events: list[AnyEvent] = [
                 DeliveryFailed(at=T0, run=1, attempt=round_, error=f"writer {writer}") for writer in range(WRITERS)
             ]
             outcomes = await race(writers, stream_id, state, events)

@@ -2,7 +2,7 @@
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from uuid import uuid4
 
 import pytest
@@ -29,7 +29,7 @@ async def feed(database_url: str) -> AsyncIterator[EventFeed]:
         await feed.close()
 
 
-async def first(stream: AsyncIterator):
+async def first(stream: AsyncGenerator):
     try:
         async with asyncio.timeout(10):
             return await anext(stream)
