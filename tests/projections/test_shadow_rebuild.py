@@ -25,7 +25,7 @@ from service.jobs.command_handler import handle
 from service.store.database import create_pool
 from service.store.event_store import append
 from service.store.migrate import migrate
-from tests.service.test_migrate import SCHEMA_QUERIES
+from tests.service.store.test_migrate import SCHEMA_QUERIES
 
 pytestmark = pytest.mark.anyio
 
