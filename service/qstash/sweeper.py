@@ -18,27 +18,9 @@ from qstash.errors import QStashError
 from domain.commands import Redispatch, TimeOut
 from projections.log import Metadata
 from service.jobs.command_handler import handle
+from service.store import job_status
 
 SWEEPER = Metadata(actor="sweeper")
-
-OVERDUE = """
-SELECT stream_id FROM job_status
- WHERE status IN ('pending', 'processing') AND deadline <= %(now)s
- ORDER BY deadline LIMIT %(limit)s
-"""
-
-STALLED = """
-SELECT j.stream_id, j.version, (j.state ->> 'next_run')::integer, o.message_id
-  FROM job_status j
-  JOIN LATERAL (
-        SELECT sent_at, message_id FROM outbox
-         WHERE outbox.stream_id = j.stream_id ORDER BY id DESC LIMIT 1
-       ) o ON true
- WHERE j.status IN ('pending', 'processing')
-   AND j.updated_at < %(before)s
-   AND o.sent_at < %(before)s
- ORDER BY j.updated_at LIMIT %(limit)s
-"""
 
 
 class SweepReport(msgspec.Struct, frozen=True):
@@ -60,9 +42,9 @@ async def sweep(
 
 async def time_out_overdue(pool: AsyncConnectionPool, limit: int = 1000) -> int:
     async with pool.connection() as conn:
-        rows = await (await conn.execute(OVERDUE, {"now": now(), "limit": limit})).fetchall()
+        overdue = await job_status.overdue(conn, now(), limit)
     timed_out = 0
-    for (stream_id,) in rows:
+    for stream_id in overdue:
         handled = await handle(pool, stream_id, TimeOut(at=now(), detected_by="sweeper"), SWEEPER)
         timed_out += bool(handled.events)
     return timed_out
@@ -71,7 +53,7 @@ async def time_out_overdue(pool: AsyncConnectionPool, limit: int = 1000) -> int:
 async def rescue_stalled(pool: AsyncConnectionPool, client: AsyncQStash, stall_after_s: float, limit: int) -> int:
     before = now() - timedelta(seconds=stall_after_s)
     async with pool.connection() as conn:
-        rows = await (await conn.execute(STALLED, {"before": before, "limit": limit})).fetchall()
+        rows = await job_status.stalled(conn, before, limit)
     rescued = 0
     for stream_id, version, run, message_id in rows:
         if message_id and await _in_flight(client, message_id):
