@@ -9,7 +9,9 @@ Each table's statements have one owner module (tests/test_sql_owners.py holds th
 there); APPEND is the one exception, since one round trip needs one statement: it writes
 `events` (read by projections/log.py), `job_status` (projections/job_status.py, whose
 COLUMNS it follows, and service/store/job_status.py), `outbox` (service/store/outbox.py)
-and `batch_results` (service/store/batch_results.py). The inbox is this module's own.
+and `batch_results` (service/store/batch_results.py). The inbox is this module's own,
+except for a delivery's first look: it reads the job with the answer, so it is with
+job_status's reads.
 
 After the commit, an append wakes the live streams watching its job (and, when it
 queued outbox rows, the relays): through the process's EventFeed when it has one
