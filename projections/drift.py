@@ -11,13 +11,6 @@ from projections import job_status
 from projections.replay import replay_all
 
 SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
-LIVE_ROWS = """
-SELECT
-    stream_id, owner, kind, status, version, processed_runs, processed_results,
-    target_results, max_runs, progress, attempts, last_error, outcome, idempotency_key,
-    deadline, created_at, started_at, finished_at, updated_at, state::text
-  FROM job_status
-"""
 
 
 class Drift(msgspec.Struct, frozen=True):
@@ -30,8 +23,7 @@ async def find_drift(conn: AsyncConnection) -> list[Drift]:
     async with conn.transaction():
         await conn.execute(SNAPSHOT)  # fold and rows from one snapshot
         expected = await replay_all(conn)
-        cursor = await conn.execute(LIVE_ROWS)
-        live = {row[0]: row for row in await cursor.fetchall()}
+        live = await job_status.live_rows(conn)
     drift = [Drift(sid, ["missing"]) for sid in expected.keys() - live.keys()]
     drift += [Drift(sid, ["orphaned"]) for sid in live.keys() - expected.keys()]
     for sid in expected.keys() & live.keys():

@@ -1,11 +1,18 @@
-"""The log as readers see it: recorded events with their envelope, and gap-safe reads."""
+"""The log as readers see it: recorded events with their envelope, and gap-safe reads.
 
+Every statement that reads `events` lives here (the one that writes it is the event
+store's append); the stats lag, which reads the log after a checkpoint, is with the
+checkpoints in projections/runner.py.
+"""
+
+from collections.abc import Collection
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import msgspec
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCopy
 
 from domain.events import AnyEvent
 from domain.events import decoder as event_decoder
@@ -73,6 +80,46 @@ SELECT {_COLUMNS}, transaction_id < pg_snapshot_xmin(pg_current_snapshot()) FROM
  WHERE (transaction_id, position) > (%(transaction_id)s::text::xid8, %(position)s)
  ORDER BY events.transaction_id, events.position
  LIMIT %(limit)s
+"""
+
+# Where a reconnecting live client resumes: the log's order key of the event it saw last.
+TRANSACTION_OF = "SELECT transaction_id::text::bigint FROM events WHERE position = %(position)s"
+
+# The newest event no open transaction can still slip behind: a feed without a resume
+# point starts there, so it carries what commits from now on. ORDER BY names the table's
+# columns: bare, `transaction_id` would be the bigint output column, and the whole log
+# would be sorted instead of the index read backwards from its end.
+HORIZON = """
+SELECT transaction_id::text::bigint, position FROM events
+ WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ ORDER BY events.transaction_id DESC, events.position DESC
+ LIMIT 1
+"""
+
+# Each stream's events as one JSON array in version order, for projections/replay.py.
+COPY_STREAMS = """
+COPY (
+    SELECT stream_id, '[' || string_agg(data::text, ',' ORDER BY version) || ']'
+      FROM events
+     GROUP BY stream_id
+) TO STDOUT
+"""
+COPY_SOME_STREAMS = """
+COPY (
+    SELECT stream_id, '[' || string_agg(data::text, ',' ORDER BY version) || ']'
+      FROM events
+     WHERE stream_id = ANY(%(stream_ids)s)
+     GROUP BY stream_id
+) TO STDOUT
+"""
+COUNT_EVENTS = "SELECT count(*) FROM events"
+
+# The streams with an event whose transaction `snapshot` did not see: a range scan of
+# the transaction_id index from the snapshot's xmin (projections/shadow_rebuild.py).
+CHANGED_SINCE = """
+SELECT DISTINCT stream_id FROM events
+ WHERE transaction_id >= pg_snapshot_xmin(%(snapshot)s::pg_snapshot)
+   AND NOT pg_visible_in_snapshot(transaction_id, %(snapshot)s::pg_snapshot)
 """
 
 
@@ -143,3 +190,35 @@ async def read_settled_after(
     rows = await (await conn.execute(READ_AFTER_MARKED, params)).fetchall()
     settled = [recorded(row[:-1]) for row in rows if row[-1]]
     return settled, len(settled) < len(rows)
+
+
+async def transaction_of(conn: AsyncConnection, position: int) -> int | None:
+    """The transaction id that appended the event at `position`; None if there is none."""
+    found = await (await conn.execute(TRANSACTION_OF, {"position": position})).fetchone()
+    return found[0] if found else None
+
+
+async def horizon(conn: AsyncConnection) -> tuple[int, int] | None:
+    """(transaction id, position) of the newest settled event; None for an empty log."""
+    found = await (await conn.execute(HORIZON)).fetchone()
+    return (found[0], found[1]) if found else None
+
+
+def copy_streams(
+    conn: AsyncConnection, stream_ids: Collection[UUID] | None = None
+) -> AbstractAsyncContextManager[AsyncCopy]:
+    """COPY out every stream (or these), one row each: its id, a tab, its events' JSON array."""
+    if stream_ids is None:
+        return conn.cursor().copy(COPY_STREAMS)
+    return conn.cursor().copy(COPY_SOME_STREAMS, {"stream_ids": list(stream_ids)})
+
+
+async def count_events(conn: AsyncConnection) -> int:
+    (count,) = await (await conn.execute(COUNT_EVENTS)).fetchone()  # type: ignore[misc]
+    return count
+
+
+async def changed_since(conn: AsyncConnection, snapshot: str) -> list[UUID]:
+    """The streams with events that `snapshot` (a pg_snapshot's text) did not see."""
+    cursor = await conn.execute(CHANGED_SINCE, {"snapshot": snapshot})
+    return [stream_id for (stream_id,) in await cursor.fetchall()]

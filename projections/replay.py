@@ -14,28 +14,12 @@ from psycopg import AsyncConnection
 from domain.events import list_decoder
 from domain.job import fold
 from domain.state import JobState
+from projections.log import copy_streams, count_events
 
 # Told (events folded so far, events in all) as a fold advances: a plain callable, so
 # that whoever draws it (a terminal bar, log lines) stays outside projections.
 Progress = Callable[[int, int], None]
 REPORTS = 1000  # at most this many progress calls per fold, whatever its size
-
-COPY_STREAMS = """
-COPY (
-    SELECT stream_id, '[' || string_agg(data::text, ',' ORDER BY version) || ']'
-      FROM events
-     GROUP BY stream_id
-) TO STDOUT
-"""
-COPY_SOME_STREAMS = """
-COPY (
-    SELECT stream_id, '[' || string_agg(data::text, ',' ORDER BY version) || ']'
-      FROM events
-     WHERE stream_id = ANY(%(stream_ids)s)
-     GROUP BY stream_id
-) TO STDOUT
-"""
-COUNT_EVENTS = "SELECT count(*) FROM events"
 
 
 async def replay_all(conn: AsyncConnection, progress: Progress | None = None) -> dict[UUID, JobState]:
@@ -44,29 +28,24 @@ async def replay_all(conn: AsyncConnection, progress: Progress | None = None) ->
     With `progress`, the events are counted first; run it in a snapshot (REPEATABLE
     READ) and the count is exactly what the fold reads, so the last call is (n, n).
     """
-    total = 0
-    if progress is not None:
-        cursor = await conn.execute(COUNT_EVENTS)
-        row = await cursor.fetchone()
-        assert row is not None
-        (total,) = row
-    return await _replay(conn, COPY_STREAMS, {}, total, progress)
+    total = await count_events(conn) if progress is not None else 0
+    return await _replay(conn, None, total, progress)
 
 
 async def replay_streams(conn: AsyncConnection, stream_ids: Collection[UUID]) -> dict[UUID, JobState]:
     """The states of just these streams (those with no events are absent)."""
-    return await _replay(conn, COPY_SOME_STREAMS, {"stream_ids": list(stream_ids)}, 0, None)
+    return await _replay(conn, stream_ids, 0, None)
 
 
 async def _replay(
-    conn: AsyncConnection, query: str, params: dict[str, object], total: int, progress: Progress | None
+    conn: AsyncConnection, stream_ids: Collection[UUID] | None, total: int, progress: Progress | None
 ) -> dict[UUID, JobState]:
     states: dict[UUID, JobState] = {}
     done = reported = 0
     step = max(1, total // REPORTS)
     if progress is not None:
         progress(0, total)
-    async with conn.cursor().copy(query, params or None) as copy:
+    async with copy_streams(conn, stream_ids) as copy:
         async for row in copy:
             line = bytes(row)
             payload = line[37:].rstrip(b"\n")

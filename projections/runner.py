@@ -5,6 +5,8 @@ next events below the snapshot's xmin (see projections.log.READ_AFTER), let the
 subscriber update its view on the same connection, move the checkpoint, commit. A
 crash anywhere replays at most the uncommitted round; the row lock lets any number
 of processes run the same subscriber without doubling its work.
+
+Every statement on `projection_checkpoints` lives here, the lag behind one included.
 """
 
 import asyncio
@@ -38,6 +40,26 @@ UPDATE projection_checkpoints
  WHERE name = %(name)s
 """
 
+HOLD = "SELECT 1 FROM projection_checkpoints WHERE name = %(name)s FOR UPDATE"
+REWIND = """
+UPDATE projection_checkpoints SET transaction_id = '0'::xid8, position = 0, updated_at = now()
+ WHERE name = %(name)s
+"""
+
+# The unseen tail, in the index's order and capped, so the planner walks
+# events_transaction_order from the checkpoint instead of estimating a third of the log
+# and scanning all of it. A lag past the cap counts as the cap; its age is still that of
+# the events next after the checkpoint. A subscriber that never ran has seen nothing.
+LAG = """
+SELECT count(*), coalesce(extract(epoch FROM now() - min(recorded_at)), 0)::float8
+  FROM (SELECT recorded_at FROM events
+         WHERE (transaction_id, position) > (
+                coalesce((SELECT transaction_id FROM projection_checkpoints WHERE name = %(name)s), '0'::xid8),
+                coalesce((SELECT position FROM projection_checkpoints WHERE name = %(name)s), 0))
+         ORDER BY transaction_id, position
+         LIMIT %(cap)s) AS unseen
+"""
+
 
 async def catch_up_once(conn: AsyncConnection, subscriber: Subscriber, limit: int = 1000) -> int:
     """One round; returns how many events the subscriber was given."""
@@ -53,6 +75,23 @@ async def catch_up_once(conn: AsyncConnection, subscriber: Subscriber, limit: in
             last = events[-1]
             await conn.execute(SAVE, {**name, "transaction_id": last.transaction_id, "position": last.position})
     return len(events)
+
+
+async def hold(conn: AsyncConnection, name: str) -> None:
+    """Lock the subscriber's checkpoint row until the caller's transaction ends: its
+    runners, in any process, wait."""
+    await conn.execute(HOLD, {"name": name})
+
+
+async def rewind(conn: AsyncConnection, name: str) -> None:
+    """Back to the start of the log: the next round feeds the subscriber everything."""
+    await conn.execute(REWIND, {"name": name})
+
+
+async def lag(conn: AsyncConnection, name: str, cap: int) -> tuple[int, float]:
+    """How many events the subscriber has not seen (at most `cap`), and the oldest one's age in seconds."""
+    count, seconds = await (await conn.execute(LAG, {"name": name, "cap": cap})).fetchone()  # type: ignore[misc]
+    return count, seconds
 
 
 async def catch_up(conn: AsyncConnection, subscriber: Subscriber, limit: int = 1000) -> int:

@@ -30,11 +30,11 @@ import msgspec
 from psycopg import AsyncConnection, errors
 
 from domain.state import JobState
-from projections.rebuild import write_rows
+from projections import job_status
+from projections.log import changed_since
 from projections.replay import Progress, replay_all, replay_streams
 from projections.table_swap import check_twins, swap
 
-LIVE, SHADOW = "job_status", "job_status_shadow"
 LOCK_ATTEMPTS = 5
 
 # One shadow rebuild at a time: two would fill the same shadow.
@@ -42,16 +42,7 @@ TRY_EXCLUSIVE = "SELECT pg_try_advisory_lock(hashtext('jobtrail.shadow_rebuild')
 RELEASE_EXCLUSIVE = "SELECT pg_advisory_unlock(hashtext('jobtrail.shadow_rebuild'))"
 SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 TAKE_SNAPSHOT = "SELECT pg_current_snapshot()::text"
-CLEAR_SHADOW = "TRUNCATE job_status_shadow"
 LOCK_TIMEOUT = "SET LOCAL lock_timeout = '1s'"
-LOCK_BOTH = "LOCK TABLE job_status, job_status_shadow IN ACCESS EXCLUSIVE MODE"
-CHANGED_SINCE = """
-SELECT DISTINCT stream_id FROM events
- WHERE transaction_id >= pg_snapshot_xmin(%(snapshot)s::pg_snapshot)
-   AND NOT pg_visible_in_snapshot(transaction_id, %(snapshot)s::pg_snapshot)
-"""
-FORGET = "DELETE FROM job_status_shadow WHERE stream_id = ANY(%(stream_ids)s)"
-ANALYZE = "ANALYZE job_status"
 
 Fold = Callable[[AsyncConnection], Awaitable[dict[UUID, JobState]]]
 
@@ -75,12 +66,12 @@ async def shadow_rebuild(conn: AsyncConnection, progress: Progress | None = None
     if not row[0]:
         raise RebuildInProgress("another `projections rebuild --shadow` is running")
     try:
-        await check_twins(conn, LIVE, SHADOW)  # before the long fold; the swap checks again
+        await check_twins(conn, job_status.TABLE, job_status.SHADOW)  # before the long fold; the swap checks again
         first, folded = await _fold_into_shadow(conn, lambda c: replay_all(c, progress), clear=True)
         second, caught_up = await _fold_into_shadow(conn, lambda c: _replay_changed(c, first), clear=False)
         refolded, locked_s = await _swap_in(conn, second)
-        await conn.execute(CLEAR_SHADOW)  # the old rows, now in the shadow
-        await conn.execute(ANALYZE)
+        await job_status.clear_shadow(conn)  # the old rows, now in the shadow
+        await job_status.analyze(conn)
     finally:
         await conn.execute(RELEASE_EXCLUSIVE)
     rows = len(folded | caught_up | refolded)
@@ -114,24 +105,23 @@ async def _refold_and_swap(conn: AsyncConnection, snapshot: str) -> tuple[set[UU
     """Under both locks: fold again what changed since `snapshot`, then trade names."""
     async with conn.transaction():
         await conn.execute(LOCK_TIMEOUT)
-        await conn.execute(LOCK_BOTH)
+        await job_status.lock_with_shadow(conn)
         locked = time.perf_counter()
         states = await _replay_changed(conn, snapshot)
         await _write_shadow(conn, states, clear=False)
-        await swap(conn, LIVE, SHADOW)
+        await swap(conn, job_status.TABLE, job_status.SHADOW)
     return set(states), time.perf_counter() - locked
 
 
 async def _replay_changed(conn: AsyncConnection, snapshot: str) -> dict[UUID, JobState]:
     """The streams with events that `snapshot` did not see, folded as they are now."""
-    cursor = await conn.execute(CHANGED_SINCE, {"snapshot": snapshot})
-    return await replay_streams(conn, [stream_id for (stream_id,) in await cursor.fetchall()])
+    return await replay_streams(conn, await changed_since(conn, snapshot))
 
 
 async def _write_shadow(conn: AsyncConnection, states: dict[UUID, JobState], *, clear: bool) -> None:
     """All rows anew (clear), or these streams' rows replaced."""
     if clear:
-        await conn.execute(CLEAR_SHADOW)
+        await job_status.clear_shadow(conn)
     else:
-        await conn.execute(FORGET, {"stream_ids": list(states)})
-    await write_rows(conn, SHADOW, states)
+        await job_status.forget_in_shadow(conn, list(states))
+    await job_status.write_rows(conn, job_status.SHADOW, states)

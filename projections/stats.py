@@ -5,6 +5,10 @@ request time would read the whole log. This view keeps only what they need, fold
 from the global log by `projections.runner` with its checkpoint in the same
 transaction, so it is exactly as current as its checkpoint says and can be rebuilt
 from zero at any time (`reset`, then `catch_up`).
+
+Every statement on `job_stats` lives here: the fold's writes, and the window reads that
+service/health/stats.py turns into figures. Each read is answered from an index (jobs
+created or finished in the window, or processing without progress).
 """
 
 from collections.abc import Sequence
@@ -27,6 +31,7 @@ from domain.events import (
 )
 from domain.lifecycle import Status
 from projections.log import RecordedEvent
+from projections.runner import hold, rewind
 
 NAME = "stats"
 
@@ -79,11 +84,34 @@ ON CONFLICT (stream_id) DO UPDATE SET
     duration_s = EXCLUDED.duration_s
 """
 
-LOCK_CHECKPOINT = "SELECT 1 FROM projection_checkpoints WHERE name = %(name)s FOR UPDATE"
 CLEAR = "DELETE FROM job_stats"
-RESET_CHECKPOINT = """
-UPDATE projection_checkpoints SET transaction_id = '0'::xid8, position = 0, updated_at = now()
- WHERE name = %(name)s
+
+# One query, two groupings: jobs created in the window by status and by kind.
+COUNTS = """
+SELECT status, kind, count(*) FROM job_stats
+ WHERE created_at >= %(since)s AND (%(owner)s::text IS NULL OR owner = %(owner)s)
+ GROUP BY GROUPING SETS ((status), (kind))
+"""
+
+# Jobs finished in the window, per kind; durations are of the completed ones.
+FINISHED = """
+SELECT kind,
+       count(*),
+       count(*) FILTER (WHERE status IN ('error', 'timeout')),
+       count(*) FILTER (WHERE status = 'completed'),
+       avg(duration_s) FILTER (WHERE status = 'completed'),
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_s) FILTER (WHERE status = 'completed')
+  FROM job_stats
+ WHERE finished_at >= %(since)s AND (%(owner)s::text IS NULL OR owner = %(owner)s)
+ GROUP BY kind ORDER BY kind
+"""
+
+# The window count is taken before LIMIT, so it counts every stuck job.
+STUCK = """
+SELECT count(*) OVER (), stream_id FROM job_stats
+ WHERE status = 'processing' AND progressed_at < %(before)s
+   AND (%(owner)s::text IS NULL OR owner = %(owner)s)
+ ORDER BY progressed_at, stream_id LIMIT %(limit)s
 """
 
 
@@ -144,6 +172,22 @@ async def reset(conn: AsyncConnection) -> None:
     instead of folding events into a view that is being emptied.
     """
     async with conn.transaction():
-        await conn.execute(LOCK_CHECKPOINT, {"name": NAME})
+        await hold(conn, NAME)
         await conn.execute(CLEAR)
-        await conn.execute(RESET_CHECKPOINT, {"name": NAME})
+        await rewind(conn, NAME)
+
+
+async def created_counts(conn: AsyncConnection, since: datetime, owner: str | None) -> list[tuple]:
+    """(status, None, count) and (None, kind, count) rows of the jobs created since `since`."""
+    return await (await conn.execute(COUNTS, {"since": since, "owner": owner})).fetchall()
+
+
+async def finished_by_kind(conn: AsyncConnection, since: datetime, owner: str | None) -> list[tuple]:
+    """(kind, finished, failed, completed, avg_s, p95_s) per kind, for jobs finished since `since`."""
+    return await (await conn.execute(FINISHED, {"since": since, "owner": owner})).fetchall()
+
+
+async def stuck_since(conn: AsyncConnection, before: datetime, owner: str | None, limit: int) -> list[tuple]:
+    """(count of all, stream_id) of the processing jobs without progress since `before`, longest first."""
+    params = {"before": before, "owner": owner, "limit": limit}
+    return await (await conn.execute(STUCK, params)).fetchall()

@@ -9,8 +9,7 @@ from uuid import UUID
 from litestar import Request
 from litestar.openapi.spec import SecurityRequirement
 
-from domain.state import INITIAL, JobState
-from domain.state import decoder as state_decoder
+from domain.state import JobState
 from service.api.dependencies import Caller, Pool
 from service.api.problems import ProblemError
 from service.auth.keys import Principal, Scope, authenticate, authenticate_with_job
@@ -42,10 +41,9 @@ async def provide_principal(request: Request, pool: Pool) -> Principal:
 async def principal_and_job(request: Request, pool: Pool, stream_id: UUID) -> tuple[Principal, JobState]:
     """The hot read path: authenticate and load the job in one round trip."""
     async with pool.connection() as conn:
-        principal, state_json = await authenticate_with_job(conn, bearer_key(request), stream_id)
+        principal, state = await authenticate_with_job(conn, bearer_key(request), stream_id)
     if principal is None:
         raise ProblemError(401, UNKNOWN_KEY)
-    state = state_decoder.decode(state_json) if state_json else INITIAL
     return principal, state
 
 

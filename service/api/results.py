@@ -13,12 +13,7 @@ from service.api.dependencies import Caller, Pool
 from service.api.jobs import visible_job
 from service.api.problems import problem_responses
 from service.auth.keys import Scope
-
-PAGE = """
-SELECT run, items::text, recorded_at FROM batch_results
- WHERE stream_id = %(stream_id)s AND run > %(after_run)s
- ORDER BY run LIMIT %(limit)s
-"""
+from service.store import batch_results
 
 
 class BatchResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -48,9 +43,8 @@ async def list_results(
 ) -> ResultsPage:
     require(principal, Scope.JOBS_READ)
     await visible_job(pool, principal, job_id)
-    params = {"stream_id": job_id, "after_run": after_run, "limit": limit + 1}
     async with pool.connection() as conn:
-        rows = await (await conn.execute(PAGE, params)).fetchall()
+        rows = await batch_results.page(conn, job_id, after_run, limit + 1)
     batches = [
         BatchResult(run=run, items=msgspec.json.decode(items), recorded_at=at) for run, items, at in rows[:limit]
     ]

@@ -1,7 +1,9 @@
 """API keys: created once and shown once, stored as a hash, revocable.
 
 A key reads `jt_<key_id>_<secret>`. Lookups hash the whole presented key, so a
-wrong, malformed or revoked key costs one indexed read and reveals nothing.
+wrong, malformed or revoked key costs one indexed read and reveals nothing. Every
+statement on `api_keys` is here but one: the lookup that reads a job with the key
+names job_status too, and lives with that table's reads (service/store/job_status.py).
 """
 
 import hashlib
@@ -12,6 +14,9 @@ from uuid import UUID
 
 import msgspec
 from psycopg import AsyncConnection
+
+from domain.state import JobState
+from service.store import job_status
 
 
 class Scope(StrEnum):
@@ -47,13 +52,6 @@ FIND = """
 SELECT key_id, owner, scopes FROM api_keys
  WHERE secret_hash = %(secret_hash)s AND revoked_at IS NULL
 """
-# The hot read path in one round trip: the caller's key and the job's snapshot together.
-FIND_WITH_JOB = """
-SELECT k.key_id, k.owner, k.scopes, j.state::text
-  FROM api_keys k
-  LEFT JOIN job_status j ON j.stream_id = %(stream_id)s
- WHERE k.secret_hash = %(secret_hash)s AND k.revoked_at IS NULL
-"""
 LIST = "SELECT key_id, owner, scopes, created_at, revoked_at FROM api_keys ORDER BY created_at, key_id"
 REVOKE = """
 UPDATE api_keys SET revoked_at = now() WHERE key_id = %(key_id)s AND revoked_at IS NULL RETURNING key_id
@@ -82,15 +80,12 @@ async def authenticate(conn: AsyncConnection, key: str) -> Principal | None:
     return Principal(key_id, owner, frozenset(Scope(s) for s in scopes))
 
 
-async def authenticate_with_job(
-    conn: AsyncConnection, key: str, stream_id: UUID
-) -> tuple[Principal | None, str | None]:
-    """The caller and the job's state JSON (None if absent), in one query."""
-    cursor = await conn.execute(FIND_WITH_JOB, {"secret_hash": hash_key(key), "stream_id": stream_id})
-    found = await cursor.fetchone()
+async def authenticate_with_job(conn: AsyncConnection, key: str, stream_id: UUID) -> tuple[Principal | None, JobState]:
+    """The caller and the job (INITIAL if absent), in one query."""
+    found, state = await job_status.load_with_key(conn, hash_key(key), stream_id)
     if found is None:
-        return None, None
-    key_id, owner, scopes, state = found
+        return None, state
+    key_id, owner, scopes = found
     return Principal(key_id, owner, frozenset(Scope(s) for s in scopes)), state
 
 

@@ -18,14 +18,10 @@ from domain.lifecycle import ACTIVE
 from domain.state import JobState
 from projections.log import Metadata
 from service.jobs.command_handler import handle
+from service.store import outbox
 
 KIND = "demo.count"
 ACTOR = Metadata(actor="demo")
-
-MARK_SENT = """
-UPDATE outbox SET sent_at = now(), message_id = 'demo-in-process'
- WHERE stream_id = %(stream_id)s AND sent_at IS NULL
-"""
 
 
 class Scenario(msgspec.Struct, frozen=True, kw_only=True):
@@ -109,4 +105,4 @@ async def _drive(pool: AsyncConnectionPool, scenario: Scenario, owner: str) -> D
 
 async def _mark_sent(pool: AsyncConnectionPool, stream_id: UUID) -> None:
     async with pool.connection() as conn:
-        await conn.execute(MARK_SENT, {"stream_id": stream_id})
+        await outbox.mark_delivered_in_process(conn, stream_id)

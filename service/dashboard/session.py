@@ -13,8 +13,7 @@ from uuid import UUID
 from litestar import Request
 from litestar.datastructures import Cookie
 
-from domain.state import INITIAL, JobState
-from domain.state import decoder as state_decoder
+from domain.state import JobState
 from service.api.dependencies import Pool
 from service.auth.keys import Principal, Scope, authenticate, authenticate_with_job
 from service.settings import Settings
@@ -71,7 +70,7 @@ async def viewer_and_job(request: Request, pool: Pool, stream_id: UUID) -> tuple
     if not key:
         raise NotSignedIn()
     async with pool.connection() as conn:
-        principal, state_json = await authenticate_with_job(conn, key, stream_id)
+        principal, state = await authenticate_with_job(conn, key, stream_id)
     if principal is None or not may_read(principal):
         raise NotSignedIn()
-    return principal, state_decoder.decode(state_json) if state_json else INITIAL
+    return principal, state

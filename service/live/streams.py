@@ -24,27 +24,13 @@ from psycopg_pool import AsyncConnectionPool
 
 from domain.job import evolve
 from domain.state import JobState, is_final
+from projections import log
 from projections.log import RecordedEvent, read_settled_after, read_stream
 from service.live.event_feed import EventFeed
+from service.store import job_status
 
 BATCH = 500
 HELD_BACK_POLL_S = (0.02, 1.0)  # first and longest wait while older transactions hold events back
-
-# Where a reconnecting client resumes: the log's order key of the event it saw last.
-RESUME_POINT = "SELECT transaction_id::text::bigint FROM events WHERE position = %(position)s"
-
-# The newest event no open transaction can still slip behind: a feed without a resume
-# point starts there, so it carries what commits from now on. ORDER BY names the table's
-# columns: bare, `transaction_id` would be the bigint output column, and the whole log
-# would be sorted instead of the index read backwards from its end.
-HORIZON = """
-SELECT transaction_id::text::bigint, position FROM events
- WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
- ORDER BY events.transaction_id DESC, events.position DESC
- LIMIT 1
-"""
-
-KINDS = "SELECT stream_id, kind FROM job_status WHERE stream_id = ANY(%(stream_ids)s)"
 
 
 class Version(msgspec.Struct, frozen=True):
@@ -95,13 +81,14 @@ async def resume_point(conn: AsyncConnection, position: int) -> Cursor | None:
     """The cursor of the event at `position` (0: the start of the log); None if there is none."""
     if position == 0:
         return START
-    row = await (await conn.execute(RESUME_POINT, {"position": position})).fetchone()
-    return Cursor(row[0], position) if row else None
+    transaction_id = await log.transaction_of(conn, position)
+    return Cursor(transaction_id, position) if transaction_id is not None else None
 
 
 async def horizon(conn: AsyncConnection) -> Cursor:
-    row = await (await conn.execute(HORIZON)).fetchone()
-    return Cursor(*row) if row else START
+    """Where a feed without a resume point starts: what commits from now on."""
+    found = await log.horizon(conn)
+    return Cursor(*found) if found else START
 
 
 async def job_versions(
@@ -177,5 +164,4 @@ def _passes(event: RecordedEvent, log_filter: LogFilter, kinds: dict[UUID, str])
 
 
 async def _kinds(conn: AsyncConnection, events: list[RecordedEvent]) -> dict[UUID, str]:
-    rows = await (await conn.execute(KINDS, {"stream_ids": list({e.stream_id for e in events})})).fetchall()
-    return dict(rows)
+    return await job_status.kinds_of(conn, list({e.stream_id for e in events}))

@@ -23,26 +23,23 @@ from psycopg_pool import AsyncConnectionPool
 from domain.commands import FailDelivery, FailJob, RecordBatch, StartRun
 from domain.errors import JobNotFound
 from domain.lifecycle import Status
-from domain.state import INITIAL, JobState, is_overdue
-from domain.state import decoder as state_decoder
+from domain.state import JobState, is_overdue
 from projections.log import Metadata
 from service.jobs.batch import BatchContext, PermanentError
 from service.jobs.command_handler import handle
 from service.jobs.kinds import Kind
 from service.jobs.observers import Observers
-from service.store.event_store import BatchItems, DuplicateMessage, InboxEntry, UnstorableValue, record_inbox
+from service.store import job_status
+from service.store.event_store import (
+    BatchItems,
+    DuplicateMessage,
+    InboxEntry,
+    UnstorableValue,
+    record_inbox,
+    recorded,
+)
 
 logger = logging.getLogger("jobtrail.delivery")
-
-RECORDED = "SELECT status_code, outcome, response::text FROM inbox WHERE message_id = %(message_id)s"
-
-# A delivery's first look, in one round trip: its recorded answer (if a repeat) and the job.
-RECORDED_AND_JOB = """
-SELECT i.status_code, i.outcome, i.response::text, j.state::text
-  FROM (VALUES (1)) AS one (x)
-  LEFT JOIN inbox i ON i.message_id = %(message_id)s
-  LEFT JOIN job_status j ON j.stream_id = %(stream_id)s
-"""
 
 
 class Answer(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,7 +54,7 @@ def now() -> datetime:
 
 async def recorded_answer(pool: AsyncConnectionPool, message_id: str) -> Answer | None:
     async with pool.connection() as conn:
-        found = await (await conn.execute(RECORDED, {"message_id": message_id})).fetchone()
+        found = await recorded(conn, message_id)
     return _duplicate(*found) if found else None
 
 
@@ -67,10 +64,8 @@ def _duplicate(status: int, outcome: str, response: str) -> Answer:
 
 async def _recorded_and_job(pool: AsyncConnectionPool, message_id: str, job_id: UUID) -> tuple[Answer | None, JobState]:
     async with pool.connection() as conn:
-        cursor = await conn.execute(RECORDED_AND_JOB, {"message_id": message_id, "stream_id": job_id})
-        status, outcome, response, state = await cursor.fetchone()  # type: ignore[misc]
-    answer = _duplicate(status, outcome, response) if status is not None else None
-    return answer, state_decoder.decode(state) if state else INITIAL
+        found, state = await job_status.load_with_answer(conn, message_id, job_id)
+    return (_duplicate(*found) if found else None), state
 
 
 async def _settle(pool: AsyncConnectionPool, stream_id: UUID | None, message_id: str, answer: Answer) -> Answer:

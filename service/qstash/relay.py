@@ -20,26 +20,11 @@ from psycopg_pool import AsyncConnectionPool
 from qstash import AsyncQStash
 
 from service.jobs.kinds import Kind
+from service.store import job_status, outbox
 
 logger = logging.getLogger("jobtrail.relay")
 
 BATCH = 50
-
-CLAIM = """
-SELECT o.id, o.stream_id, o.run, o.deduplication_id, o.delay_s, j.kind
-  FROM outbox o JOIN job_status j USING (stream_id)
- WHERE o.sent_at IS NULL
- ORDER BY o.id
- LIMIT %(limit)s
-   FOR UPDATE OF o SKIP LOCKED
-"""
-MARK_SENT = """
-UPDATE outbox SET sent_at = now(), message_id = %(message_id)s, publish_attempts = publish_attempts + 1
- WHERE id = %(id)s
-"""
-MARK_FAILED = """
-UPDATE outbox SET publish_attempts = publish_attempts + 1, last_error = %(error)s WHERE id = %(id)s
-"""
 
 
 class Relay:
@@ -54,7 +39,7 @@ class Relay:
         """One round: publish up to `limit` unsent rows; returns how many were sent."""
         sent = 0
         async with self.pool.connection() as conn, conn.transaction():
-            rows = await (await conn.execute(CLAIM, {"limit": limit})).fetchall()
+            rows = await job_status.claim_unsent(conn, limit)
             for row_id, stream_id, run, deduplication_id, delay_s, kind in rows:
                 try:
                     message_id = await self._publish(stream_id, run, deduplication_id, delay_s, kind)
@@ -66,9 +51,9 @@ class Relay:
                         type(error).__name__,
                         extra={"job_id": str(stream_id), "run": run, "kind": kind},
                     )
-                    await conn.execute(MARK_FAILED, {"id": row_id, "error": f"{type(error).__name__}: {error}"[:500]})
+                    await outbox.mark_failed(conn, row_id, f"{type(error).__name__}: {error}"[:500])
                     continue
-                await conn.execute(MARK_SENT, {"id": row_id, "message_id": message_id})
+                await outbox.mark_sent(conn, row_id, message_id)
                 sent += 1
         return sent
 

@@ -19,27 +19,9 @@ from domain.commands import Redispatch, TimeOut
 from projections.log import Metadata
 from service.jobs.command_handler import handle
 from service.jobs.observers import STANDALONE, Observers
+from service.store import job_status
 
 SWEEPER = Metadata(actor="sweeper")
-
-OVERDUE = """
-SELECT stream_id FROM job_status
- WHERE status IN ('pending', 'processing') AND deadline <= %(now)s
- ORDER BY deadline LIMIT %(limit)s
-"""
-
-STALLED = """
-SELECT j.stream_id, j.version, (j.state ->> 'next_run')::integer, o.message_id
-  FROM job_status j
-  JOIN LATERAL (
-        SELECT sent_at, message_id FROM outbox
-         WHERE outbox.stream_id = j.stream_id ORDER BY id DESC LIMIT 1
-       ) o ON true
- WHERE j.status IN ('pending', 'processing')
-   AND j.updated_at < %(before)s
-   AND o.sent_at < %(before)s
- ORDER BY j.updated_at LIMIT %(limit)s
-"""
 
 
 class SweepReport(msgspec.Struct, frozen=True):
@@ -65,9 +47,9 @@ async def sweep(
 
 async def time_out_overdue(pool: AsyncConnectionPool, limit: int, observers: Observers) -> int:
     async with pool.connection() as conn:
-        rows = await (await conn.execute(OVERDUE, {"now": now(), "limit": limit})).fetchall()
+        overdue = await job_status.overdue(conn, now(), limit)
     timed_out = 0
-    for (stream_id,) in rows:
+    for stream_id in overdue:
         command = TimeOut(at=now(), detected_by="sweeper")
         handled = await handle(pool, stream_id, command, SWEEPER, observers=observers)
         timed_out += bool(handled.events)
@@ -79,7 +61,7 @@ async def rescue_stalled(
 ) -> int:
     before = now() - timedelta(seconds=stall_after_s)
     async with pool.connection() as conn:
-        rows = await (await conn.execute(STALLED, {"before": before, "limit": limit})).fetchall()
+        rows = await job_status.stalled(conn, before, limit)
     rescued = 0
     for stream_id, version, run, message_id in rows:
         if message_id and await _in_flight(client, message_id):

@@ -5,6 +5,14 @@ version the caller expects), upserts the job's status row and records outbox and
 inbox rows: one round trip, one atomic commit. Driver errors are translated here,
 and only here, into the store's own exceptions.
 
+Each table's statements have one owner module (tests/test_sql_owners.py holds them
+there); APPEND is the one exception, since one round trip needs one statement: it writes
+`events` (read by projections/log.py), `job_status` (projections/job_status.py, whose
+COLUMNS it follows, and service/store/job_status.py), `outbox` (service/store/outbox.py)
+and `batch_results` (service/store/batch_results.py). The inbox is this module's own,
+except for a delivery's first look: it reads the job with the answer, so it is with
+job_status's reads.
+
 An append tells nobody of its commit: the command handler does, after it
 (service/jobs/observers.py). No trigger on `events` or `outbox` notifies either: inside
 the append's transaction, a notification would hold PostgreSQL's cluster-wide notify
@@ -23,10 +31,10 @@ from psycopg.types.json import Jsonb
 
 from domain.events import AnyEvent, type_name
 from domain.events import encoder as event_encoder
-from domain.state import INITIAL, JobState
-from domain.state import decoder as state_decoder
+from domain.state import JobState
 from projections import job_status
 from projections.log import Metadata, metadata_encoder
+from service.store import job_status as job_status_reads
 
 
 class ConcurrencyConflict(Exception):
@@ -70,8 +78,6 @@ class InboxEntry(msgspec.Struct, frozen=True, kw_only=True):
     status_code: int = 200
     response: dict[str, Any] = {}
 
-
-LOAD = "SELECT state::text FROM job_status WHERE stream_id = %(stream_id)s"
 
 # The events and the outbox rows each travel as one JSON array, unpacked by the server:
 # psycopg dumps a Python list as an array parameter in Python, element by element,
@@ -150,6 +156,7 @@ INSERT INTO inbox (message_id, stream_id, outcome, status_code, response)
 VALUES (%(inbox_message_id)s, %(stream_id)s, %(inbox_outcome)s, %(inbox_status_code)s,
         %(inbox_response)s)
 """
+RECORDED = "SELECT status_code, outcome, response::text FROM inbox WHERE message_id = %(message_id)s"
 
 _CONSTRAINT_ERRORS: dict[str, type[Exception]] = {
     "events_stream_version_key": ConcurrencyConflict,
@@ -166,9 +173,7 @@ def _translated(error: errors.IntegrityError) -> Exception:
 
 async def load(conn: AsyncConnection, stream_id: UUID) -> JobState:
     """The job's current state: its status row's snapshot, written with its last append."""
-    cursor = await conn.execute(LOAD, {"stream_id": stream_id})
-    found = await cursor.fetchone()
-    return state_decoder.decode(found[0]) if found else INITIAL
+    return await job_status_reads.load(conn, stream_id)
 
 
 def _jsonb(value: Any) -> Jsonb:
@@ -233,6 +238,11 @@ async def record_inbox(conn: AsyncConnection, stream_id: UUID | None, entry: Inb
         await conn.execute(RECORD_INBOX, {"stream_id": stream_id, **_inbox_params(entry)})
     except errors.IntegrityError as error:
         raise _translated(error) from None
+
+
+async def recorded(conn: AsyncConnection, message_id: str) -> tuple[int, str, str] | None:
+    """The answer recorded for this message: status code, outcome, response JSON."""
+    return await (await conn.execute(RECORDED, {"message_id": message_id})).fetchone()
 
 
 def _inbox_params(entry: InboxEntry | None) -> dict[str, Any]:

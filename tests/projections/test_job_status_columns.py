@@ -5,8 +5,7 @@ import re
 import pytest
 
 from projections import job_status
-from projections.drift import LIVE_ROWS
-from projections.rebuild import COPY_STATUS
+from projections.job_status import COPY_STATUS, LIVE_ROWS
 from service.store.event_store import APPEND
 
 
