@@ -116,7 +116,7 @@ async def write_rows(conn: AsyncConnection, table: str, states: Mapping[UUID, Jo
             await copy.write_row(row(stream_id, state))
 
 
-async def live_rows(conn: AsyncConnection) -> dict[UUID, tuple]:
+async def live_rows(conn: AsyncConnection) -> dict[UUID, tuple[Any, ...]]:
     """Every row as written, in COLUMNS order (`state` as JSON text), by stream."""
     cursor = await conn.execute(LIVE_ROWS)
     return {found[0]: found for found in await cursor.fetchall()}

@@ -122,6 +122,20 @@ SELECT DISTINCT stream_id FROM events
    AND NOT pg_visible_in_snapshot(transaction_id, %(snapshot)s::pg_snapshot)
 """
 
+# A subscriber's unseen tail, in the index's order and capped, so the planner walks
+# events_transaction_order from the checkpoint instead of estimating a third of the log
+# and scanning all of it. A lag past the cap counts as the cap; its age is still that of
+# the events next after the checkpoint. A subscriber that never ran has seen nothing.
+UNSEEN = """
+SELECT count(*), coalesce(extract(epoch FROM now() - min(recorded_at)), 0)::float8
+  FROM (SELECT recorded_at FROM events
+         WHERE (transaction_id, position) > (
+                coalesce((SELECT transaction_id FROM projection_checkpoints WHERE name = %(name)s), '0'::xid8),
+                coalesce((SELECT position FROM projection_checkpoints WHERE name = %(name)s), 0))
+         ORDER BY transaction_id, position
+         LIMIT %(cap)s) AS unseen
+"""
+
 
 def link(event: RecordedEvent) -> ChainLink:
     """The fields of a recorded event that its hash covers."""
@@ -215,10 +229,16 @@ def copy_streams(
 
 async def count_events(conn: AsyncConnection) -> int:
     (count,) = await (await conn.execute(COUNT_EVENTS)).fetchone()  # type: ignore[misc]
-    return count
+    return int(count)
 
 
 async def changed_since(conn: AsyncConnection, snapshot: str) -> list[UUID]:
     """The streams with events that `snapshot` (a pg_snapshot's text) did not see."""
     cursor = await conn.execute(CHANGED_SINCE, {"snapshot": snapshot})
     return [stream_id for (stream_id,) in await cursor.fetchall()]
+
+
+async def unseen(conn: AsyncConnection, subscriber: str, cap: int) -> tuple[int, float]:
+    """How many events the subscriber has not seen (at most `cap`), and the oldest one's age in seconds."""
+    count, seconds = await (await conn.execute(UNSEEN, {"name": subscriber, "cap": cap})).fetchone()  # type: ignore[misc]
+    return count, seconds

@@ -46,20 +46,6 @@ UPDATE projection_checkpoints SET transaction_id = '0'::xid8, position = 0, upda
  WHERE name = %(name)s
 """
 
-# The unseen tail, in the index's order and capped, so the planner walks
-# events_transaction_order from the checkpoint instead of estimating a third of the log
-# and scanning all of it. A lag past the cap counts as the cap; its age is still that of
-# the events next after the checkpoint. A subscriber that never ran has seen nothing.
-LAG = """
-SELECT count(*), coalesce(extract(epoch FROM now() - min(recorded_at)), 0)::float8
-  FROM (SELECT recorded_at FROM events
-         WHERE (transaction_id, position) > (
-                coalesce((SELECT transaction_id FROM projection_checkpoints WHERE name = %(name)s), '0'::xid8),
-                coalesce((SELECT position FROM projection_checkpoints WHERE name = %(name)s), 0))
-         ORDER BY transaction_id, position
-         LIMIT %(cap)s) AS unseen
-"""
-
 
 async def catch_up_once(conn: AsyncConnection, subscriber: Subscriber, limit: int = 1000) -> int:
     """One round; returns how many events the subscriber was given."""
@@ -86,12 +72,6 @@ async def hold(conn: AsyncConnection, name: str) -> None:
 async def rewind(conn: AsyncConnection, name: str) -> None:
     """Back to the start of the log: the next round feeds the subscriber everything."""
     await conn.execute(REWIND, {"name": name})
-
-
-async def lag(conn: AsyncConnection, name: str, cap: int) -> tuple[int, float]:
-    """How many events the subscriber has not seen (at most `cap`), and the oldest one's age in seconds."""
-    count, seconds = await (await conn.execute(LAG, {"name": name, "cap": cap})).fetchone()  # type: ignore[misc]
-    return count, seconds
 
 
 async def catch_up(conn: AsyncConnection, subscriber: Subscriber, limit: int = 1000) -> int:

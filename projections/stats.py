@@ -13,6 +13,7 @@ created or finished in the window, or processing without progress).
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -177,17 +178,17 @@ async def reset(conn: AsyncConnection) -> None:
         await rewind(conn, NAME)
 
 
-async def created_counts(conn: AsyncConnection, since: datetime, owner: str | None) -> list[tuple]:
+async def created_counts(conn: AsyncConnection, since: datetime, owner: str | None) -> list[tuple[Any, ...]]:
     """(status, None, count) and (None, kind, count) rows of the jobs created since `since`."""
     return await (await conn.execute(COUNTS, {"since": since, "owner": owner})).fetchall()
 
 
-async def finished_by_kind(conn: AsyncConnection, since: datetime, owner: str | None) -> list[tuple]:
+async def finished_by_kind(conn: AsyncConnection, since: datetime, owner: str | None) -> list[tuple[Any, ...]]:
     """(kind, finished, failed, completed, avg_s, p95_s) per kind, for jobs finished since `since`."""
     return await (await conn.execute(FINISHED, {"since": since, "owner": owner})).fetchall()
 
 
-async def stuck_since(conn: AsyncConnection, before: datetime, owner: str | None, limit: int) -> list[tuple]:
+async def stuck_since(conn: AsyncConnection, before: datetime, owner: str | None, limit: int) -> list[tuple[Any, ...]]:
     """(count of all, stream_id) of the processing jobs without progress since `before`, longest first."""
     params = {"before": before, "owner": owner, "limit": limit}
     return await (await conn.execute(STUCK, params)).fetchall()

@@ -2,8 +2,7 @@
 
 A key reads `jt_<key_id>_<secret>`. Lookups hash the whole presented key, so a
 wrong, malformed or revoked key costs one indexed read and reveals nothing. Every
-statement on `api_keys` is here but one: the lookup that reads a job with the key
-names job_status too, and lives with that table's reads (service/store/job_status.py).
+statement on `api_keys` is here, the hot path's lookup of a key with a job included.
 """
 
 import hashlib
@@ -15,8 +14,8 @@ from uuid import UUID
 import msgspec
 from psycopg import AsyncConnection
 
-from domain.state import JobState
-from service.store import job_status
+from domain.state import INITIAL, JobState
+from service.store.job_status import state_of
 
 
 class Scope(StrEnum):
@@ -57,6 +56,14 @@ REVOKE = """
 UPDATE api_keys SET revoked_at = now() WHERE key_id = %(key_id)s AND revoked_at IS NULL RETURNING key_id
 """
 
+# The hot read path in one round trip: the caller's key and the job's snapshot together.
+LOAD_WITH_KEY = """
+SELECT k.key_id, k.owner, k.scopes, j.state::text
+  FROM api_keys k
+  LEFT JOIN job_status j ON j.stream_id = %(stream_id)s
+ WHERE k.secret_hash = %(secret_hash)s AND k.revoked_at IS NULL
+"""
+
 
 def hash_key(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
@@ -82,11 +89,11 @@ async def authenticate(conn: AsyncConnection, key: str) -> Principal | None:
 
 async def authenticate_with_job(conn: AsyncConnection, key: str, stream_id: UUID) -> tuple[Principal | None, JobState]:
     """The caller and the job (INITIAL if absent), in one query."""
-    found, state = await job_status.load_with_key(conn, hash_key(key), stream_id)
+    found = await (await conn.execute(LOAD_WITH_KEY, {"secret_hash": hash_key(key), "stream_id": stream_id})).fetchone()
     if found is None:
-        return None, state
-    key_id, owner, scopes = found
-    return Principal(key_id, owner, frozenset(Scope(s) for s in scopes)), state
+        return None, INITIAL
+    key_id, owner, scopes, state = found
+    return Principal(key_id, owner, frozenset(Scope(s) for s in scopes)), state_of(state)
 
 
 async def list_keys(conn: AsyncConnection) -> list[KeyInfo]:

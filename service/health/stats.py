@@ -4,7 +4,7 @@ Every figure here comes from an index: jobs from `job_stats` (created or finishe
 the window, or processing without progress), the backlog from the outbox's unsent
 index, and the lag from the unseen tail of the log after the stats checkpoint. No
 query reads the log as a whole. The queries are their tables' owners'
-(projections/stats.py, service/store/outbox.py, projections/runner.py); this module
+(projections/stats.py, service/store/outbox.py, projections/log.py); this module
 shapes what they return. `owner=None` means every owner.
 """
 
@@ -14,7 +14,7 @@ from uuid import UUID
 import msgspec
 from psycopg import AsyncConnection
 
-from projections import runner
+from projections import log
 from projections import stats as job_stats
 from projections.stats import NAME as STATS_SUBSCRIBER
 from service.store import outbox
@@ -88,5 +88,5 @@ async def backlog(conn: AsyncConnection) -> Backlog:
 
 
 async def lag(conn: AsyncConnection) -> Lag:
-    events, seconds = await runner.lag(conn, STATS_SUBSCRIBER, LAG_COUNT_CAP)
+    events, seconds = await log.unseen(conn, STATS_SUBSCRIBER, LAG_COUNT_CAP)
     return Lag(events=events, seconds=seconds)

@@ -29,12 +29,12 @@ from service.jobs.batch import BatchContext, PermanentError
 from service.jobs.command_handler import handle
 from service.jobs.kinds import Kind
 from service.jobs.observers import Observers
-from service.store import job_status
 from service.store.event_store import (
     BatchItems,
     DuplicateMessage,
     InboxEntry,
     UnstorableValue,
+    load_with_answer,
     record_inbox,
     recorded,
 )
@@ -64,7 +64,7 @@ def _duplicate(status: int, outcome: str, response: str) -> Answer:
 
 async def _recorded_and_job(pool: AsyncConnectionPool, message_id: str, job_id: UUID) -> tuple[Answer | None, JobState]:
     async with pool.connection() as conn:
-        found, state = await job_status.load_with_answer(conn, message_id, job_id)
+        found, state = await load_with_answer(conn, message_id, job_id)
     return (_duplicate(*found) if found else None), state
 
 

@@ -20,7 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 from qstash import AsyncQStash
 
 from service.jobs.kinds import Kind
-from service.store import job_status, outbox
+from service.store import outbox
 
 logger = logging.getLogger("jobtrail.relay")
 
@@ -39,7 +39,7 @@ class Relay:
         """One round: publish up to `limit` unsent rows; returns how many were sent."""
         sent = 0
         async with self.pool.connection() as conn, conn.transaction():
-            rows = await job_status.claim_unsent(conn, limit)
+            rows = await outbox.claim_unsent(conn, limit)
             for row_id, stream_id, run, deduplication_id, delay_s, kind in rows:
                 try:
                     message_id = await self._publish(stream_id, run, deduplication_id, delay_s, kind)

@@ -10,8 +10,7 @@ there); APPEND is the one exception, since one round trip needs one statement: i
 `events` (read by projections/log.py), `job_status` (projections/job_status.py, whose
 COLUMNS it follows, and service/store/job_status.py), `outbox` (service/store/outbox.py)
 and `batch_results` (service/store/batch_results.py). The inbox is this module's own,
-except for a delivery's first look: it reads the job with the answer, so it is with
-job_status's reads.
+a delivery's first look (its recorded answer with the job's snapshot) included.
 
 An append tells nobody of its commit: the command handler does, after it
 (service/jobs/observers.py). No trigger on `events` or `outbox` notifies either: inside
@@ -35,6 +34,7 @@ from domain.state import JobState
 from projections import job_status
 from projections.log import Metadata, metadata_encoder
 from service.store import job_status as job_status_reads
+from service.store.job_status import state_of
 
 
 class ConcurrencyConflict(Exception):
@@ -165,6 +165,14 @@ _CONSTRAINT_ERRORS: dict[str, type[Exception]] = {
     "job_status_idempotency_key": DuplicateIdempotencyKey,
 }
 
+# A delivery's first look, in one round trip: its recorded answer (if a repeat) and the job.
+LOAD_WITH_ANSWER = """
+SELECT i.status_code, i.outcome, i.response::text, j.state::text
+  FROM (VALUES (1)) AS one (x)
+  LEFT JOIN inbox i ON i.message_id = %(message_id)s
+  LEFT JOIN job_status j ON j.stream_id = %(stream_id)s
+"""
+
 
 def _translated(error: errors.IntegrityError) -> Exception:
     kind = _CONSTRAINT_ERRORS.get(error.diag.constraint_name or "")
@@ -254,3 +262,13 @@ def _inbox_params(entry: InboxEntry | None) -> dict[str, Any]:
         "inbox_status_code": entry.status_code,
         "inbox_response": _jsonb(entry.response),
     }
+
+
+async def load_with_answer(
+    conn: AsyncConnection, message_id: str, stream_id: UUID
+) -> tuple[tuple[int, str, str] | None, JobState]:
+    """The inbox's recorded answer to this message (status code, outcome, response JSON),
+    if any, and the job, in one query."""
+    params = {"message_id": message_id, "stream_id": stream_id}
+    status, outcome, response, state = await (await conn.execute(LOAD_WITH_ANSWER, params)).fetchone()  # type: ignore[misc]
+    return ((status, outcome, response) if status is not None else None), state_of(state)

@@ -1,12 +1,14 @@
-"""Every read of job_status the service makes: one job (alone, with the caller's API key,
-or with a delivery's recorded answer), a keyset-paginated page, the sweeper's overdue and
-stalled jobs, the relay's claim of outbox rows with their kind, the kinds of some jobs.
+"""Every read of job_status the service makes: one job, a keyset-paginated page, the
+sweeper's overdue and stalled jobs, the kinds of some jobs; and `state_of`, the one
+decoding of a status row's snapshot (a job without a row is INITIAL).
 
 The table's statements have two homes, split where the dependency rule splits their
 users (one module would also pass 300 lines): the projection's own (its row, the
 rebuilds, the shadow twin, drift's read) are in projections/job_status.py, where
-projections can import them; these join tables only the service knows (api_keys, inbox,
-outbox) and serve only the service, so they live on its side. The event store's append
+projections can import them; these serve only the service, so they live on its side.
+A statement that reads a job beside another table's row belongs to that table's owner
+(a key with its job: service/auth/keys.py; a delivery's recorded answer with its job:
+the inbox's, service/store/event_store.py). The event store's append
 upserts the row in the statement that appends the events (one round trip), and is the
 one statement naming job_status anywhere else.
 """
@@ -22,22 +24,6 @@ from domain.state import INITIAL, JobState
 from domain.state import decoder as state_decoder
 
 LOAD = "SELECT state::text FROM job_status WHERE stream_id = %(stream_id)s"
-
-# The hot read path in one round trip: the caller's key and the job's snapshot together.
-LOAD_WITH_KEY = """
-SELECT k.key_id, k.owner, k.scopes, j.state::text
-  FROM api_keys k
-  LEFT JOIN job_status j ON j.stream_id = %(stream_id)s
- WHERE k.secret_hash = %(secret_hash)s AND k.revoked_at IS NULL
-"""
-
-# A delivery's first look, in one round trip: its recorded answer (if a repeat) and the job.
-LOAD_WITH_ANSWER = """
-SELECT i.status_code, i.outcome, i.response::text, j.state::text
-  FROM (VALUES (1)) AS one (x)
-  LEFT JOIN inbox i ON i.message_id = %(message_id)s
-  LEFT JOIN job_status j ON j.stream_id = %(stream_id)s
-"""
 
 PAGE = """
 SELECT stream_id, created_at, state::text FROM job_status
@@ -74,15 +60,6 @@ SELECT j.stream_id, j.version, (j.state ->> 'next_run')::integer, o.message_id
 
 # The relay's claim: unsent outbox rows, locked until its transaction ends (other relays
 # skip them), each with its job's kind (the kind's retries and timeout go with the message).
-CLAIM_UNSENT = """
-SELECT o.id, o.stream_id, o.run, o.deduplication_id, o.delay_s, j.kind
-  FROM outbox o JOIN job_status j USING (stream_id)
- WHERE o.sent_at IS NULL
- ORDER BY o.id
- LIMIT %(limit)s
-   FOR UPDATE OF o SKIP LOCKED
-"""
-
 KINDS = "SELECT stream_id, kind FROM job_status WHERE stream_id = ANY(%(stream_ids)s)"
 
 
@@ -97,28 +74,6 @@ async def load(conn: AsyncConnection, stream_id: UUID) -> JobState:
     return state_of(found[0] if found else None)
 
 
-async def load_with_key(
-    conn: AsyncConnection, secret_hash: bytes, stream_id: UUID
-) -> tuple[tuple[str, str, list[str]] | None, JobState]:
-    """The live key with this hash (key_id, owner, scopes), if any, and the job, in one query."""
-    params = {"secret_hash": secret_hash, "stream_id": stream_id}
-    found = await (await conn.execute(LOAD_WITH_KEY, params)).fetchone()
-    if found is None:
-        return None, INITIAL
-    key_id, owner, scopes, state = found
-    return (key_id, owner, scopes), state_of(state)
-
-
-async def load_with_answer(
-    conn: AsyncConnection, message_id: str, stream_id: UUID
-) -> tuple[tuple[int, str, str] | None, JobState]:
-    """The inbox's recorded answer to this message (status code, outcome, response JSON),
-    if any, and the job, in one query."""
-    params = {"message_id": message_id, "stream_id": stream_id}
-    status, outcome, response, state = await (await conn.execute(LOAD_WITH_ANSWER, params)).fetchone()  # type: ignore[misc]
-    return ((status, outcome, response) if status is not None else None), state_of(state)
-
-
 async def overdue(conn: AsyncConnection, now: datetime, limit: int) -> list[UUID]:
     """Active jobs whose deadline has passed, the longest overdue first."""
     rows = await (await conn.execute(OVERDUE, {"now": now, "limit": limit})).fetchall()
@@ -128,12 +83,6 @@ async def overdue(conn: AsyncConnection, now: datetime, limit: int) -> list[UUID
 async def stalled(conn: AsyncConnection, before: datetime, limit: int) -> list[tuple[UUID, int, int, str | None]]:
     """(stream_id, version, next run, last message id) of active jobs quiet since `before`."""
     return await (await conn.execute(STALLED, {"before": before, "limit": limit})).fetchall()
-
-
-async def claim_unsent(conn: AsyncConnection, limit: int) -> list[tuple[int, UUID, int, str, float, str]]:
-    """(row id, stream_id, run, deduplication id, delay_s, kind) of up to `limit` unsent
-    outbox rows, locked for the caller's transaction."""
-    return await (await conn.execute(CLAIM_UNSENT, {"limit": limit})).fetchall()
 
 
 async def kinds_of(conn: AsyncConnection, stream_ids: list[UUID]) -> dict[UUID, str]:
