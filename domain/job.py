@@ -9,7 +9,7 @@ plain Python; it raises a DomainError for a command that can never succeed and r
 from collections.abc import Iterable
 from typing import assert_never
 
-from msgspec.structs import replace
+from msgspec.structs import asdict, replace
 
 from domain.commands import (
     AnyCommand,
@@ -36,7 +36,6 @@ from domain.events import (
     CompletionReason,
     ContinuationScheduled,
     DeliveryFailed,
-    Event,
     JobCancelled,
     JobCompleted,
     JobCreated,
@@ -130,15 +129,8 @@ def _create(command: CreateJob, state: JobState) -> list[AnyEvent]:
             owner=command.owner,
             kind=command.kind,
             params=command.params,
-            target_results=command.target_results,
-            max_runs=command.max_runs,
-            max_requeues=command.max_requeues,
-            deadline=command.deadline,
-            delay_s=command.delay_s,
-            backoff_factor=command.backoff_factor,
-            max_delay_s=command.max_delay_s,
             idempotency_key=command.idempotency_key,
-            max_redispatches=command.max_redispatches,
+            **asdict(command.limits),
         )
     ]
 
@@ -171,7 +163,7 @@ def _record(command: RecordBatch, state: JobState, recorded: Status) -> list[Any
     return [batch, ContinuationScheduled(at=command.at, run=command.run + 1, delay_s=delay)]
 
 
-def evolve(state: JobState, event: Event) -> JobState:
+def evolve(state: JobState, event: AnyEvent) -> JobState:
     version = state.version + 1
     at = event.at
     match event:
@@ -205,17 +197,10 @@ def evolve(state: JobState, event: Event) -> JobState:
                 owner=event.owner,
                 kind=event.kind,
                 params=event.params,
-                target_results=event.target_results,
-                max_runs=event.max_runs,
-                max_requeues=event.max_requeues,
-                deadline=event.deadline,
-                delay_s=event.delay_s,
-                backoff_factor=event.backoff_factor,
-                max_delay_s=event.max_delay_s,
                 idempotency_key=event.idempotency_key,
-                max_redispatches=event.max_redispatches,
                 created_at=at,
                 updated_at=at,
+                **asdict(event.limits),
             )
         case JobCompleted():
             return _finish(state, version, Status.COMPLETED, at, outcome=event.reason)
@@ -248,7 +233,7 @@ def _finish(state: JobState, version: int, status: Status, at, **changes) -> Job
     return replace(state, version=version, status=status, finished_at=at, updated_at=at, **changes)
 
 
-def fold(events: Iterable[Event], state: JobState = INITIAL) -> JobState:
+def fold(events: Iterable[AnyEvent], state: JobState = INITIAL) -> JobState:
     for event in events:
         state = evolve(state, event)
     return state
