@@ -123,16 +123,7 @@ def _create(command: CreateJob, state: JobState) -> list[AnyEvent]:
         raise InvalidCommand("max_runs must be at least 1")
     if command.target_results is not None and command.target_results < 1:
         raise InvalidCommand("target_results must be at least 1")
-    return [
-        JobCreated(
-            at=command.at,
-            owner=command.owner,
-            kind=command.kind,
-            params=command.params,
-            idempotency_key=command.idempotency_key,
-            **asdict(command.limits),
-        )
-    ]
+    return [JobCreated(**asdict(command))]  # the event records every value the command carries
 
 
 def _record(command: RecordBatch, state: JobState, recorded: Status) -> list[AnyEvent]:
@@ -191,17 +182,9 @@ def evolve(state: JobState, event: AnyEvent) -> JobState:
                 updated_at=at,
             )
         case JobCreated():
-            return JobState(
-                version=version,
-                status=Status.PENDING,
-                owner=event.owner,
-                kind=event.kind,
-                params=event.params,
-                idempotency_key=event.idempotency_key,
-                created_at=at,
-                updated_at=at,
-                **asdict(event.limits),
-            )
+            created = asdict(event)  # the job as created: every field but `at`, which is created_at
+            del created["at"]
+            return JobState(version=version, status=Status.PENDING, created_at=at, updated_at=at, **created)
         case JobCompleted():
             return _finish(state, version, Status.COMPLETED, at, outcome=event.reason)
         case JobFailed():

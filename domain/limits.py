@@ -45,4 +45,5 @@ class JobLimits(Limits, frozen=True, kw_only=True):
 
 
 def _values(struct: Limits, limits: type[Limits]) -> dict[str, Any]:
+    """As they are, without msgspec.convert's validation: a kind's config is never refused here."""
     return {name: getattr(struct, name) for name in limits.__struct_fields__}

@@ -51,6 +51,11 @@ def test_limits_are_read_apart_from_the_struct_that_carries_them():
     assert type(KindConfig(max_runs=7).limits) is Limits
 
 
+def test_the_event_records_every_field_of_the_command_and_the_state_every_field_of_the_event_but_its_time():
+    assert set(JobCreated.__struct_fields__) == set(CreateJob.__struct_fields__)
+    assert set(JobCreated.__struct_fields__) - {"at"} <= set(JobState.__struct_fields__)
+
+
 def test_a_jobs_limits_flow_unchanged_from_its_kind_through_command_and_event_to_its_state():
     config = KindConfig(max_runs=10, max_requeues=1, max_redispatches=2, delay_s=2.0, backoff_factor=1.5)
     command = create_job("crawl", config, owner="ada", at=T0, target_results=30, max_runs=6, deadline_s=60.0)
