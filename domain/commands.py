@@ -9,25 +9,23 @@ from typing import Any, ClassVar
 
 import msgspec
 
+from domain.limits import JobLimits
+
 
 class Command(msgspec.Struct, frozen=True, kw_only=True):
     at: datetime
     detected_by: ClassVar[str] = "delivery"
 
 
-class CreateJob(Command, frozen=True, kw_only=True):
+class CreateJob(JobLimits, frozen=True, kw_only=True):
+    """A new job under its limits. Not a Command subclass: msgspec allows one field-carrying
+    base, and the limits are that base, so `at` is declared here (see domain.limits)."""
+
+    at: datetime
     owner: str
     kind: str
-    max_runs: int
     params: dict[str, Any] = {}
-    target_results: int | None = None
-    max_requeues: int = 0
-    deadline: datetime | None = None
-    delay_s: float = 0.0
-    backoff_factor: float = 1.0
-    max_delay_s: float = 0.0
     idempotency_key: str | None = None
-    max_redispatches: int = 3
 
 
 class StartRun(Command, frozen=True, kw_only=True):

@@ -10,6 +10,8 @@ from typing import Any, Literal, get_args
 
 import msgspec
 
+from domain.limits import JobLimits
+
 CompletionReason = Literal["target_met", "exhausted", "max_runs_reached"]
 
 
@@ -17,19 +19,15 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     at: datetime
 
 
-class JobCreated(Event, tag="JobCreated", frozen=True, kw_only=True):
+class JobCreated(JobLimits, frozen=True, kw_only=True, tag_field="type", tag="JobCreated"):
+    """A job and its limits, stored flat. Not an Event subclass: msgspec allows one field-carrying
+    base, and the limits are that base, so `at` and the tag field are declared here (see domain.limits)."""
+
+    at: datetime
     owner: str
     kind: str
-    max_runs: int
     params: dict[str, Any] = {}
-    target_results: int | None = None
-    max_requeues: int = 0
-    deadline: datetime | None = None
-    delay_s: float = 0.0
-    backoff_factor: float = 1.0
-    max_delay_s: float = 0.0
     idempotency_key: str | None = None
-    max_redispatches: int = 3
 
 
 class JobStarted(Event, tag="JobStarted", frozen=True, kw_only=True):
@@ -100,13 +98,13 @@ AnyEvent = (
     | RunRedispatched
 )
 
-EVENT_TYPES: tuple[type[Event], ...] = get_args(AnyEvent)
+EVENT_TYPES: tuple[type[AnyEvent], ...] = get_args(AnyEvent)
 
 encoder = msgspec.json.Encoder()
 decoder = msgspec.json.Decoder(AnyEvent)
 list_decoder = msgspec.json.Decoder(list[AnyEvent])
 
 
-def type_name(event: Event) -> str:
+def type_name(event: AnyEvent) -> str:
     """The permanent tag an event is stored under."""
     return type(event).__struct_config__.tag  # type: ignore[return-value]

@@ -1,7 +1,8 @@
 """The decider: `decide(command, state) -> events` and `evolve(state, event) -> state`.
 
-Both are pure. `decide` checks every move against the lifecycle table and the job's
-own limits; it raises a DomainError for a command that can never succeed and returns
+Both are pure. `decide` asks the Machine (`next_status`) about every move it makes, by
+the trigger each command names (`domain.triggers`), and checks the job's own limits in
+plain Python; it raises a DomainError for a command that can never succeed and returns
 [] for a legitimate no-op (a stale or repeated delivery). `evolve` trusts history.
 """
 
@@ -9,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, assert_never
 
-from msgspec.structs import replace
+from msgspec.structs import asdict, replace
 
 from domain.commands import (
     AnyCommand,
@@ -33,9 +34,9 @@ from domain.errors import (
 from domain.events import (
     AnyEvent,
     BatchRecorded,
+    CompletionReason,
     ContinuationScheduled,
     DeliveryFailed,
-    Event,
     JobCancelled,
     JobCompleted,
     JobCreated,
@@ -48,6 +49,7 @@ from domain.events import (
 from domain.kinds import continuation_delay
 from domain.lifecycle import Status, Trigger, next_status
 from domain.state import INITIAL, JobState, is_overdue
+from domain.triggers import COMMAND_TRIGGERS
 
 
 def decide(command: AnyCommand, state: JobState) -> list[AnyEvent]:
@@ -55,45 +57,49 @@ def decide(command: AnyCommand, state: JobState) -> list[AnyEvent]:
         return _create(command, state)
     if state.status is None:
         raise JobNotFound()
-    if is_overdue(state, command.at):
+    status = state.status
+    if is_overdue(state, command.at) and next_status(status, Trigger.TIME_OUT) is not None:
         assert state.deadline is not None
         return [JobTimedOut(at=command.at, deadline=state.deadline, detected_by=command.detected_by)]
-    status = state.status
+    trigger = COMMAND_TRIGGERS[type(command)]
+    moved = next_status(status, trigger)  # the Machine's verdict; None when it has no such move
     match command:
         case StartRun(run=run):
-            if status is Status.PENDING and run == state.next_run:
+            if moved is not None and run == state.next_run:
                 return [JobStarted(at=command.at, run=run)]
             return []
         case RecordBatch():
-            if status is Status.PROCESSING and command.run == state.next_run:
-                return _record(command, state)
+            if moved is not None and command.run == state.next_run:
+                return _record(command, state, moved)
             return []
         case FailDelivery(run=run, attempt=attempt, error=error):
-            if status is Status.PROCESSING and run == state.next_run:
+            if moved is not None and run == state.next_run:
                 return [DeliveryFailed(at=command.at, run=run, attempt=attempt, error=error)]
             return []
         case FailJob(run=run):
-            if next_status(status, Trigger.FAIL) and run in (None, state.next_run):
+            if moved is not None and run in (None, state.next_run):
                 return [JobFailed(at=command.at, reason=command.reason, error=command.error, dlq_id=command.dlq_id)]
             return []
         case TimeOut():
             return []  # not overdue (handled above), or no longer active
         case Cancel(reason=reason):
             if status is Status.CANCELLED:
-                return []
-            _require(status, Trigger.CANCEL)
+                return []  # the same request again
+            if moved is None:
+                raise IllegalTransition(status, trigger)
             return [JobCancelled(at=command.at, reason=reason)]
         case Requeue(deadline=deadline):
-            _require(status, Trigger.REQUEUE)
+            if moved is None:
+                raise IllegalTransition(status, trigger)
             if state.requeues >= state.max_requeues:
                 raise RequeueLimitReached(status, state.max_requeues)
             return [JobRequeued(at=command.at, requeue=state.requeues + 1, deadline=deadline)]
         case Redispatch(run=run, seen_version=seen_version):
             if (
-                seen_version == state.version
+                moved is not None
+                and seen_version == state.version
                 and run == state.next_run
                 and state.redispatches < state.max_redispatches
-                and next_status(status, Trigger.REDISPATCH)
             ):
                 return [RunRedispatched(at=command.at, run=run, redispatch=state.redispatches + 1)]
             return []
@@ -103,9 +109,12 @@ def decide(command: AnyCommand, state: JobState) -> list[AnyEvent]:
             assert_never(command)
 
 
-def _require(status: Status, trigger: Trigger) -> None:
-    if next_status(status, trigger) is None:
+def _require(status: Status, trigger: Trigger) -> Status:
+    """Where a move that follows another takes the job; refused when the Machine has no such move."""
+    moved = next_status(status, trigger)
+    if moved is None:
         raise IllegalTransition(status, trigger)
+    return moved
 
 
 def _create(command: CreateJob, state: JobState) -> list[AnyEvent]:
@@ -115,27 +124,12 @@ def _create(command: CreateJob, state: JobState) -> list[AnyEvent]:
         raise InvalidCommand("max_runs must be at least 1")
     if command.target_results is not None and command.target_results < 1:
         raise InvalidCommand("target_results must be at least 1")
-    return [
-        JobCreated(
-            at=command.at,
-            owner=command.owner,
-            kind=command.kind,
-            params=command.params,
-            target_results=command.target_results,
-            max_runs=command.max_runs,
-            max_requeues=command.max_requeues,
-            deadline=command.deadline,
-            delay_s=command.delay_s,
-            backoff_factor=command.backoff_factor,
-            max_delay_s=command.max_delay_s,
-            idempotency_key=command.idempotency_key,
-            max_redispatches=command.max_redispatches,
-        )
-    ]
+    return [JobCreated(**asdict(command))]  # the event records every value the command carries
 
 
-def _record(command: RecordBatch, state: JobState) -> list[AnyEvent]:
-    """Record a batch, then either complete (with why) or schedule the next run."""
+def _record(command: RecordBatch, state: JobState, recorded: Status) -> list[AnyEvent]:
+    """Record a batch, then either complete (with why) or schedule the next run: each a move
+    the Machine must allow from `recorded`, the status the batch left the job in."""
     batch = BatchRecorded(
         at=command.at,
         run=command.run,
@@ -146,17 +140,22 @@ def _record(command: RecordBatch, state: JobState) -> list[AnyEvent]:
     )
     runs = state.processed_runs + 1
     results = state.processed_results + command.results
+    reason: CompletionReason | None = None
     if state.target_results is not None and results >= state.target_results:
-        return [batch, JobCompleted(at=command.at, reason="target_met")]
-    if not command.has_more:
-        return [batch, JobCompleted(at=command.at, reason="exhausted")]
-    if runs >= state.max_runs:
-        return [batch, JobCompleted(at=command.at, reason="max_runs_reached")]
+        reason = "target_met"
+    elif not command.has_more:
+        reason = "exhausted"
+    elif runs >= state.max_runs:
+        reason = "max_runs_reached"
+    if reason is not None:
+        _require(recorded, Trigger.COMPLETE)
+        return [batch, JobCompleted(at=command.at, reason=reason)]
+    _require(recorded, Trigger.CONTINUE)
     delay = continuation_delay(state.delay_s, state.backoff_factor, state.max_delay_s, command.run)
     return [batch, ContinuationScheduled(at=command.at, run=command.run + 1, delay_s=delay)]
 
 
-def evolve(state: JobState, event: Event) -> JobState:
+def evolve(state: JobState, event: AnyEvent) -> JobState:
     version = state.version + 1
     at = event.at
     match event:
@@ -184,24 +183,9 @@ def evolve(state: JobState, event: Event) -> JobState:
                 updated_at=at,
             )
         case JobCreated():
-            return JobState(
-                version=version,
-                status=Status.PENDING,
-                owner=event.owner,
-                kind=event.kind,
-                params=event.params,
-                target_results=event.target_results,
-                max_runs=event.max_runs,
-                max_requeues=event.max_requeues,
-                deadline=event.deadline,
-                delay_s=event.delay_s,
-                backoff_factor=event.backoff_factor,
-                max_delay_s=event.max_delay_s,
-                idempotency_key=event.idempotency_key,
-                max_redispatches=event.max_redispatches,
-                created_at=at,
-                updated_at=at,
-            )
+            created = asdict(event)  # the job as created: every field but `at`, which is created_at
+            del created["at"]
+            return JobState(version=version, status=Status.PENDING, created_at=at, updated_at=at, **created)
         case JobCompleted():
             return _finish(state, version, Status.COMPLETED, at, outcome=event.reason)
         case JobFailed():
@@ -233,7 +217,7 @@ def _finish(state: JobState, version: int, status: Status, at: datetime, **chang
     return replace(state, version=version, status=status, finished_at=at, updated_at=at, **changes)
 
 
-def fold(events: Iterable[Event], state: JobState = INITIAL) -> JobState:
+def fold(events: Iterable[AnyEvent], state: JobState = INITIAL) -> JobState:
     for event in events:
         state = evolve(state, event)
     return state

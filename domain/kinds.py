@@ -3,23 +3,25 @@
 from datetime import datetime, timedelta
 from typing import Any
 
-import msgspec
+from msgspec.structs import asdict, replace
 
 from domain.commands import CreateJob
 from domain.errors import InvalidCommand
+from domain.limits import Limits
 
 
-class KindConfig(msgspec.Struct, frozen=True, kw_only=True):
+class KindConfig(Limits, frozen=True, kw_only=True):
+    """The limits of every job of a kind, its deadline counted from each job's creation, and how
+    its batches are delivered. Three limits are redeclared only for their defaults: a kind's are
+    more generous than those stored events were written with."""
+
     max_runs: int = 100
-    batch_size: int = 20
-    delay_s: float = 0.0
-    backoff_factor: float = 1.0  # 1.0 is a fixed delay
+    max_requeues: int = 3
     max_delay_s: float = 300.0
+    deadline_s: float | None = 3600.0
+    batch_size: int = 20
     retries: int = 3
     batch_timeout_s: float = 30.0
-    deadline_s: float | None = 3600.0
-    max_requeues: int = 3
-    max_redispatches: int = 3  # times a lost run is sent again before the job is left to time out
     description: str = ""
 
 
@@ -54,18 +56,14 @@ def create_job(
     if deadline_s is not None and deadline_s <= 0:
         raise InvalidCommand("deadline_s must be positive")
     seconds = deadline_s if deadline_s is not None else config.deadline_s
+    limits = config.limits if max_runs is None else replace(config.limits, max_runs=max_runs)
     return CreateJob(
         at=at,
         owner=owner,
         kind=kind,
         params=params or {},
-        max_runs=max_runs if max_runs is not None else config.max_runs,
         target_results=target_results,
-        max_requeues=config.max_requeues,
-        max_redispatches=config.max_redispatches,
         deadline=at + timedelta(seconds=seconds) if seconds is not None else None,
-        delay_s=config.delay_s,
-        backoff_factor=config.backoff_factor,
-        max_delay_s=config.max_delay_s,
         idempotency_key=idempotency_key,
+        **asdict(limits),
     )

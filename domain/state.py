@@ -6,21 +6,18 @@ from typing import Any
 import msgspec
 
 from domain.lifecycle import ACTIVE, FINAL, Status
+from domain.limits import JobLimits
 
 
-class JobState(msgspec.Struct, frozen=True, kw_only=True):
+class JobState(JobLimits, frozen=True, kw_only=True):
+    """The limits it inherits are the job's (the snapshot stays flat: see domain.limits)."""
+
+    max_runs: int = 0  # no job, no runs: the initial state has every field defaulted
     version: int = 0
     status: Status | None = None  # None until JobCreated
     owner: str = ""
     kind: str = ""
     params: dict[str, Any] = {}
-    target_results: int | None = None
-    max_runs: int = 0
-    max_requeues: int = 0
-    deadline: datetime | None = None
-    delay_s: float = 0.0
-    backoff_factor: float = 1.0
-    max_delay_s: float = 0.0
     idempotency_key: str | None = None
     processed_runs: int = 0
     processed_results: int = 0
@@ -29,7 +26,6 @@ class JobState(msgspec.Struct, frozen=True, kw_only=True):
     attempts: int = 0  # failed deliveries of the current run
     last_error: str | None = None
     requeues: int = 0
-    max_redispatches: int = 3
     redispatches: int = 0  # of the current run
     outcome: str | None = None  # completion or failure reason
     created_at: datetime | None = None

@@ -24,32 +24,15 @@ from domain.events import (
     BatchRecorded,
     ContinuationScheduled,
     DeliveryFailed,
-    JobCancelled,
-    JobCompleted,
     JobCreated,
-    JobFailed,
     JobRequeued,
     JobStarted,
-    JobTimedOut,
-    RunRedispatched,
 )
 from domain.job import decide, evolve, fold
-from domain.lifecycle import FINAL, MACHINE, TRANSITIONS, Status, Trigger
+from domain.lifecycle import FINAL, MACHINE, TRANSITIONS, Status
 from domain.state import INITIAL
+from domain.triggers import EVENT_TRIGGERS
 from tests.domain.given import T0
-
-TRIGGER_OF = {
-    JobStarted: Trigger.START,
-    BatchRecorded: Trigger.RECORD_BATCH,
-    ContinuationScheduled: Trigger.CONTINUE,
-    DeliveryFailed: Trigger.FAIL_DELIVERY,
-    JobCompleted: Trigger.COMPLETE,
-    JobFailed: Trigger.FAIL,
-    JobTimedOut: Trigger.TIME_OUT,
-    JobCancelled: Trigger.CANCEL,
-    JobRequeued: Trigger.REQUEUE,
-    RunRedispatched: Trigger.REDISPATCH,
-}
 
 seconds = st.integers(min_value=0, max_value=90)
 run_offsets = st.sampled_from([0, 0, 0, -2, -1, 1, 2])  # mostly the current run, sometimes stale or future
@@ -58,7 +41,7 @@ results_counts = st.integers(min_value=0, max_value=20)
 
 
 def test_every_event_but_job_created_is_a_move_of_the_machine():
-    assert set(TRIGGER_OF) == set(EVENT_TYPES) - {JobCreated}
+    assert set(EVENT_TRIGGERS) == set(EVENT_TYPES) - {JobCreated}
 
 
 class JobLifecycle(RuleBasedStateMachine):
@@ -109,7 +92,7 @@ class JobLifecycle(RuleBasedStateMachine):
                 assert state.status is None
                 expected = Status(MACHINE.initial)
             else:
-                expected = TRANSITIONS.get((state.status, TRIGGER_OF[type(event)]))
+                expected = TRANSITIONS.get((state.status, EVENT_TRIGGERS[type(event)]))
                 assert expected is not None, f"{type(event).__name__} is not a move from {state.status}"
             if isinstance(event, JobStarted | BatchRecorded | DeliveryFailed):
                 assert event.run == state.next_run, "only the current run is started, recorded or failed"
