@@ -2,8 +2,8 @@
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated
 
 import structlog
 from litestar import Controller, Request, Response, get, post
@@ -19,6 +19,7 @@ from litestar.params import (
 from domain.commands import AnyCommand, Cancel, Requeue, TimeOut
 from domain.errors import JobAlreadyExists, JobNotFound
 from domain.kinds import create_job
+from domain.lifecycle import Status
 from domain.state import JobState, is_overdue
 from projections.log import Metadata
 from service.api.auth import BEARER, may_see, principal_and_job, require
@@ -27,6 +28,7 @@ from service.api.dependencies import Caller, CommitObservers, Kinds, Pool
 from service.api.problems import ProblemError, problem_responses
 from service.api.schemas import CreateJobRequest, JobDocument, JobPage, document
 from service.auth.keys import Scope
+from service.clock import now
 from service.jobs.command_handler import handle
 from service.jobs.kinds import Kind, lookup, requeue_deadline, validate_params
 from service.store.event_store import load
@@ -39,28 +41,22 @@ MIN_VERSION_WAIT_S = 2.0
 # not even compare.
 KindFilter = Annotated[str | None, QueryParameter(min_length=1, max_length=100, pattern=r"^[^\x00]+$")]
 
-JobStatus = Literal["pending", "processing", "completed", "error", "timeout", "cancelled"]
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
 
 def provenance(request: Request, principal: Caller) -> Metadata:
     return Metadata(actor=f"api-key:{principal.key_id}", request_id=request.state.get("request_id"))
 
 
-def job_response(stream_id: uuid.UUID, state: JobState, status_code: int = 200) -> Response[JobDocument]:
+def job_response(job_id: uuid.UUID, state: JobState, status_code: int = 200) -> Response[JobDocument]:
     headers = {"X-Job-Version": str(state.version)}
     if status_code == 201:
-        headers["Location"] = f"/v1/jobs/{stream_id}"
-    return Response(document(stream_id, state), status_code=status_code, headers=headers)
+        headers["Location"] = f"/v1/jobs/{job_id}"
+    return Response(document(job_id, state), status_code=status_code, headers=headers)
 
 
-async def visible_job(pool: Pool, principal: Caller, stream_id: uuid.UUID) -> JobState:
+async def visible_job(pool: Pool, principal: Caller, job_id: uuid.UUID) -> JobState:
     """The job, if this caller may see it; otherwise exactly what a missing job looks like."""
     async with pool.connection() as conn:
-        state = await load(conn, stream_id)
+        state = await load(conn, job_id)
     if state.status is None or not may_see(principal, state.owner):
         raise JobNotFound()
     return state
@@ -112,18 +108,18 @@ class JobsController(Controller):
             idempotency_key=idempotency_key,
         )
         if idempotency_key is None:
-            stream_id = uuid.uuid4()
+            job_id = uuid.uuid4()
         else:
-            stream_id = uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{principal.owner}\n{idempotency_key}")
-        structlog.contextvars.bind_contextvars(job_id=str(stream_id), kind=kind.name)
+            job_id = uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{principal.owner}\n{idempotency_key}")
+        structlog.contextvars.bind_contextvars(job_id=str(job_id), kind=kind.name)
         try:
-            handled = await handle(pool, stream_id, command, provenance(request, principal), observers=observers)
+            handled = await handle(pool, job_id, command, provenance(request, principal), observers=observers)
         except JobAlreadyExists:
-            state = await visible_job(pool, principal, stream_id)
+            state = await visible_job(pool, principal, job_id)
             if not _same_request(state, command, data.deadline_s, kind):
                 raise ProblemError(409, "this Idempotency-Key was already used with a different request body") from None
-            return job_response(stream_id, state)
-        return job_response(stream_id, handled.state, status_code=201)
+            return job_response(job_id, state)
+        return job_response(job_id, handled.state, status_code=201)
 
     @get("/{job_id:uuid}", summary="Read a job's status", responses=problem_responses(400, 401, 403, 404, 503))
     async def read(
@@ -153,7 +149,7 @@ class JobsController(Controller):
         self,
         principal: Caller,
         pool: Pool,
-        status: FromQuery[JobStatus | None] = None,
+        status: FromQuery[Status | None] = None,
         kind: KindFilter = None,
         created_after: FromQuery[datetime | None] = None,
         created_before: FromQuery[datetime | None] = None,

@@ -5,13 +5,14 @@ outbox backlog and projection lag describe the service, not a tenant, and are th
 same for every caller. All figures are read in one snapshot, so they agree.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 import msgspec
 from litestar import get
 from litestar.params import QueryParameter
 
+from service import clock
 from service.api.auth import BEARER, require
 from service.api.dependencies import Caller, CurrentSettings, Pool
 from service.api.problems import problem_responses
@@ -60,7 +61,7 @@ async def read_stats(
         require(principal, Scope.JOBS_READ)
         owner = principal.owner
     threshold = stuck_after_s if stuck_after_s is not None else settings.report_stuck_after_s
-    now = datetime.now(UTC)
+    now = clock.now()
     since = now - timedelta(seconds=window_s)
     async with pool.connection() as conn, conn.transaction():
         await conn.execute(SNAPSHOT)

@@ -6,7 +6,7 @@ simulated clock (time comes in on commands, so the domain cannot tell). Rows it
 delivered are marked sent so that no relay publishes them later.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from uuid import UUID, uuid4
 
 import msgspec
@@ -17,6 +17,7 @@ from domain.kinds import KindConfig, create_job
 from domain.lifecycle import ACTIVE
 from domain.state import JobState
 from projections.log import Metadata
+from service.clock import now
 from service.jobs.command_handler import handle
 from service.store import outbox
 
@@ -49,7 +50,7 @@ SCENARIOS = [
 
 
 class DemoJob(msgspec.Struct, frozen=True):
-    stream_id: UUID
+    job_id: UUID
     scenario: Scenario
     state: JobState
 
@@ -59,22 +60,22 @@ async def run_demo(pool: AsyncConnectionPool, jobs: int, *, owner: str = "demo")
 
 
 async def _drive(pool: AsyncConnectionPool, scenario: Scenario, owner: str) -> DemoJob:
-    stream_id, clock = uuid4(), datetime.now(UTC)
+    job_id, clock = uuid4(), now()
     config = KindConfig(max_runs=scenario.max_runs, deadline_s=scenario.deadline_s, max_requeues=1)
     params = {"total": scenario.total, "per_batch": scenario.per_batch}
     create = create_job(KIND, config, owner=owner, at=clock, params=params, target_results=scenario.target_results)
-    state = (await handle(pool, stream_id, create, ACTOR)).state
+    state = (await handle(pool, job_id, create, ACTOR)).state
     failures = scenario.failures
     while state.status in ACTIVE:
-        await _mark_sent(pool, stream_id)
+        await _mark_sent(pool, job_id)
         run = state.next_run
         clock += timedelta(seconds=scenario.seconds_per_batch)
         retried = state.attempts if state.next_run == run else 0
-        delivery = Metadata(actor="demo", message_id=f"demo-{stream_id}-{run}", retried=retried)
+        delivery = Metadata(actor="demo", message_id=f"demo-{job_id}-{run}", retried=retried)
         if scenario.cancel_after_runs is not None and state.processed_runs >= scenario.cancel_after_runs:
-            state = (await handle(pool, stream_id, Cancel(at=clock, reason="operator"), ACTOR)).state
+            state = (await handle(pool, job_id, Cancel(at=clock, reason="operator"), ACTOR)).state
             continue
-        state = (await handle(pool, stream_id, StartRun(at=clock, run=run), delivery)).state
+        state = (await handle(pool, job_id, StartRun(at=clock, run=run), delivery)).state
         if state.status not in ACTIVE:
             break
         if failures:
@@ -86,7 +87,7 @@ async def _drive(pool: AsyncConnectionPool, scenario: Scenario, owner: str) -> D
                 if failures
                 else FailJob(at=clock, reason="retries_exhausted", error=error, run=run)
             )
-            state = (await handle(pool, stream_id, command, delivery)).state
+            state = (await handle(pool, job_id, command, delivery)).state
             continue
         start = (run - 1) * scenario.per_batch
         results = max(0, min(scenario.per_batch, scenario.total - start))
@@ -98,11 +99,11 @@ async def _drive(pool: AsyncConnectionPool, scenario: Scenario, owner: str) -> D
             cursor=str(start + results),
             duration_ms=int(scenario.seconds_per_batch * 1000),
         )
-        state = (await handle(pool, stream_id, batch, delivery)).state
-    await _mark_sent(pool, stream_id)
-    return DemoJob(stream_id, scenario, state)
+        state = (await handle(pool, job_id, batch, delivery)).state
+    await _mark_sent(pool, job_id)
+    return DemoJob(job_id, scenario, state)
 
 
-async def _mark_sent(pool: AsyncConnectionPool, stream_id: UUID) -> None:
+async def _mark_sent(pool: AsyncConnectionPool, job_id: UUID) -> None:
     async with pool.connection() as conn:
-        await outbox.mark_delivered_in_process(conn, stream_id)
+        await outbox.mark_delivered_in_process(conn, job_id)

@@ -9,7 +9,7 @@ from projections.chain import verify
 from projections.export import verify_export
 from projections.log import link, read_stream
 from service.cli.demo import DemoJob, run_demo
-from service.cli.subcommand import add, job_id, positive
+from service.cli.subcommand import add, parse_job_id, positive
 from service.cli.timeline import console, ndjson, timeline, timeline_text, verdict
 from service.settings import Settings
 from service.store.database import connected
@@ -21,8 +21,8 @@ async def demo_command(args: argparse.Namespace) -> int:
         print(_status_table(jobs))
         shown = jobs[0]
         async with pool.connection() as conn:
-            events = await read_stream(conn, shown.stream_id)
-    print(f"\nhistory of {shown.stream_id} ({shown.scenario.name}):")
+            events = await read_stream(conn, shown.job_id)
+    print(f"\nhistory of {shown.job_id} ({shown.scenario.name}):")
     print("\n".join(timeline(events)))
     print(verdict(verify([link(e) for e in events])))
     print("\nsee any job with: jobtrail history <job id> --verify")
@@ -60,7 +60,7 @@ def _status_table(jobs: list[DemoJob]) -> str:
     for job in jobs:
         s = job.state
         lines.append(
-            f"{job.stream_id!s:<36}  {job.scenario.name:<24} {s.status:<10} {s.processed_runs:>4} "
+            f"{job.job_id!s:<36}  {job.scenario.name:<24} {s.status:<10} {s.processed_runs:>4} "
             f"{s.processed_results:>7} {progress(s):>7.1f}%  {s.outcome or ''}"
         )
     return "\n".join(lines)
@@ -88,7 +88,7 @@ def register(subparsers) -> None:
         "print NDJSON exactly as stored.\n\n"
         "example:\n  jobtrail history 0b7e2c3e-5a1f-4c59-9d0e-3f7b2a1c9e44 --verify",
     )
-    history.add_argument("job_id", type=job_id, help="the job's id")
+    history.add_argument("job_id", type=parse_job_id, help="the job's id")
     history.add_argument("--verify", action="store_true", help="verify the hash chain")
     history.add_argument("--json", action="store_true", help="NDJSON, one event per line")
     history.add_argument(

@@ -17,17 +17,14 @@ from domain.errors import JobNotFound
 from domain.lifecycle import Status
 from domain.state import JobState, progress
 from projections.log import Metadata
-from service.cli.subcommand import add, job_id, positive
+from service.cli.subcommand import add, parse_job_id, positive
+from service.clock import now
 from service.jobs.command_handler import Handled, handle
 from service.jobs.kinds import load_kinds, requeue_deadline
 from service.settings import Settings
 from service.store.database import connected
 from service.store.event_store import load
 from service.store.job_status import Filters, page
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def operator() -> Metadata:
@@ -47,9 +44,9 @@ async def list_command(args: argparse.Namespace) -> int:
         return 0
     header = f"{'job id':<36}  {'owner':<14} {'kind':<16} {'status':<10} {'runs':>5} {'results':>8} {'progress':>8}"
     print(f"{header}  {'created (UTC)':<19}  outcome")
-    for stream_id, s in jobs:
+    for job_id, s in jobs:
         print(
-            f"{stream_id!s:<36}  {s.owner:<14} {s.kind:<16} {s.status:<10} {s.processed_runs:>5} "
+            f"{job_id!s:<36}  {s.owner:<14} {s.kind:<16} {s.status:<10} {s.processed_runs:>5} "
             f"{s.processed_results:>8} {progress(s):>7.1f}%  {_when(s.created_at):<19}  {s.outcome or ''}"
         )
     if more:
@@ -88,17 +85,17 @@ async def retry_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _outcome(stream_id: UUID, handled: Handled) -> str:
+def _outcome(job_id: UUID, handled: Handled) -> str:
     state = handled.state
     if not handled.events:
-        return f"{stream_id}: already {state.status}; nothing changed"
-    return f"{stream_id}: now {state.status} (version {state.version})"
+        return f"{job_id}: already {state.status}; nothing changed"
+    return f"{job_id}: now {state.status} (version {state.version})"
 
 
-def _fields(stream_id: UUID, s: JobState) -> list[tuple[str, object]]:
+def _fields(job_id: UUID, s: JobState) -> list[tuple[str, object]]:
     target = f" of {s.target_results}" if s.target_results else ""
     return [
-        ("job", stream_id),
+        ("job", job_id),
         ("status", s.status),
         ("outcome", s.outcome),
         ("owner", s.owner),
@@ -152,7 +149,7 @@ def register(subparsers) -> None:
         "Print a job's status row: owner, kind, params, progress, limits, times, last error.\n\n"
         "example:\n  jobtrail jobs show 0b7e2c3e-5a1f-4c59-9d0e-3f7b2a1c9e44",
     )
-    show.add_argument("job_id", type=job_id, help="the job's id")
+    show.add_argument("job_id", type=parse_job_id, help="the job's id")
     cancel = add(
         actions,
         "cancel",
@@ -162,7 +159,7 @@ def register(subparsers) -> None:
         "A final job cannot be cancelled (exit 1).\n\n"
         "example:\n  jobtrail jobs cancel 0b7e2c3e-5a1f-4c59-9d0e-3f7b2a1c9e44 --reason 'source retired'",
     )
-    cancel.add_argument("job_id", type=job_id, help="the job's id")
+    cancel.add_argument("job_id", type=parse_job_id, help="the job's id")
     cancel.add_argument("--reason", default="cancelled by operator", help="recorded on the event")
     retry = add(
         actions,
@@ -173,4 +170,4 @@ def register(subparsers) -> None:
         "the last recorded one, with its kind's deadline afresh. Any other status: exit 1.\n\n"
         "example:\n  jobtrail jobs retry 0b7e2c3e-5a1f-4c59-9d0e-3f7b2a1c9e44",
     )
-    retry.add_argument("job_id", type=job_id, help="the job's id")
+    retry.add_argument("job_id", type=parse_job_id, help="the job's id")

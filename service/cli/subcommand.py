@@ -15,7 +15,7 @@ def add(subparsers, name: str, handler: Handler, summary: str, description: str)
     return parser
 
 
-def job_id(text: str) -> uuid.UUID:
+def parse_job_id(text: str) -> uuid.UUID:
     """An argument type: a job's id."""
     try:
         return uuid.UUID(text)

@@ -4,7 +4,7 @@ Full pages and the fragments their script polls share templates, so a live updat
 renders exactly what a reload would.
 """
 
-from typing import Annotated, Literal
+from typing import Annotated
 from uuid import UUID
 
 import msgspec
@@ -14,6 +14,7 @@ from litestar.response import Redirect, Template
 
 from domain.errors import JobNotFound
 from domain.job import fold
+from domain.lifecycle import Status
 from domain.state import JobState
 from projections.chain import verify
 from projections.log import link, read_stream
@@ -40,7 +41,7 @@ PAGE_HEADERS = {
     "Referrer-Policy": "same-origin",
 }
 # The filter form sends its empty fields too: "" means any.
-JobStatus = Literal["", "pending", "processing", "completed", "error", "timeout", "cancelled"]
+StatusFilter = Annotated[str | None, QueryParameter(pattern="^(" + "|".join(Status) + ")?$")]
 Kind = Annotated[str | None, QueryParameter(max_length=100, pattern=r"^[^\x00]*$")]
 
 
@@ -79,7 +80,7 @@ async def _jobs(pool: Pool, principal: Principal, status: str | None, kind: str 
     except BadCursor:
         jobs, next_cursor = [], None
     return {
-        "jobs": [document(stream_id, state) for stream_id, state in jobs],
+        "jobs": [document(job_id, state) for job_id, state in jobs],
         "next_cursor": next_cursor,
         "status": status or None,
         "kind": kind or "",
@@ -166,7 +167,7 @@ class DashboardController(Controller):
         request: Request,
         pool: Pool,
         settings: CurrentSettings,
-        status: FromQuery[JobStatus | None] = None,
+        status: StatusFilter = None,
         kind: Kind = None,
         cursor: FromQuery[str | None] = None,
     ) -> Template:
@@ -180,7 +181,7 @@ class DashboardController(Controller):
         self,
         request: Request,
         pool: Pool,
-        status: FromQuery[JobStatus | None] = None,
+        status: StatusFilter = None,
         kind: Kind = None,
         cursor: FromQuery[str | None] = None,
     ) -> Template:

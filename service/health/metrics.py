@@ -12,13 +12,13 @@ handler (service/jobs/observers.py).
 
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from psycopg import AsyncConnection
 
 from domain.events import AnyEvent, BatchRecorded, JobCancelled, JobCompleted, JobCreated, JobFailed, JobTimedOut
 from domain.state import JobState
+from service import clock
 from service.health import stats
 
 APPEND_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -135,7 +135,7 @@ class Metrics:
     async def refresh(self, conn: AsyncConnection, stuck_after_s: float) -> None:
         """Read the gauges from the database, as of this scrape."""
         backlog, lag = await stats.backlog(conn), await stats.lag(conn)
-        stuck = await stats.stuck(conn, datetime.now(UTC), stuck_after_s, owner=None)
+        stuck = await stats.stuck(conn, clock.now(), stuck_after_s, owner=None)
         self._set(backlog.unsent, backlog.oldest_age_s, lag.events, lag.seconds, stuck.count)
 
     def unknown(self) -> None:

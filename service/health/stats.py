@@ -79,7 +79,7 @@ async def finished(conn: AsyncConnection, since: datetime, owner: str | None) ->
 
 async def stuck(conn: AsyncConnection, now: datetime, after_s: float, owner: str | None) -> Stuck:
     rows = await job_stats.stuck_since(conn, now - timedelta(seconds=after_s), owner, STUCK_IDS_SHOWN)
-    return Stuck(count=rows[0][0] if rows else 0, job_ids=[stream_id for _, stream_id in rows])
+    return Stuck(count=rows[0][0] if rows else 0, job_ids=[job_id for _, job_id in rows])
 
 
 async def backlog(conn: AsyncConnection) -> Backlog:

@@ -12,7 +12,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -25,6 +24,7 @@ from domain.errors import JobNotFound
 from domain.lifecycle import Status
 from domain.state import JobState, is_overdue
 from projections.log import Metadata
+from service.clock import now
 from service.jobs.batch import BatchContext, PermanentError
 from service.jobs.command_handler import handle
 from service.jobs.kinds import Kind
@@ -48,10 +48,6 @@ class Answer(msgspec.Struct, frozen=True, kw_only=True):
     detail: dict[str, Any] = {}
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
 async def recorded_answer(pool: AsyncConnectionPool, message_id: str) -> Answer | None:
     async with pool.connection() as conn:
         found = await recorded(conn, message_id)
@@ -68,12 +64,12 @@ async def _recorded_and_job(pool: AsyncConnectionPool, message_id: str, job_id: 
     return (_duplicate(*found) if found else None), state
 
 
-async def _settle(pool: AsyncConnectionPool, stream_id: UUID | None, message_id: str, answer: Answer) -> Answer:
+async def _settle(pool: AsyncConnectionPool, job_id: UUID | None, message_id: str, answer: Answer) -> Answer:
     """Record an answer that appended nothing (a no-op), or return the one a twin recorded."""
     entry = InboxEntry(message_id=message_id, outcome=answer.outcome, status_code=answer.status, response=answer.detail)
     try:
         async with pool.connection() as conn:
-            await record_inbox(conn, stream_id, entry)
+            await record_inbox(conn, job_id, entry)
     except DuplicateMessage:
         return await recorded_answer(pool, message_id) or answer
     return answer

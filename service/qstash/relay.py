@@ -40,16 +40,16 @@ class Relay:
         sent = 0
         async with self.pool.connection() as conn, conn.transaction():
             rows = await outbox.claim_unsent(conn, limit)
-            for row_id, stream_id, run, deduplication_id, delay_s, kind in rows:
+            for row_id, job_id, run, deduplication_id, delay_s, kind in rows:
                 try:
-                    message_id = await self._publish(stream_id, run, deduplication_id, delay_s, kind)
+                    message_id = await self._publish(job_id, run, deduplication_id, delay_s, kind)
                 except Exception as error:  # QStash unreachable or refusing: keep the row, retry later
                     logger.warning(
                         "publishing run %s of job %s failed: %s",
                         run,
-                        stream_id,
+                        job_id,
                         type(error).__name__,
-                        extra={"job_id": str(stream_id), "run": run, "kind": kind},
+                        extra={"job_id": str(job_id), "run": run, "kind": kind},
                     )
                     await outbox.mark_failed(conn, row_id, f"{type(error).__name__}: {error}"[:500])
                     continue
@@ -57,11 +57,11 @@ class Relay:
                 sent += 1
         return sent
 
-    async def _publish(self, stream_id: UUID, run: int, deduplication_id: str, delay_s: float, kind: str) -> str:
+    async def _publish(self, job_id: UUID, run: int, deduplication_id: str, delay_s: float, kind: str) -> str:
         config = self.kinds[kind].config if kind in self.kinds else None
         response = await self.client.message.publish_json(
             url=self.run_url,
-            body={"job_id": str(stream_id), "run": run},
+            body={"job_id": str(job_id), "run": run},
             deduplication_id=deduplication_id,
             retries=config.retries if config else None,
             timeout=f"{math.ceil(config.batch_timeout_s)}s" if config else None,

@@ -8,7 +8,7 @@ with a broker that died). Its current run is then sent again, a bounded number o
 times (the kind's `max_redispatches`); after that the deadline takes over.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import msgspec
 from psycopg_pool import AsyncConnectionPool
@@ -17,6 +17,7 @@ from qstash.errors import QStashError
 
 from domain.commands import Redispatch, TimeOut
 from projections.log import Metadata
+from service.clock import now
 from service.jobs.command_handler import handle
 from service.jobs.observers import STANDALONE, Observers
 from service.store import job_status
@@ -27,10 +28,6 @@ SWEEPER = Metadata(actor="sweeper")
 class SweepReport(msgspec.Struct, frozen=True):
     timed_out: int
     redispatched: int
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 async def sweep(

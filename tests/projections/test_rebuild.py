@@ -78,7 +78,7 @@ async def test_rebuilding_job_status_yields_exactly_the_rows_that_were_live(pool
 
 
 async def test_drift_names_exactly_the_jobs_and_columns_that_differ_from_the_log(pool: AsyncConnectionPool) -> None:
-    jobs = [job.stream_id for job in await run_demo(pool, 8)] + await manual_jobs(pool)
+    jobs = [job.job_id for job in await run_demo(pool, 8)] + await manual_jobs(pool)
     edited, deleted, original, orphan = jobs[-1], jobs[0], jobs[2], uuid4()  # edited: the cancelled job
     columns = ", ".join(job_status.COLUMNS[1:])
     async with pool.connection() as conn:
@@ -96,7 +96,7 @@ async def test_drift_names_exactly_the_jobs_and_columns_that_differ_from_the_log
 
 
 async def test_verify_names_the_tampered_event_and_passes_untouched_streams(pool: AsyncConnectionPool) -> None:
-    jobs = [job.stream_id for job in await run_demo(pool, 8)]
+    jobs = [job.job_id for job in await run_demo(pool, 8)]
     async with pool.connection() as conn:
         lengths = {sid: len(await read_stream(conn, sid)) for sid in jobs}
         victim = max(jobs, key=lambda sid: lengths[sid])

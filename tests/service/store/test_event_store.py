@@ -277,7 +277,7 @@ async def test_every_hash_the_database_computes_equals_the_one_recomputed_in_pyt
     async with pool.connection() as conn:
         await apply(conn, awkward, creating(params=AWKWARD_PARAMS), odd_metadata)
         await apply(conn, awkward, StartRun(at=T0, run=1), odd_metadata)
-        streams = [job.stream_id for job in demo] + [awkward]
+        streams = [job.job_id for job in demo] + [awkward]
         recorded = {stream_id: await read_stream(conn, stream_id) for stream_id in streams}
     checked = 0
     for events in recorded.values():
