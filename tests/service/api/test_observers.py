@@ -4,21 +4,11 @@ import asyncio
 
 import pytest
 from litestar.testing import AsyncTestClient
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.service.api.conftest import COUNT, Keys, auth, create
+from tests.service.scraped import appends_counted
 
 pytestmark = pytest.mark.anyio
-
-
-async def appends_counted(client: AsyncTestClient) -> float:
-    text = (await client.get("/metrics")).text
-    return next(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "jobtrail_event_append_seconds_count"
-    )
 
 
 async def test_create_cancel_a_timing_out_read_and_retry_each_count_their_append(

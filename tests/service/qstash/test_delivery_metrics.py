@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
-from prometheus_client.parser import text_string_to_metric_families
 from psycopg_pool import AsyncConnectionPool
 
 from domain.kinds import create_job
@@ -14,6 +13,7 @@ from projections.log import Metadata
 from service.jobs import demo_count
 from service.jobs.command_handler import handle
 from tests.service.qstash.test_signatures import WRONG_KEY, claims, sign
+from tests.service.scraped import scraped
 
 pytestmark = pytest.mark.anyio
 
@@ -35,13 +35,7 @@ async def deliver(client: AsyncTestClient, job_id: uuid.UUID, run: int, message_
 
 
 async def delivery_counts(client: AsyncTestClient) -> dict[str, float]:
-    text = (await client.get("/metrics")).text
-    return {
-        sample.labels["outcome"]: sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "jobtrail_deliveries_total"
-    }
+    return {sample.labels["outcome"]: sample.value for sample in await scraped(client, "jobtrail_deliveries_total")}
 
 
 async def test_each_delivery_is_counted_once_under_its_outcome(

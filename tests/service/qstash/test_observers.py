@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
-from prometheus_client.parser import text_string_to_metric_families
 from psycopg_pool import AsyncConnectionPool
 
 from domain.kinds import create_job
@@ -16,6 +15,7 @@ from service.jobs import demo_count
 from service.jobs.command_handler import handle
 from tests.service.qstash.conftest import PUBLIC_URL
 from tests.service.qstash.test_signatures import claims, sign
+from tests.service.scraped import appends_counted
 
 pytestmark = pytest.mark.anyio
 
@@ -37,16 +37,6 @@ async def signed_post(client: AsyncTestClient, route: str, body: bytes, message_
         "Content-Type": "application/json",
     }
     return await client.post(route, content=body, headers=headers)
-
-
-async def appends_counted(client: AsyncTestClient) -> float:
-    text = (await client.get("/metrics")).text
-    return next(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "jobtrail_event_append_seconds_count"
-    )
 
 
 async def test_a_delivery_a_failure_callback_and_a_sweep_each_count_their_appends(
