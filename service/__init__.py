@@ -1,1 +1,2 @@
-"""The jobtrail service: storage, wiring, HTTP and the command line."""
+"""The jobtrail service: the composition root (app, settings, logs, background, clock) and
+one package per concept it wires: store, jobs, qstash, live, health, auth, api, dashboard, cli, broker."""
