@@ -44,6 +44,7 @@ from service.logs import structlog_plugin
 from service.settings import Settings
 from service.store.database import create_pool, resolve_database_url
 from service.store.migrate import migrate
+from service.store.outage import Outage
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -52,21 +53,22 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
     """The service; `deliveries=False` serves the API alone (no broker, relay or schedule)."""
     kinds = kinds if kinds is not None else load_kinds()
     metrics = Metrics()
+    outage = Outage()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         url = resolve_database_url(settings)
         await migrate(url)
-        pool = create_pool(url, max_size=16)
+        pool = create_pool(url, max_size=16, wait_s=settings.database_wait_s)
         await pool.open(wait=True)
         app.state.update(pool=pool, database_url=url)
-        feed = app.state.event_feed = EventFeed(url)
+        feed = app.state.event_feed = EventFeed(url, outage=outage)
         await feed.start()
         app.state.metrics = metrics
         app.state.observers = Observers(feed=feed, metrics=metrics)
         try:
             if deliveries:
-                async with background(settings, pool, url, kinds, feed) as qstash:
+                async with background(settings, pool, url, kinds, feed, outage) as qstash:
                     app.state.qstash = qstash
                     yield
             else:
@@ -91,7 +93,7 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
             create_static_files_router("/static", directories=[DASHBOARD / "static"]),
         ],
         lifespan=[lifespan],
-        state=State({"settings": settings, "kinds": kinds}),
+        state=State({"settings": settings, "kinds": kinds, "outage": outage}),
         dependencies={
             "pool": Provide(_pool, sync_to_thread=False),
             "database_url": Provide(_database_url, sync_to_thread=False),

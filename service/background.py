@@ -22,6 +22,7 @@ from service.jobs.kinds import Kind
 from service.live.event_feed import EventFeed
 from service.qstash.relay import Relay
 from service.settings import Settings
+from service.store.outage import DatabaseUnavailable, Outage
 
 logger = logging.getLogger("jobtrail.background")
 
@@ -69,23 +70,31 @@ async def local_broker(settings: Settings) -> AsyncIterator[str]:
         await task
 
 
-async def project_stats(database_url: str, stop: asyncio.Event, retry_s: float = 1.0) -> None:
+async def project_stats(database_url: str, stop: asyncio.Event, outage: Outage, retry_s: float = 1.0) -> None:
     """Tail the log into the stats view until `stop`; a failed round is retried on a new
     connection (the checkpoint did not move, so nothing is lost or folded twice)."""
     while not stop.is_set():
         try:
             async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+                outage.recovered()
                 await follow(conn, StatsProjection(), stop)
+        except DatabaseUnavailable as error:
+            outage.failed("the stats projection", error)
         except Exception:
             logger.exception("stats projection round failed")
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(retry_s):
-                    await stop.wait()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(retry_s):
+                await stop.wait()
 
 
 @contextlib.asynccontextmanager
 async def background(
-    settings: Settings, pool: AsyncConnectionPool, database_url: str, kinds: Mapping[str, Kind], feed: EventFeed
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    database_url: str,
+    kinds: Mapping[str, Kind],
+    feed: EventFeed,
+    outage: Outage,
 ) -> AsyncIterator[AsyncQStash]:
     async with contextlib.AsyncExitStack() as stack:
         qstash_url = settings.qstash_url
@@ -102,9 +111,9 @@ async def background(
             schedule_id=SWEEP_SCHEDULE_ID,
         )
         stop = asyncio.Event()
-        relay = Relay(pool, client, kinds, settings.public_url)
+        relay = Relay(pool, client, kinds, settings.public_url, outage)
         task = asyncio.create_task(relay.run(feed.outbox_queued, stop))
-        stats_task = asyncio.create_task(project_stats(database_url, stop))
+        stats_task = asyncio.create_task(project_stats(database_url, stop, outage))
         try:
             yield client
         finally:

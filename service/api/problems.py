@@ -14,8 +14,10 @@ from domain.errors import DomainError, IllegalTransition, InvalidCommand, JobNot
 from service.jobs.command_handler import TooMuchContention
 from service.jobs.kinds import InvalidParams, UnknownKind
 from service.store.event_store import UnstorableValue
+from service.store.outage import DatabaseUnavailable
 
 PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_S = 5  # a pool wait (JOBTRAIL_DATABASE_WAIT_S), about what a restart takes to be noticed
 logger = logging.getLogger("jobtrail.api")
 
 
@@ -43,7 +45,7 @@ _MEANINGS = {
     422: "Well-formed but unacceptable: an unknown kind or invalid params",
     489: "QStash: the message can never succeed; do not retry (Upstash-NonRetryable-Error)",
     500: "An unexpected error; it has been logged",
-    503: "The job changed too often to decide on; retry shortly",
+    503: "The database is unavailable, or the job changed too often to decide on: retry after Retry-After seconds",
 }
 
 
@@ -85,6 +87,8 @@ def _headers(status: int) -> dict[str, str]:
         return {"WWW-Authenticate": 'Bearer realm="jobtrail"'}
     if status == 489:  # QStash: never retry this message
         return {"Upstash-NonRetryable-Error": "true"}
+    if status == 503:
+        return {"Retry-After": str(RETRY_AFTER_S)}
     return {}
 
 
@@ -148,6 +152,12 @@ def on_contention(request: Request, error: TooMuchContention) -> Response[Proble
     return problem(request, 503, "the job is changing too fast; retry shortly")
 
 
+def on_unavailable(request: Request, error: DatabaseUnavailable) -> Response[Problem]:
+    """One log line per outage (service/store/outage.py), not a traceback per request."""
+    request.app.state.outage.failed(f"{request.method} {request.url.path}", error)
+    return problem(request, 503, "the database is unavailable; retry shortly")
+
+
 def on_unexpected(request: Request, error: Exception) -> Response[Problem]:
     # Method and path only: headers carry keys and bodies carry tenants' data.
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
@@ -163,4 +173,5 @@ HANDLERS: ExceptionHandlersMap = {
     InvalidParams: on_invalid_params,
     TooMuchContention: on_contention,
     UnstorableValue: on_unstorable,
+    DatabaseUnavailable: on_unavailable,
 }

@@ -30,6 +30,8 @@ from uuid import UUID
 
 import psycopg
 
+from service.store.outage import DatabaseUnavailable, Outage
+
 logger = logging.getLogger("jobtrail.event_feed")
 
 EVENTS_CHANNEL = "jobtrail_events"
@@ -58,9 +60,15 @@ class Subscription:
 
 class EventFeed:
     def __init__(
-        self, database_url: str, *, fallback_s: float = FALLBACK_S, notify_interval_s: float = NOTIFY_INTERVAL_S
+        self,
+        database_url: str,
+        *,
+        fallback_s: float = FALLBACK_S,
+        notify_interval_s: float = NOTIFY_INTERVAL_S,
+        outage: Outage | None = None,
     ) -> None:
         self._url, self._fallback_s, self._notify_interval_s = database_url, fallback_s, notify_interval_s
+        self._outage = outage or Outage()
         self._subscriptions: dict[str | None, set[Subscription]] = {}
         # The relay's doorbell: set when a commit may have queued outbox rows.
         self.outbox_queued = asyncio.Event()
@@ -192,6 +200,7 @@ class EventFeed:
             try:
                 async with await psycopg.AsyncConnection.connect(self._url, autocommit=True) as conn:
                     await conn.execute(LISTEN)
+                    self._outage.recovered()
                     while True:
                         self._wake(None)  # on (re)connect and every fallback_s: anything missed
                         self.outbox_queued.set()
@@ -202,9 +211,11 @@ class EventFeed:
                                 self.outbox_queued.set()
                             else:
                                 self._wake(notify.payload)
-            except psycopg.Error as error:  # streams hear nothing until it is back, which wakes them all
+            except DatabaseUnavailable as error:  # streams hear nothing until it is back, which wakes them all
+                self._outage.failed("the event listener", error)
+            except psycopg.Error as error:
                 logger.warning("the event listener lost its connection (%s); reconnecting", type(error).__name__)
-                await asyncio.sleep(RECONNECT_S)
+            await asyncio.sleep(RECONNECT_S)
 
 
 async def notify(conn: psycopg.AsyncConnection, stream_id: UUID, *, queued: bool) -> None:

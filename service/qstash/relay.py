@@ -21,6 +21,7 @@ from qstash import AsyncQStash
 
 from service.jobs.kinds import Kind
 from service.store import outbox
+from service.store.outage import DatabaseUnavailable, Outage
 
 logger = logging.getLogger("jobtrail.relay")
 
@@ -29,9 +30,15 @@ BATCH = 50
 
 class Relay:
     def __init__(
-        self, pool: AsyncConnectionPool, client: AsyncQStash, kinds: Mapping[str, Kind], public_url: str
+        self,
+        pool: AsyncConnectionPool,
+        client: AsyncQStash,
+        kinds: Mapping[str, Kind],
+        public_url: str,
+        outage: Outage | None = None,
     ) -> None:
         self.pool, self.client, self.kinds = pool, client, kinds
+        self.outage = outage or Outage()
         self.run_url = f"{public_url.rstrip('/')}/qstash/run"
         self.failed_url = f"{public_url.rstrip('/')}/qstash/failed"
 
@@ -77,6 +84,8 @@ class Relay:
             try:
                 while await self.publish_pending() == BATCH:  # a full batch: there may be more
                     pass
+            except DatabaseUnavailable as error:
+                self.outage.failed("the relay", error)
             except Exception:
                 logger.exception("relay round failed")
             with contextlib.suppress(TimeoutError):

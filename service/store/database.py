@@ -17,13 +17,16 @@ def resolve_database_url(settings: Settings) -> str:
     return start_embedded(settings.data_dir)
 
 
-def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> AsyncConnectionPool:
+def create_pool(url: str, *, min_size: int = 1, max_size: int = 10, wait_s: float = 30.0) -> AsyncConnectionPool:
     """A closed pool of autocommit connections; the caller opens it in its lifespan.
 
     Autocommit makes a lone statement (an append) one round trip; multi-statement work
-    opens `conn.transaction()` explicitly.
+    opens `conn.transaction()` explicitly. A caller waits at most `wait_s` for a
+    connection, then gets PoolTimeout (an OperationalError: the database is unavailable).
     """
-    return AsyncConnectionPool(url, min_size=min_size, max_size=max_size, open=False, kwargs={"autocommit": True})
+    return AsyncConnectionPool(
+        url, min_size=min_size, max_size=max_size, open=False, timeout=wait_s, kwargs={"autocommit": True}
+    )
 
 
 class NotMigrated(Exception):
