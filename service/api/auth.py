@@ -1,7 +1,9 @@
 """Bearer API keys: who is calling, and whether they may.
 
 A job is visible only to its owner; asking for another owner's job answers exactly as
-for a job that does not exist. `audit:read` may read every owner's histories.
+for a job that does not exist. `audit:read` reads every owner's jobs (list, status,
+results, histories, exports, live streams) and changes none: only `jobs:write` operates,
+and only on the key owner's jobs.
 """
 
 from uuid import UUID
@@ -50,6 +52,13 @@ async def principal_and_job(request: Request, pool: Pool, stream_id: UUID) -> tu
 def require(principal: Caller, scope: Scope) -> None:
     if scope not in principal.scopes:
         raise ProblemError(403, f"this API key lacks the '{scope}' scope")
+
+
+def require_read(principal: Caller) -> None:
+    """Reading jobs takes `jobs:read` (the owner's) or `audit:read` (every owner's); a key with
+    neither is told the scope an ordinary client lacks."""
+    if Scope.AUDIT_READ not in principal.scopes:
+        require(principal, Scope.JOBS_READ)
 
 
 def may_see(principal: Caller, owner: str) -> bool:

@@ -8,11 +8,10 @@ import msgspec
 from litestar import get
 from litestar.params import FromPath, QueryParameter
 
-from service.api.auth import require
+from service.api.auth import require_read
 from service.api.dependencies import Caller, Pool
 from service.api.jobs import visible_job
 from service.api.problems import problem_responses
-from service.auth.keys import Scope
 from service.store import batch_results
 
 
@@ -41,7 +40,7 @@ async def list_results(
     after_run: Annotated[int, QueryParameter(ge=0)] = 0,
     limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
 ) -> ResultsPage:
-    require(principal, Scope.JOBS_READ)
+    require_read(principal)
     await visible_job(pool, principal, job_id)
     async with pool.connection() as conn:
         rows = await batch_results.page(conn, job_id, after_run, limit + 1)
