@@ -39,6 +39,7 @@ VARIABLES = {
     "broker_faults": "JOBTRAIL_BROKER_FAULTS",
     "redispatch_after_s": "JOBTRAIL_REDISPATCH_AFTER_S",
     "sse_keepalive_s": "JOBTRAIL_SSE_KEEPALIVE_S",
+    "sse_key_recheck_s": "JOBTRAIL_SSE_KEY_RECHECK_S",
     "report_stuck_after_s": "JOBTRAIL_REPORT_STUCK_AFTER_S",
     "log_format": "JOBTRAIL_LOG_FORMAT",
     "log_level": "JOBTRAIL_LOG_LEVEL",
@@ -83,6 +84,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redispatch_after_s: Annotated[float, msgspec.Meta(gt=0)] = 300.0
     # A live stream with nothing to send writes a comment this often, so proxies keep it open.
     sse_keepalive_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 15.0
+    # An open live stream reads its API key again this often (one indexed read) and ends
+    # once the key is revoked: the longest a revoked key keeps reading.
+    sse_key_recheck_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 5.0
     # Statistics report: a processing job that has not progressed for this long counts as
     # stuck in /v1/stats and /metrics; longer than redispatch_after_s, so the sweeper's
     # re-dispatch has had its chance first.

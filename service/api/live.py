@@ -16,6 +16,7 @@ from litestar import Controller, Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
+from psycopg_pool import AsyncConnectionPool
 
 from domain.errors import JobNotFound
 from domain.events import EVENT_TYPES
@@ -23,14 +24,16 @@ from domain.job import fold
 from domain.state import is_final
 from projections.export import event_line
 from projections.log import RecordedEvent, read_stream
-from service.api.auth import BEARER, may_see, require
+from service.api.auth import BEARER, bearer_key, may_see, require
 from service.api.dependencies import Caller, CurrentSettings, Pool
 from service.api.jobs import KindFilter
 from service.api.problems import ProblemError, problem_responses
 from service.api.schemas import document
 from service.auth.keys import Scope
 from service.live.event_feed import EventFeed
+from service.live.key_recheck import KeyRecheck
 from service.live.streams import Idle, LogFilter, Version, horizon, job_versions, log_events, resume_point
+from service.settings import Settings
 
 KNOWN_TYPES = sorted(str(event_type.__struct_config__.tag) for event_type in EVENT_TYPES)
 POSITION = re.compile(r"[0-9]{1,18}")  # a bigint, with room to spare
@@ -50,6 +53,11 @@ def _last_position(last_event_id: str | None) -> int | None:
 
 def _feed(request: Request) -> EventFeed:
     return request.app.state.event_feed
+
+
+def _key(request: Request, pool: AsyncConnectionPool, settings: Settings) -> KeyRecheck:
+    """The caller's key, read again while the stream is open: revoking it ends the stream."""
+    return KeyRecheck(pool, bearer_key(request), settings.sse_key_recheck_s)
 
 
 async def _job_messages(updates: AsyncIterator[Version | Idle]) -> AsyncIterator[ServerSentEventMessage]:
@@ -116,7 +124,9 @@ class LiveController(Controller):
         state = fold(e.event for e in events[:seen])
         if is_final(state):
             return Response(None, status_code=204)  # an EventSource stops reconnecting on 204
-        updates = job_versions(_feed(request), pool, job_id, state, events[seen:], settings.sse_keepalive_s)
+        updates = job_versions(
+            _feed(request), pool, job_id, state, events[seen:], settings.sse_keepalive_s, _key(request, pool, settings)
+        )
         return ServerSentEvent(_job_messages(updates))
 
     @get(
@@ -150,5 +160,7 @@ class LiveController(Controller):
             raise ProblemError(400, f"Last-Event-ID {position} names no event; resume from an id this stream sent")
         resume_from = cursor.position if position is None else None
         log_filter = LogFilter(type=event_type, kind=kind)
-        events = log_events(_feed(request), pool, cursor, log_filter, settings.sse_keepalive_s)
+        events = log_events(
+            _feed(request), pool, cursor, log_filter, settings.sse_keepalive_s, _key(request, pool, settings)
+        )
         return ServerSentEvent(_log_messages(resume_from, events))

@@ -2,7 +2,8 @@
 
 Both hold no connection between reads: they wait on the process's EventFeed, then read
 through the pool. They know nothing of HTTP; the routes turn what they yield into
-Server-Sent Events.
+Server-Sent Events. Both end once their key is found revoked (service/live/key_recheck.py):
+they check it before sending anything more, and never wait longer than the next check.
 
 A job's stream is read by version: version n+1 can only be appended by a writer that
 saw n committed, so "every version after the last one sent" never skips one. The global
@@ -27,6 +28,7 @@ from domain.state import JobState, is_final
 from projections import log
 from projections.log import RecordedEvent, read_settled_after, read_stream
 from service.live.event_feed import EventFeed
+from service.live.key_recheck import NO_KEY, KeyRecheck, NoKey
 from service.store import job_status
 
 BATCH = 500
@@ -98,12 +100,16 @@ async def job_versions(
     state: JobState,
     backlog: list[RecordedEvent],
     keepalive_s: float,
+    key: KeyRecheck | NoKey = NO_KEY,
 ) -> AsyncGenerator[Version | Idle, None]:
-    """Each version after `state`, starting with `backlog`; ends after a final status."""
+    """Each version after `state`, starting with `backlog`; ends after a final status or
+    once `key` is found revoked."""
     silence = Silence(keepalive_s)
     with feed.subscribe(stream_id) as subscription:
         events = backlog
         while True:
+            if await key.revoked():
+                return
             for event in events:
                 state = evolve(state, event.event)
                 yield Version(event, state)
@@ -119,7 +125,7 @@ async def job_versions(
                 if silence.due():
                     yield Idle()
                     silence.broken()
-                await feed.wait(subscription, silence.left())
+                await feed.wait(subscription, min(silence.left(), key.left()))
 
 
 async def log_events(
@@ -128,12 +134,16 @@ async def log_events(
     cursor: Cursor,
     log_filter: LogFilter,
     keepalive_s: float,
+    key: KeyRecheck | NoKey = NO_KEY,
 ) -> AsyncGenerator[RecordedEvent | Idle, None]:
-    """Every event after `cursor` that passes the filter, in gap-safe order, until shutdown."""
+    """Every event after `cursor` that passes the filter, in gap-safe order, until shutdown
+    or until `key` is found revoked."""
     silence = Silence(keepalive_s)
     poll_s = HELD_BACK_POLL_S[0]
     with feed.subscribe(None) as subscription:
         while not feed.ending:
+            if await key.revoked():
+                return
             subscription.woken.clear()
             async with pool.connection() as conn:
                 events, held_back = await read_settled_after(conn, cursor.transaction_id, cursor.position, BATCH)
@@ -150,11 +160,11 @@ async def log_events(
                 yield Idle()
                 silence.broken()
             if held_back:  # behind an older, still open transaction: no NOTIFY will say when it ends
-                await feed.wait(subscription, min(poll_s, silence.left()))
+                await feed.wait(subscription, min(poll_s, silence.left(), key.left()))
                 poll_s = min(poll_s * 2, HELD_BACK_POLL_S[1])
             else:
                 poll_s = HELD_BACK_POLL_S[0]
-                await feed.wait(subscription, silence.left())
+                await feed.wait(subscription, min(silence.left(), key.left()))
 
 
 def _passes(event: RecordedEvent, log_filter: LogFilter, kinds: dict[UUID, str]) -> bool:

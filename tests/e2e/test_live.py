@@ -16,11 +16,13 @@ import httpx
 import psycopg
 import pytest
 
-from service.auth.keys import Scope, create_key
+from service.auth.keys import Scope, create_key, revoke_key
 from tests.e2e.conftest import Service, create, history, wait_for, wait_until_final
 from tests.e2e.sse import Message, data_messages, messages, with_data
+from tests.service.key_ids import key_id_of
 
 KEEPALIVE_S = 0.3
+KEY_RECHECK_S = 0.3
 SHUTDOWN_S = 8  # below uvicorn's graceful timeout (10 s), which open streams must not use up
 
 # Written straight to the log, with the wake-up our appender sends; in the same
@@ -37,6 +39,7 @@ WAKE = "SELECT pg_notify('jobtrail_events', %(stream_id)s::text)"
 def service(database_url: str, tmp_path: Path) -> Iterator[Service]:
     running = Service(database_url, tmp_path)
     running.env["JOBTRAIL_SSE_KEEPALIVE_S"] = str(KEEPALIVE_S)
+    running.env["JOBTRAIL_SSE_KEY_RECHECK_S"] = str(KEY_RECHECK_S)
     running.start()
     try:
         yield running
@@ -50,6 +53,14 @@ def make_key(database_url: str, owner: str, *scopes: Scope) -> str:
             return await create_key(conn, owner, scopes)
 
     return asyncio.run(make())
+
+
+def revoke(database_url: str, key: str) -> None:
+    async def run() -> bool:
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+            return await revoke_key(conn, key_id_of(key))
+
+    assert asyncio.run(run())
 
 
 def insert_event(conn: psycopg.Connection, stream_id: uuid.UUID, version: int, type_: str, **data) -> int:
@@ -240,6 +251,28 @@ def test_refusals_are_problems_before_any_stream_starts(service, api, key, datab
         assert json.loads(body)["status"] == status
     unknown_type = api.get(log_url, params={"type": "JobExploded"}).json()
     assert "JobCompleted" in unknown_type["detail"]
+
+
+def test_revoking_a_key_ends_its_open_streams_which_send_nothing_committed_after(service, api, database_url):
+    auditor = make_key(database_url, "audit", Scope.AUDIT_READ)
+    watched = uuid.uuid4()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        insert_job_created(conn, watched)
+    client = httpx.Client(base_url=service.base_url, headers=auth(auditor), timeout=10)
+    with client, log_stream(client) as logging, watch(client, str(watched)) as watching:
+        logged, watched_messages = messages(logging), messages(watching)
+        assert next(logged).data is None  # the resume mark: the stream is open
+        assert json.loads(next(with_data(watched_messages)).data)["version"] == 1
+        revoke(database_url, auditor)
+        time.sleep(5 * KEY_RECHECK_S)  # past the recheck
+        jobs = [create(api, params={"total": 10}) for _ in range(2)]
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            cancelled = insert_event(conn, watched, 2, "JobCancelled")
+        after = list(with_data(logged)) + list(with_data(watched_messages))  # both end: a read timeout would raise
+    committed_after = {e["position"] for job in jobs for e in history(api, job["id"])} | {cancelled}
+    assert not {int(m.id) for m in after} & committed_after
+    for url in ("/v1/events/stream", f"/v1/jobs/{watched}/watch"):
+        assert httpx.get(f"{service.base_url}{url}", headers=auth(auditor), timeout=10).status_code == 401
 
 
 def test_a_keep_alive_comment_arrives_on_an_idle_stream(api):

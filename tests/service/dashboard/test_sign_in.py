@@ -7,7 +7,7 @@ from psycopg_pool import AsyncConnectionPool
 from service.auth.keys import revoke_key
 from service.dashboard.session import secure_cookies
 from service.settings import Settings
-from tests.service.dashboard.conftest import Keys, csrf_token, sign_in
+from tests.service.dashboard.conftest import Keys, create, csrf_token, sign_in
 from tests.service.key_ids import key_id_of
 
 pytestmark = pytest.mark.anyio
@@ -95,6 +95,21 @@ async def test_a_revoked_key_sends_the_browser_back_to_the_form(
     response = await browser.get("/jobs/rows", follow_redirects=False)
 
     assert (response.status_code, response.headers["location"]) == (303, "/")
+
+
+async def test_a_job_pages_next_poll_after_its_key_is_revoked_is_refused(
+    browser: AsyncTestClient, keys: Keys, pool: AsyncConnectionPool
+) -> None:
+    job = (await create(browser, keys.acme))["id"]
+    await sign_in(browser, keys.acme)
+    polls = [(f"/jobs/{job}/live", {"since": 1}), (f"/jobs/{job}/live", {}), ("/jobs/rows", {})]
+    assert [(await browser.get(url, params=params)).status_code for url, params in polls] == [204, 200, 200]
+    async with pool.connection() as conn:
+        assert await revoke_key(conn, key_id_of(keys.acme))
+
+    refused = [await browser.get(url, params=params, follow_redirects=False) for url, params in polls]
+
+    assert [(r.status_code, r.headers.get("location")) for r in refused] == [(303, "/")] * len(polls)
 
 
 async def test_pages_are_neither_cached_nor_framed(browser: AsyncTestClient, keys: Keys) -> None:
