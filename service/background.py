@@ -38,8 +38,8 @@ async def local_broker(settings: Settings) -> AsyncIterator[str]:
 
     config = BrokerConfig(
         token=settings.token,
-        current_signing_key=settings.qstash_current_signing_key,
-        next_signing_key=settings.qstash_next_signing_key,
+        current_signing_key=settings.signing_keys[0],
+        next_signing_key=settings.signing_keys[1],
         time_scale=settings.broker_time_scale,
         faults=Faults(
             duplicate_deliveries="duplicate" in settings.broker_faults,

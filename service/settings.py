@@ -75,8 +75,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     public_url: HttpUrl = "http://127.0.0.1:8000"
     qstash_url: HttpUrl = DEV_QSTASH_URL
     qstash_token: str | None = None  # None: run the local broker
-    qstash_current_signing_key: str = DEV_CURRENT_SIGNING_KEY
-    qstash_next_signing_key: str = DEV_NEXT_SIGNING_KEY
+    # None: the dev keys, but only while a dev broker is in use (see __post_init__).
+    qstash_current_signing_key: str | None = None
+    qstash_next_signing_key: str | None = None
     broker_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080  # 0: any free port
     broker_time_scale: Annotated[float, msgspec.Meta(gt=0, le=1)] = 1.0
     # The sweeper acts: an active job that has not moved for this long, with no message in
@@ -98,9 +99,34 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    def __post_init__(self) -> None:
+        """A real QStash must come with its own signing keys: the dev keys are public.
+
+        With them anyone who reaches /qstash/* could forge a run, a sweep or a failure
+        callback, so a real QStash with a key unset, or set to a dev key, refuses to start.
+        """
+        if self.dev_broker:
+            return
+        keys = {
+            "QSTASH_CURRENT_SIGNING_KEY": self.qstash_current_signing_key,
+            "QSTASH_NEXT_SIGNING_KEY": self.qstash_next_signing_key,
+        }
+        missing = [variable for variable, key in keys.items() if not key]
+        if missing:
+            unset = " and ".join(missing) + (" are" if len(missing) > 1 else " is")
+            raise SettingsError(f"QSTASH_TOKEN names a real QStash but {unset} unset (copy them from its console)")
+        public = [variable for variable, key in keys.items() if key in (DEV_CURRENT_SIGNING_KEY, DEV_NEXT_SIGNING_KEY)]
+        if public:
+            raise SettingsError(f"{' and '.join(public)}: a dev server's public key, refused with a real QStash")
+
     @property
     def embedded_broker(self) -> bool:
         return self.qstash_token is None
+
+    @property
+    def dev_broker(self) -> bool:
+        """The in-process broker or a dev server (`jobtrail qstash-dev`, `qstash dev`): only they take the dev token."""
+        return self.qstash_token is None or self.qstash_token == DEV_QSTASH_TOKEN
 
     @property
     def token(self) -> str:
@@ -108,7 +134,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def signing_keys(self) -> tuple[str, str]:
-        return (self.qstash_current_signing_key, self.qstash_next_signing_key)
+        """The keys deliveries are checked against; the dev keys fill in only for a dev broker."""
+        return (
+            self.qstash_current_signing_key or DEV_CURRENT_SIGNING_KEY,
+            self.qstash_next_signing_key or DEV_NEXT_SIGNING_KEY,
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":

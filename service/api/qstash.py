@@ -22,6 +22,11 @@ from service.qstash.signature import InvalidSignature, verify_signature
 
 logger = logging.getLogger("jobtrail.qstash")
 
+# QStash message ids are short (`msg_` and ~60 characters); the inbox's primary key index
+# refuses a row past ~2.7 KB. 256 characters leave QStash four times its room and stay
+# far below that, even at the worst UTF-8 width.
+MAX_MESSAGE_ID_LENGTH = 256
+
 
 class RunMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     job_id: UUID
@@ -45,7 +50,18 @@ async def _verified_body(request: Request, settings: CurrentSettings, route: str
     except InvalidSignature as error:
         request.app.state.metrics.delivered("unauthorized")
         raise ProblemError(401, f"invalid QStash signature: {error}") from None
+    _refuse_oversized_message_id(request)
     return body
+
+
+def _refuse_oversized_message_id(request: Request) -> None:
+    """A signed delivery whose id the inbox could never store: 489 stops QStash retrying it.
+
+    Checked after the signature, so any caller QStash did not sign gets the same 401
+    whatever its headers; only a real delivery gets told to stop retrying.
+    """
+    if len(request.headers.get("upstash-message-id", "")) > MAX_MESSAGE_ID_LENGTH:
+        raise ProblemError(489, f"Upstash-Message-Id is longer than {MAX_MESSAGE_ID_LENGTH} characters")
 
 
 def _decode(body: bytes, type_: type) -> Any:
@@ -118,7 +134,7 @@ class QStashController(Controller):
         "/sweep",
         status_code=200,
         summary="Time out overdue jobs and re-dispatch stalled ones (QStash schedule)",
-        responses=problem_responses(401),
+        responses=problem_responses(401, 489),
     )
     async def sweep(
         self, request: Request, pool: Pool, settings: CurrentSettings, observers: CommitObservers

@@ -4,7 +4,8 @@ We check the JWT ourselves rather than with `qstash.Receiver`: its clock toleran
 never reaches PyJWT (so a sender one second ahead fails), and its next-key fallback
 hides the real reason for a failure. Rules: HS256 only, issuer "Upstash", `sub` equal
 to the URL of the route as the public sees it, `body` equal to the SHA-256 of the
-exact bytes received; the current key first, then the next one.
+exact bytes received, `exp` no further ahead than QStash's 5-minute lifetime; the
+current key first, then the next one.
 
 HS256 is one HMAC, so it is done here with the standard library instead of PyJWT,
 whose decode cost ~0.2 ms a delivery (a per-character alphabet check in Python, option
@@ -21,6 +22,11 @@ import time
 import msgspec
 
 LEEWAY_S = 5
+# QStash's tokens expire 5 minutes after they are minted. A later `exp` is refused: a
+# captured token must not be replayable for longer than QStash itself allows. The margin
+# is the same clock leeway as for `nbf`, so any token whose `nbf` passes (minted at most
+# LEEWAY_S ahead of our clock) also passes this.
+MAX_LIFETIME_S = 300
 
 
 class InvalidSignature(Exception):
@@ -63,6 +69,8 @@ def _verify_with(key: str, signature: str, body: bytes, url: str) -> None:
     now = time.time()
     if claims.exp <= now - LEEWAY_S:
         raise InvalidSignature("signature rejected: Signature has expired")
+    if claims.exp > now + MAX_LIFETIME_S + LEEWAY_S:
+        raise InvalidSignature("signature rejected: expires later than a QStash token can")
     if claims.nbf > now + LEEWAY_S:
         raise InvalidSignature("signature rejected: The token is not yet valid (nbf)")
     if claims.sub.rstrip("/") != url.rstrip("/"):

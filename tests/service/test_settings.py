@@ -4,7 +4,14 @@ import logging
 
 import pytest
 
-from service.settings import Settings
+from service.cli import main
+from service.settings import (
+    DEV_CURRENT_SIGNING_KEY,
+    DEV_NEXT_SIGNING_KEY,
+    DEV_QSTASH_TOKEN,
+    Settings,
+    SettingsError,
+)
 
 
 def test_the_redispatch_and_stuck_report_thresholds_are_read_under_their_names() -> None:
@@ -43,3 +50,60 @@ def test_no_warning_when_only_current_names_are_used(caplog: pytest.LogCaptureFi
     with caplog.at_level(logging.WARNING, logger="jobtrail.settings"):
         Settings.from_env({"JOBTRAIL_REDISPATCH_AFTER_S": "60"})
     assert caplog.records == []
+
+
+REAL_QSTASH = {
+    "QSTASH_TOKEN": "t",
+    "QSTASH_URL": "https://qstash.upstash.io",
+    "JOBTRAIL_PUBLIC_URL": "https://x.example",
+}
+REAL_KEYS = {"QSTASH_CURRENT_SIGNING_KEY": "sig_real_current_012345", "QSTASH_NEXT_SIGNING_KEY": "sig_real_next_012345"}
+
+
+def test_a_real_qstash_without_signing_keys_is_refused_naming_both_variables() -> None:
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env(REAL_QSTASH)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "QSTASH_CURRENT_SIGNING_KEY" in message and "QSTASH_NEXT_SIGNING_KEY" in message
+
+
+@pytest.mark.parametrize(("given", "missing"), [(0, "QSTASH_NEXT_SIGNING_KEY"), (1, "QSTASH_CURRENT_SIGNING_KEY")])
+def test_a_real_qstash_with_one_signing_key_is_refused_naming_the_other(given: int, missing: str) -> None:
+    variable = list(REAL_KEYS)[given]
+    with pytest.raises(SettingsError, match=missing) as refused:
+        Settings.from_env({**REAL_QSTASH, variable: REAL_KEYS[variable]})
+    assert variable not in str(refused.value)
+
+
+@pytest.mark.parametrize("dev_key", [DEV_CURRENT_SIGNING_KEY, DEV_NEXT_SIGNING_KEY])
+def test_a_real_qstash_given_a_dev_key_explicitly_is_refused(dev_key: str) -> None:
+    with pytest.raises(SettingsError, match="QSTASH_NEXT_SIGNING_KEY"):
+        Settings.from_env({**REAL_QSTASH, **REAL_KEYS, "QSTASH_NEXT_SIGNING_KEY": dev_key})
+    with pytest.raises(SettingsError, match="QSTASH_CURRENT_SIGNING_KEY"):
+        Settings(qstash_token="t", qstash_current_signing_key=dev_key, qstash_next_signing_key="sig_real")
+
+
+def test_a_real_qstash_is_checked_against_its_own_signing_keys() -> None:
+    settings = Settings.from_env({**REAL_QSTASH, **REAL_KEYS})
+    assert settings.signing_keys == tuple(REAL_KEYS.values())
+
+
+def test_the_local_broker_and_a_dev_server_get_the_dev_keys() -> None:
+    dev_keys = (DEV_CURRENT_SIGNING_KEY, DEV_NEXT_SIGNING_KEY)
+    assert Settings.from_env({}).signing_keys == dev_keys
+    assert Settings().signing_keys == dev_keys
+    dev_server = {"QSTASH_TOKEN": DEV_QSTASH_TOKEN, "QSTASH_URL": "http://127.0.0.1:8080"}
+    assert Settings.from_env(dev_server).signing_keys == dev_keys
+
+
+def test_serve_refuses_to_start_against_a_real_qstash_without_signing_keys(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for variable in ("QSTASH_CURRENT_SIGNING_KEY", "QSTASH_NEXT_SIGNING_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    for variable, value in REAL_QSTASH.items():
+        monkeypatch.setenv(variable, value)
+    assert main(["serve"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "QSTASH_CURRENT_SIGNING_KEY" in err

@@ -66,3 +66,20 @@ def test_a_token_whose_claims_were_edited_after_signing_is_refused():
     forged = jwt.encode({"iss": "Upstash", "sub": URL, "exp": 2**40, "nbf": 0}, LONG_KEY).split(".")[1]
     with pytest.raises(InvalidSignature, match="verification failed"):
         verify_signature(f"{header}.{forged}.{mac}", BODY, URL, KEYS)
+
+
+@pytest.mark.parametrize("exp", [1e20, 2**40, int(time.time()) + 3600])
+def test_a_token_living_longer_than_qstash_lets_one_live_is_refused(exp):
+    with pytest.raises(InvalidSignature, match="expires later"):
+        verify_signature(minted(exp=exp), BODY, URL, KEYS)
+
+
+def test_a_token_minted_by_a_clock_a_few_seconds_ahead_keeps_its_full_lifetime():
+    ahead = int(time.time()) + 4
+    verify_signature(minted(nbf=ahead, iat=ahead, exp=ahead + 300), BODY, URL, KEYS)
+
+
+def test_a_token_not_valid_until_far_in_the_future_is_refused():
+    later = int(time.time()) + 3600
+    with pytest.raises(InvalidSignature):
+        verify_signature(minted(nbf=later, iat=later, exp=later + 300), BODY, URL, KEYS)

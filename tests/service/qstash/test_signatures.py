@@ -57,6 +57,7 @@ ATTACKS = {
     "missing": lambda: (None, BODY),
     "garbage": lambda: ("not.a.jwt", BODY),
     "wrong key": lambda: (sign(claims(BODY), WRONG_KEY), BODY),
+    "expiring in 1e20 s": lambda: (sign(claims(BODY, exp=1e20)), BODY),
     "expired": lambda: (sign(claims(BODY, exp=int(time.time()) - 60, iat=int(time.time()) - 400)), BODY),
     "not yet valid": lambda: (sign(claims(BODY, nbf=int(time.time()) + 120, iat=int(time.time()) + 120)), BODY),
     "body changed by one byte": lambda: (sign(claims(BODY)), BODY[:-2] + b"2}"),
