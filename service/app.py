@@ -26,6 +26,7 @@ from service.api import results as results_routes
 from service.api.audit import AuditController
 from service.api.auth import provide_principal
 from service.api.jobs import JobsController
+from service.api.json_request import JSONRequest
 from service.api.live import LiveController
 from service.api.metrics import MetricsController
 from service.api.problems import HANDLERS, on_unexpected
@@ -104,6 +105,7 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
         },
         exception_handlers={**HANDLERS, Exception: on_unexpected},
         request_max_body_size=MAX_BODY_BYTES,
+        request_class=JSONRequest,
         template_config=TemplateConfig(directory=DASHBOARD / "templates", engine=JinjaTemplateEngine),
         openapi_config=OpenAPIConfig(
             title="jobtrail",

@@ -14,6 +14,7 @@ import msgspec
 from litestar import Controller, Request, Response, post
 
 from service.api.dependencies import CommitObservers, CurrentSettings, Pool
+from service.api.json_request import NESTED_TOO_DEEPLY
 from service.api.problems import ProblemError, problem_responses
 from service.health.metrics import delivery_outcome
 from service.qstash import sweeper
@@ -69,6 +70,8 @@ def _decode(body: bytes, type_: type) -> Any:
         return msgspec.json.decode(body, type=type_)
     except (msgspec.DecodeError, msgspec.ValidationError) as error:
         raise ProblemError(489, f"the message body can never be processed: {error}") from None
+    except RecursionError:
+        raise ProblemError(489, f"the message body can never be processed: {NESTED_TOO_DEEPLY}") from None
 
 
 def _answer(request: Request, answer: Answer) -> Response[dict[str, Any]]:

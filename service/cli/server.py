@@ -7,6 +7,7 @@ import uvicorn
 
 from service.app import create_app, end_live_streams
 from service.auth.dev_key import DEV_OWNER, ensure_dev_key
+from service.cli.header_limits import HeaderLimitedHttpTools
 from service.cli.subcommand import add
 from service.settings import Settings
 from service.store.database import resolve_database_url
@@ -35,10 +36,12 @@ async def serve_command(args: argparse.Namespace) -> int:
         )
     app = create_app(settings)
     # log_config=None: uvicorn's lines go through the app's structlog renderer, not its own.
+    # HeaderLimitedHttpTools: httptools, with a bound on each request's head (431 past it).
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
+        http=HeaderLimitedHttpTools,
         log_level="info",
         log_config=None,
         access_log=False,

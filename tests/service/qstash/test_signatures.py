@@ -116,3 +116,23 @@ async def test_a_repeated_message_gets_the_recorded_answer_and_writes_nothing_mo
     assert first.status_code == second.status_code == 200
     assert second.json() == {**first.json(), "duplicate": True}
     assert await count_rows(pool) == (0, 1)
+
+
+@pytest.mark.anyio
+async def test_a_signed_body_nested_too_deeply_is_never_retried(client, pool):
+    """/qstash/failed skips the fields it does not use, and skipping recurses too."""
+    route = "failed"
+    body = b'{"sourceBody": "", "deep": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    headers = {
+        "Content-Type": "application/json",
+        "Upstash-Signature": sign(claims(body, sub=f"{PUBLIC_URL}/qstash/{route}")),
+        "Upstash-Message-Id": f"msg_deep_{route}",
+        "Upstash-Retried": "0",
+    }
+    before = await count_rows(pool)
+
+    response = await client.post(f"/qstash/{route}", content=body, headers=headers)
+
+    assert response.status_code == 489, response.text
+    assert "too deeply" in response.json()["detail"]
+    assert await count_rows(pool) == before
