@@ -1,34 +1,20 @@
 """Open live streams end once their API key is revoked, on a real PostgreSQL and EventFeed."""
 
 import asyncio
-import json
-from collections.abc import AsyncIterator
 from uuid import uuid4
 
 import pytest
 
 from domain.state import INITIAL
 from service.auth.keys import Scope, create_key, revoke_key
-from service.live.event_feed import EventFeed
 from service.live.key_recheck import KeyRecheck
 from service.live.streams import LogFilter, Version, horizon, job_versions, log_events
 from tests.service.key_ids import key_id_of
+from tests.service.live.conftest import DATA, INSERT
 
 pytestmark = pytest.mark.anyio
 
 RECHECK_S = 0.2
-INSERT = "INSERT INTO events (stream_id, version, type, data) VALUES (%(stream_id)s, 1, 'JobCreated', %(data)s::jsonb)"
-DATA = json.dumps({"type": "JobCreated", "at": "2026-01-01T00:00:00Z", "owner": "o", "kind": "k", "max_runs": 1})
-
-
-@pytest.fixture
-async def feed(database_url: str) -> AsyncIterator[EventFeed]:
-    feed = EventFeed(database_url, fallback_s=0.02)
-    await feed.start()
-    try:
-        yield feed
-    finally:
-        await feed.close()
 
 
 @pytest.fixture

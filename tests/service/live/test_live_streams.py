@@ -1,8 +1,7 @@
 """The live stream sources in-process, on a real PostgreSQL and a real LISTEN connection."""
 
 import asyncio
-import json
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from uuid import uuid4
 
 import pytest
@@ -10,23 +9,11 @@ import pytest
 from domain.state import INITIAL
 from service.live.event_feed import LISTEN, EventFeed
 from service.live.streams import START, Idle, LogFilter, Version, job_versions, log_events
+from tests.service.live.conftest import DATA, INSERT
 
 pytestmark = pytest.mark.anyio
 
 KEEPALIVE_S = 0.3
-INSERT = "INSERT INTO events (stream_id, version, type, data) VALUES (%(stream_id)s, 1, 'JobCreated', %(data)s::jsonb)"
-DATA = json.dumps({"type": "JobCreated", "at": "2026-01-01T00:00:00Z", "owner": "o", "kind": "k", "max_runs": 1})
-
-
-@pytest.fixture
-async def feed(database_url: str) -> AsyncIterator[EventFeed]:
-    """A feed whose fallback wakes every stream far more often than a keep-alive is due."""
-    feed = EventFeed(database_url, fallback_s=0.02)
-    await feed.start()
-    try:
-        yield feed
-    finally:
-        await feed.close()
 
 
 async def first(stream: AsyncGenerator):
