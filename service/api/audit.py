@@ -14,11 +14,10 @@ from domain.job import fold
 from projections.chain import ChainReport, verify
 from projections.export import export_lines
 from projections.log import RecordedEvent, link, read_stream
-from service.api.auth import BEARER, may_see, require
+from service.api.auth import BEARER, may_see, require_read
 from service.api.dependencies import Caller, Pool
 from service.api.problems import ProblemError, problem_responses
 from service.api.schemas import JobDocument, document
-from service.auth.keys import Scope
 
 # Versions are an `integer` column: a larger one can name no event, and is refused as such.
 MAX_VERSION = 2**31 - 1
@@ -51,8 +50,7 @@ class StateAt(msgspec.Struct, frozen=True, kw_only=True):
 async def _history(pool: Pool, principal: Caller, job_id: UUID, **bounds) -> list[RecordedEvent]:
     """The job's events (within `bounds`, read by the database), if this caller may read them;
     otherwise a 404 like a missing job."""
-    if Scope.AUDIT_READ not in principal.scopes:
-        require(principal, Scope.JOBS_READ)
+    require_read(principal)
     async with pool.connection() as conn:
         events = await read_stream(conn, job_id, **bounds)
         if not events and bounds:  # an instant before the job existed, or no job at all

@@ -31,8 +31,7 @@ from service.auth.keys import Scope
 from service.clock import now
 from service.jobs.command_handler import handle
 from service.jobs.kinds import Kind, lookup, requeue_deadline, validate_params
-from service.store.event_store import load
-from service.store.job_status import BadCursor, Filters, page
+from service.store.job_status import BadCursor, Filters, load, page
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0f8a43-6d0e-4a55-9a3b-2f1c7e9d4a10")
 MIN_VERSION_WAIT_S = 2.0

@@ -24,7 +24,7 @@ from domain.job import fold
 from domain.state import is_final
 from projections.export import event_line
 from projections.log import RecordedEvent, read_stream
-from service.api.auth import BEARER, bearer_key, may_see, require
+from service.api.auth import BEARER, bearer_key, may_see, require, require_read
 from service.api.dependencies import Caller, CurrentSettings, Pool
 from service.api.jobs import KindFilter
 from service.api.problems import ProblemError, problem_responses
@@ -109,8 +109,7 @@ class LiveController(Controller):
         settings: CurrentSettings,
         last_event_id: LastEventId = None,
     ) -> Response:
-        if Scope.AUDIT_READ not in principal.scopes:
-            require(principal, Scope.JOBS_READ)
+        require_read(principal)
         async with pool.connection() as conn:
             events = await read_stream(conn, job_id)
         if not events or not may_see(principal, events[0].event.owner):  # type: ignore[union-attr]

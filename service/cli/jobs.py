@@ -23,8 +23,7 @@ from service.jobs.command_handler import Handled, handle
 from service.jobs.kinds import load_kinds, requeue_deadline
 from service.settings import Settings
 from service.store.database import connected
-from service.store.event_store import load
-from service.store.job_status import Filters, page
+from service.store.job_status import Filters, load, page
 
 
 def operator() -> Metadata:

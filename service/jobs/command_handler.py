@@ -22,7 +22,8 @@ from domain.state import JobState
 from projections.log import Metadata
 from service.jobs.dispatch import messages_for
 from service.jobs.observers import STANDALONE, Observers
-from service.store.event_store import BatchItems, ConcurrencyConflict, InboxEntry, append, load
+from service.store.event_store import BatchItems, ConcurrencyConflict, InboxEntry, append
+from service.store.job_status import load
 
 MAX_ATTEMPTS = 10
 BACKOFF_S = 0.002  # first pause is up to 2 ms, doubling, capped at 64 ms

@@ -1,4 +1,4 @@
-"""The event store: load a job's snapshot, append its new events in one statement.
+"""The event store: append a job's new events in one statement, and keep the inbox.
 
 An append is a single data-modifying statement that inserts the events (at the
 version the caller expects), upserts the job's status row and records outbox and
@@ -33,7 +33,6 @@ from domain.events import encoder as event_encoder
 from domain.state import JobState
 from projections import job_status
 from projections.log import Metadata, metadata_encoder
-from service.store import job_status as job_status_reads
 from service.store.job_status import state_of
 
 
@@ -177,11 +176,6 @@ SELECT i.status_code, i.outcome, i.response::text, j.state::text
 def _translated(error: errors.IntegrityError) -> Exception:
     kind = _CONSTRAINT_ERRORS.get(error.diag.constraint_name or "")
     return kind(str(error.diag.message_primary)) if kind else error
-
-
-async def load(conn: AsyncConnection, stream_id: UUID) -> JobState:
-    """The job's current state: its status row's snapshot, written with its last append."""
-    return await job_status_reads.load(conn, stream_id)
 
 
 def _jsonb(value: Any) -> Jsonb:

@@ -13,12 +13,12 @@ import pytest
 CHECK_TREE = Path(__file__).resolve().parents[2] / ".ci" / "check-tree"
 
 LEAKS = {
-    "work directory": "see /work/" + "main/service/app.py line 3",
+    "work directory": "see /work/" + "checkout/src/app.py line 3",
     "a user's home": "cp notes /home/" + "alice/notes.txt",
     "a user's home, unfinished": 'HOME="/home/' + 'alice"',
-    "root's home": 'File "/root/' + '.pyenv/versions/3.11.7/lib/python3.11/asyncio/runners.py"',
+    "root's home": 'File "/root/' + '.cache/some-tool/run.py"',
     "root's home in a PATH": "PATH=/usr/bin:/root/" + "bin",
-    "a temporary directory": "failed in /tmp/" + "pytest-of-root/pytest-3/test_append0",
+    "a temporary directory": "failed in /tmp/" + "build-42/out.log",
     "a temporary directory, older": "kept in /var/tmp/" + "jobtrail-build",
     "a macOS home": "(/Users/" + "alice/src/jobtrail)",
     "a macOS temporary directory": "/var/folders/" + "x1/abc/T/tmpq2",

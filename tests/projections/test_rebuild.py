@@ -22,7 +22,8 @@ from projections.rebuild import rebuild_job_status
 from projections.replay import replay_all
 from service.cli.demo import run_demo
 from service.jobs.command_handler import handle
-from service.store.event_store import DuplicateMessage, InboxEntry, load
+from service.store.event_store import DuplicateMessage, InboxEntry
+from service.store.job_status import load
 
 # PostgreSQL cannot store NUL; the store refuses it up front (tests/service/test_unstorable.py).
 STORABLE = st.characters(codec="utf-8", exclude_characters="\x00")

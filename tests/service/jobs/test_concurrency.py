@@ -17,7 +17,8 @@ from domain.state import JobState
 from projections.log import Metadata, read_stream
 from service.jobs.command_handler import MAX_ATTEMPTS, handle
 from service.store.database import create_pool
-from service.store.event_store import ConcurrencyConflict, append, load
+from service.store.event_store import ConcurrencyConflict, append
+from service.store.job_status import load
 
 pytestmark = pytest.mark.anyio
 

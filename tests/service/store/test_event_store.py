@@ -25,9 +25,9 @@ from service.store.event_store import (
     InboxEntry,
     OutboxMessage,
     append,
-    load,
     record_inbox,
 )
+from service.store.job_status import load
 
 pytestmark = pytest.mark.anyio
 
