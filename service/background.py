@@ -20,6 +20,7 @@ from projections.runner import follow
 from projections.stats import StatsProjection
 from service.jobs.kinds import Kind
 from service.live.event_feed import EventFeed
+from service.qstash.client import qstash_client
 from service.qstash.relay import Relay
 from service.settings import Settings
 from service.store.outage import DatabaseUnavailable, Outage
@@ -100,11 +101,7 @@ async def background(
         qstash_url = settings.qstash_url
         if settings.embedded_broker:
             qstash_url = await stack.enter_async_context(local_broker(settings))
-        client = AsyncQStash(settings.token, base_url=qstash_url)
-        if settings.embedded_broker:
-            from service.broker.sdk_transport import use_broker_transport
-
-            use_broker_transport(client)
+        client = qstash_client(settings.token, qstash_url, in_process_broker=settings.embedded_broker)
         await client.schedule.create(
             destination=f"{settings.public_url.rstrip('/')}/qstash/sweep",
             cron=SWEEP_CRON,
