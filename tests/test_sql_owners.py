@@ -24,6 +24,7 @@ OWNERS: dict[str, set[str]] = {
     "job_status_shadow": {"projections/job_status.py"},
     "projection_checkpoints": {"projections/runner.py"},
     "api_keys": {"service/auth/keys.py"},
+    "dashboard_sessions": {"service/auth/sessions.py"},
     "inbox": {"service/store/event_store.py"},
     "delivery_tokens": {"service/store/event_store.py"},
     "outbox": {"service/store/outbox.py"},
