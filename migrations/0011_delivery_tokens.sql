@@ -1,8 +1,8 @@
--- The token (`jti`) of every signed QStash delivery, claimed by the first message id that
--- presented it, before any handler runs (service/qstash/delivery.py). The message id is
--- not covered by the signature; the token is, and QStash signs each attempt afresh. A
--- token presented again under another message id is a captured request replayed: it is
--- answered as a duplicate and runs nothing.
+-- The token (`jti`) of every signed QStash delivery, claimed before any handler runs
+-- (service/qstash/delivery.py), with the message id that presented it (for whoever
+-- traces a replay). The message id is not covered by the signature; the token is, and
+-- QStash signs each attempt afresh. A token presented again, under any message id, is a
+-- captured request replayed: it is answered as a duplicate and runs nothing.
 --
 -- UNLOGGED: a claim writes no WAL, so it adds no flush to a delivery's commit. A crash of
 -- PostgreSQL empties the table; the claims of the last few minutes are lost with it, and

@@ -9,16 +9,18 @@ the inbox, so that QStash's retry (same message id) runs the batch again.
 
 Two ids guard a delivery. The message id is QStash's id of the message: the same on
 every attempt and every redelivery of it, so it finds the answer a repeat must get.
-It is not signed, though, so it cannot stop a replay: a captured request sent again
-under a made-up message id would run its batch again while its token is valid. The
-token's `jti` is signed and unique per delivery attempt (a token lives 5 minutes and
-retries come hours apart, so each attempt is signed afresh), so it cannot serve as the
-idempotency key: a retry must find the message's answer, or run when there is none. But a
-`jti` seen under another message id can only be a copy: it is claimed by its first
-message id before anything runs, and any other message id presenting it is answered as a
-duplicate, with nothing run or recorded (an attacker's made-up id must not become an
-inbox row that a real message could later meet). The claim is taken before the handler,
-not with the answer, so parallel copies and copies of a failed attempt are caught too.
+It is not signed, though, so it cannot stop a replay: a captured request sent again,
+under its own or a made-up message id, would run its batch again while its token is
+valid. The token's `jti` is signed and unique per delivery attempt (a token lives 5
+minutes and retries come hours apart, so each attempt is signed afresh). It cannot be
+the idempotency key, since a retry must find the message's answer, or run when there is
+none; but a token presented twice can only be a copy. So each delivery claims its `jti`
+before anything runs, and one whose token was claimed before gets its message's recorded
+answer if there is one, else a duplicate answer, with nothing run or recorded (a made-up
+id must not become an inbox row that a real message could later meet). Claiming before
+the handler, not with the answer, catches parallel copies and copies of a failed
+attempt too, which the inbox (written with the answer, and not at all for a failure,
+so that the retry runs) would not.
 """
 
 import asyncio
@@ -71,7 +73,7 @@ def _duplicate(status: int, outcome: str, response: str) -> Answer:
     return Answer(status=status, outcome=outcome, detail={**msgspec.json.decode(response), "duplicate": True})
 
 
-# The answer to a copy of another message's delivery: 2xx, so that nobody retries it.
+# The answer to a copy of a delivery already presented: 2xx, so that nobody retries it.
 REPLAYED = Answer(status=200, outcome="replayed_token", detail={"duplicate": True})
 
 
@@ -83,8 +85,8 @@ async def _first_look(
         look = await load_with_answer(conn, message_id, job_id, jti)
     if look.recorded:
         return _duplicate(*look.recorded), look.state
-    if look.token_holder is not None and look.token_holder != message_id:
-        logger.warning("a delivery's token was already presented under another message id; nothing runs")
+    if jti is not None and not look.claimed:
+        logger.warning("a delivery's token was presented before: a copy, answered as a duplicate; nothing runs")
         return REPLAYED, look.state
     return None, look.state
 

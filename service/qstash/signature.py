@@ -6,7 +6,7 @@ hides the real reason for a failure. Rules: HS256 only, issuer "Upstash", `sub` 
 to the URL of the route as the public sees it, `body` equal to the SHA-256 of the
 exact bytes received, `exp` no further ahead than QStash's 5-minute lifetime; the
 current key first, then the next one. A valid token's `jti` is returned: the inbox
-claims it, so that a captured request cannot run again under another message id
+claims it, so that a captured request cannot run again, under any message id
 (service/qstash/delivery.py).
 
 HS256 is one HMAC, so it is done here with the standard library instead of PyJWT,

@@ -166,17 +166,17 @@ _CONSTRAINT_ERRORS: dict[str, type[Exception]] = {
 }
 
 # A delivery's first look, in one round trip: its token claimed, its recorded answer (if a
-# repeat) and the job. The claim returns the message id that holds the token: this one,
-# or the one that presented it first (a conflicting claim waits for the first to commit,
-# so racing copies agree). A token-less delivery claims nothing.
+# repeat) and the job. The claim succeeds for the first presentation of a token only: a
+# racing copy's insert waits for the first to commit and then does nothing, so exactly
+# one of them holds it. A token-less delivery claims nothing.
 LOAD_WITH_ANSWER = """
 WITH claim AS (
     INSERT INTO delivery_tokens (jti, message_id)
     SELECT %(jti)s::text, %(message_id)s::text WHERE %(jti)s::text IS NOT NULL
-    ON CONFLICT (jti) DO UPDATE SET message_id = delivery_tokens.message_id
-    RETURNING message_id
+    ON CONFLICT (jti) DO NOTHING
+    RETURNING jti
 )
-SELECT i.status_code, i.outcome, i.response::text, j.state::text, (SELECT message_id FROM claim)
+SELECT i.status_code, i.outcome, i.response::text, j.state::text, EXISTS (SELECT FROM claim)
   FROM (VALUES (1)) AS one (x)
   LEFT JOIN inbox i ON i.message_id = %(message_id)s
   LEFT JOIN job_status j ON j.stream_id = %(stream_id)s
@@ -278,15 +278,15 @@ class FirstLook(msgspec.Struct, frozen=True):
 
     recorded: tuple[int, str, str] | None  # the answer to this message id: status, outcome, response JSON
     state: JobState
-    token_holder: str | None  # the message id that claimed the delivery's token (None: no token)
+    claimed: bool  # this delivery presented its token first (False too when it has none)
 
 
 async def load_with_answer(conn: AsyncConnection, message_id: str, stream_id: UUID, jti: str | None) -> FirstLook:
     """Claim the delivery's token and read the inbox's answer to its message and the job,
     in one statement."""
     params = {"message_id": message_id, "stream_id": stream_id, "jti": jti}
-    status, outcome, response, state, holder = await (await conn.execute(LOAD_WITH_ANSWER, params)).fetchone()  # type: ignore[misc]
-    return FirstLook(((status, outcome, response) if status is not None else None), state_of(state), holder)
+    status, outcome, response, state, claimed = await (await conn.execute(LOAD_WITH_ANSWER, params)).fetchone()  # type: ignore[misc]
+    return FirstLook(((status, outcome, response) if status is not None else None), state_of(state), claimed)
 
 
 async def forget_spent_tokens(conn: AsyncConnection, keep_s: float = TOKEN_CLAIM_KEPT_S) -> int:

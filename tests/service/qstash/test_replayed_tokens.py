@@ -1,7 +1,7 @@
-"""A captured signed delivery sent again under another Upstash-Message-Id runs nothing.
+"""A captured signed delivery sent again, under any Upstash-Message-Id, runs nothing.
 
-The message id is not signed; the token's `jti` is. A token already presented under one
-message id is answered as a duplicate under any other, sequential or parallel, and
+The message id is not signed; the token's `jti` is. A token presented before is answered
+as a duplicate, in sequence or in parallel, under its own message id or another, and
 whether the first attempt succeeded or failed, while QStash's own retries (same message
 id, a fresh token) still run.
 """
@@ -96,17 +96,20 @@ async def test_the_same_signed_request_under_another_message_id_runs_the_handler
         await client.post("/qstash/run", content=body, headers={**captured, "Upstash-Message-Id": f"msg_copy_{n}"})
         for n in range(3)
     ]
+    verbatim = await client.post("/qstash/run", content=body, headers=captured)
 
     assert [(r.status_code, r.json()) for r in replays] == [(200, {"outcome": "replayed_token", "duplicate": True})] * 3
+    assert verbatim.json() == {**first.json(), "duplicate": True}  # its message id's recorded answer
     assert handler.calls == [1]
     assert await count_rows(pool) == rows  # no event, and no inbox row for a made-up id
 
 
-async def test_parallel_copies_under_new_message_ids_run_the_handler_once(client, pool, handler):
+@pytest.mark.parametrize("new_ids", [True, False], ids=["new message ids", "the same message id"])
+async def test_parallel_copies_run_the_handler_once(client, pool, handler, new_ids):
     handler.takes_s = 0.5  # every copy arrives while the first is still running
     body = run_body(await pending_job(pool))
     captured = signed("/qstash/run", body, "msg_original")
-    copies = [{**captured, "Upstash-Message-Id": f"msg_copy_{n}"} for n in range(5)]
+    copies = [{**captured, "Upstash-Message-Id": f"msg_copy_{n}" if new_ids else "msg_original"} for n in range(5)]
 
     def deliver(headers: dict[str, str]) -> Callable[[httpx.Client], httpx.Response]:
         return lambda http: http.post("/qstash/run", content=body, headers=headers)
@@ -128,10 +131,13 @@ async def test_a_retry_after_a_failed_attempt_runs_again_but_a_copy_of_the_faile
     failed = await client.post("/qstash/run", content=body, headers=failed_attempt)
     assert (failed.status_code, failed.json()["outcome"]) == (500, "handler_failed")
 
-    copy = await client.post("/qstash/run", content=body, headers={**failed_attempt, "Upstash-Message-Id": "msg_copy"})
+    copies = [
+        await client.post("/qstash/run", content=body, headers={**failed_attempt, "Upstash-Message-Id": "msg_copy"}),
+        await client.post("/qstash/run", content=body, headers=failed_attempt),  # verbatim
+    ]
     retry = await client.post("/qstash/run", content=body, headers=signed("/qstash/run", body, "msg_original", 1))
 
-    assert (copy.status_code, copy.json()["outcome"]) == (200, "replayed_token")
+    assert [(copy.status_code, copy.json()["outcome"]) for copy in copies] == [(200, "replayed_token")] * 2
     assert (retry.status_code, retry.json()["outcome"]) == (200, "recorded")
     assert handler.calls == [1, 1]  # the failed attempt and QStash's retry
 
