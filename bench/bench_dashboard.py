@@ -32,6 +32,7 @@ from domain.kinds import KindConfig, create_job
 from projections.log import Metadata
 from service.app import create_app
 from service.auth.keys import Scope, create_key
+from service.auth.sessions import start_session
 from service.jobs.command_handler import handle
 from service.settings import Settings
 from service.store.database import create_pool
@@ -51,13 +52,14 @@ def serve(port: int, url: str) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, workers=1, log_level="warning", access_log=False)
 
 
-async def seed(url: str) -> tuple[str, dict[str, uuid.UUID]]:
-    """A read key, and a processing job per size in JOBS."""
+async def seed(url: str) -> tuple[str, str, dict[str, uuid.UUID]]:
+    """A read key, a dashboard session signed in with it, and a processing job per size in JOBS."""
     pool = create_pool(url, max_size=1)
     await pool.open(wait=True)
     try:
         async with pool.connection() as conn:
             key = await create_key(conn, "bench", (Scope.JOBS_READ,))
+            session = await start_session(conn, key.split("_")[1], 3600)
         jobs = {}
         for label, runs in JOBS.items():
             stream_id, now = uuid.uuid4(), datetime.now(UTC)
@@ -69,7 +71,7 @@ async def seed(url: str) -> tuple[str, dict[str, uuid.UUID]]:
             jobs[label] = stream_id
     finally:
         await pool.close()
-    return key, jobs
+    return key, session, jobs
 
 
 def main() -> None:
@@ -86,10 +88,10 @@ def main() -> None:
 
     summary: dict = {"bench": "dashboard"}
     with scratch_database("dashboard") as url:
-        key, jobs = asyncio.run(seed(url))
+        key, session, jobs = asyncio.run(seed(url))
         with server(THIS, "jobtrail", url) as port:
             base = f"http://127.0.0.1:{port}"
-            page_headers = {"Cookie": f"jobtrail_key={key}"}
+            page_headers = {"Cookie": f"jobtrail_session={session}"}
             api_headers = {"Authorization": f"Bearer {key}"}
             print(f"{seconds:g} s per cell, wrk over loopback, {CONNECTIONS} connections, one uvicorn worker")
             print(f"  {'job':<14} {'route':<34} {'req/s':>8} {'p99 ms':>8}")

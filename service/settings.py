@@ -43,6 +43,7 @@ VARIABLES = {
     "redispatch_after_s": "JOBTRAIL_REDISPATCH_AFTER_S",
     "sse_keepalive_s": "JOBTRAIL_SSE_KEEPALIVE_S",
     "sse_key_recheck_s": "JOBTRAIL_SSE_KEY_RECHECK_S",
+    "dashboard_session_s": "JOBTRAIL_DASHBOARD_SESSION_S",
     "report_stuck_after_s": "JOBTRAIL_REPORT_STUCK_AFTER_S",
     "log_format": "JOBTRAIL_LOG_FORMAT",
     "log_level": "JOBTRAIL_LOG_LEVEL",
@@ -114,6 +115,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # An open live stream reads its API key again this often (one indexed read) and ends
     # once the key is revoked: the longest a revoked key keeps reading.
     sse_key_recheck_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 5.0
+    # A dashboard sign-in lasts this long (at most 30 days), unless signed out or its key
+    # is revoked first.
+    dashboard_session_s: Annotated[float, msgspec.Meta(ge=60, le=30 * 86400)] = 12 * 3600.0
     # Statistics report: a processing job that has not progressed for this long counts as
     # stuck in /v1/stats and /metrics; longer than redispatch_after_s, so the sweeper's
     # re-dispatch has had its chance first.

@@ -9,6 +9,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from service.api.dependencies import DatabaseUrl, Pool
 from service.api.problems import problem_responses
 from service.store.migrate import pending
+from service.store.write_probe import write_refused
 
 
 class Health(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -18,7 +19,7 @@ class Health(msgspec.Struct, frozen=True, omit_defaults=True):
 
 _UNAVAILABLE = ResponseSpec(
     data_container=Health,
-    description="The database does not answer, or migrations are pending",
+    description="The database does not answer or refuses writes, or migrations are pending",
     generate_examples=False,
 )
 
@@ -31,16 +32,18 @@ async def healthz() -> Health:
 @get(
     "/readyz",
     tags=["health"],
-    summary="The database answers and migrations are current",
+    summary="The database takes writes and migrations are current",
     responses={**problem_responses(), 503: _UNAVAILABLE},
 )
 async def readyz(pool: Pool, database_url: DatabaseUrl) -> Response[Health]:
     try:
         async with pool.connection(timeout=2) as conn:
-            await conn.execute("SELECT 1")
+            refused = await write_refused(conn)  # a full disk still answers SELECT 1
         missing = await pending(database_url)
     except Exception:
         return Response(Health("unavailable", "the database does not answer"), status_code=503)
+    if refused:
+        return Response(Health("unavailable", refused), status_code=503)
     if missing:
         return Response(Health("unavailable", f"{len(missing)} migration(s) pending"), status_code=503)
     return Response(Health("ready"))

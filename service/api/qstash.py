@@ -43,16 +43,18 @@ class FailureCallback(msgspec.Struct, frozen=True):
     sourceMessageId: str | None = None
 
 
-async def _verified_body(request: Request, settings: CurrentSettings, route: str) -> bytes:
+async def _verified_body(request: Request, settings: CurrentSettings, route: str) -> tuple[bytes, str | None]:
+    """The body QStash signed, and its token's `jti` (claimed by the delivery, see
+    service/qstash/delivery.py)."""
     body = await request.body()
     url = f"{settings.public_url.rstrip('/')}{route}"
     try:
-        verify_signature(request.headers.get("upstash-signature"), body, url, settings.signing_keys)
+        jti = verify_signature(request.headers.get("upstash-signature"), body, url, settings.signing_keys)
     except InvalidSignature as error:
         request.app.state.metrics.delivered("unauthorized")
         raise ProblemError(401, f"invalid QStash signature: {error}") from None
     _refuse_oversized_message_id(request)
-    return body
+    return body, jti
 
 
 def _refuse_oversized_message_id(request: Request) -> None:
@@ -94,7 +96,7 @@ class QStashController(Controller):
         # The hottest route skips DI: with three dependencies Litestar resolves them in an
         # anyio task group, three tasks per delivery. The app built these values itself.
         state = request.app.state
-        body = await _verified_body(request, state.settings, "/qstash/run")
+        body, jti = await _verified_body(request, state.settings, "/qstash/run")
         message = _decode(body, RunMessage)
         answer = await deliver_run(
             state.pool,
@@ -104,6 +106,7 @@ class QStashController(Controller):
             retried=_retried(request),
             job_id=message.job_id,
             run=message.run,
+            jti=jti,
         )
         return _answer(request, answer)
 
@@ -116,7 +119,7 @@ class QStashController(Controller):
     async def failed(
         self, request: Request, pool: Pool, settings: CurrentSettings, observers: CommitObservers
     ) -> Response[dict[str, Any]]:
-        body = await _verified_body(request, settings, "/qstash/failed")
+        body, jti = await _verified_body(request, settings, "/qstash/failed")
         callback = _decode(body, FailureCallback)
         try:
             source = msgspec.json.decode(base64.b64decode(callback.sourceBody), type=RunMessage)
@@ -130,6 +133,7 @@ class QStashController(Controller):
             run=source.run,
             dlq_id=callback.dlqId,
             last_status=callback.status,
+            jti=jti,
         )
         return _answer(request, answer)
 
@@ -142,7 +146,7 @@ class QStashController(Controller):
     async def sweep(
         self, request: Request, pool: Pool, settings: CurrentSettings, observers: CommitObservers
     ) -> sweeper.SweepReport:
-        await _verified_body(request, settings, "/qstash/sweep")
+        await _verified_body(request, settings, "/qstash/sweep")  # a copy only sweeps again: no claim
         qstash = request.app.state.get("qstash")
         return await sweeper.sweep(pool, qstash, settings.redispatch_after_s, observers=observers)
 

@@ -10,14 +10,18 @@ from litestar.response import Redirect, Template
 from litestar.types import ExceptionHandlersMap
 
 from domain.errors import JobNotFound
-from service.api.problems import logger
+from service.api.problems import RETRY_AFTER_S, logger
 from service.dashboard.csrf import ForgedForm
 from service.dashboard.session import NotSignedIn
+from service.store.outage import DatabaseUnavailable
 
 
-def _page(status: int, title: str, detail: str) -> Template:
+def _page(status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> Template:
     return Template(
-        template_name="error.html", context={"title": title, "detail": detail, "status": status}, status_code=status
+        template_name="error.html",
+        context={"title": title, "detail": detail, "status": status},
+        status_code=status,
+        headers=headers,
     )
 
 
@@ -41,6 +45,13 @@ def on_http(request: Request, error: HTTPException) -> Response:
     return _page(error.status_code, "Error", str(error.detail))
 
 
+def on_unavailable(request: Request, error: DatabaseUnavailable) -> Response:
+    """As on the API: 503 with Retry-After, and one log line per outage (service/store/outage.py)."""
+    request.app.state.outage.failed(f"{request.method} {request.url.path}", error)
+    detail = "The database cannot be reached just now. Try again in a few seconds."
+    return _page(503, "Temporarily unavailable", detail, {"Retry-After": str(RETRY_AFTER_S)})
+
+
 def on_unexpected(request: Request, error: Exception) -> Response:
     # Method and path only, as for the API: cookies carry keys.
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
@@ -53,5 +64,6 @@ HTML_HANDLERS: ExceptionHandlersMap = {
     JobNotFound: on_job_not_found,
     ValidationException: on_invalid,
     HTTPException: on_http,
+    DatabaseUnavailable: on_unavailable,
     Exception: on_unexpected,
 }

@@ -23,6 +23,7 @@ from service.api.auth import may_see
 from service.api.dependencies import CurrentSettings, Pool
 from service.api.schemas import document
 from service.auth.keys import Principal, Scope, authenticate
+from service.auth.sessions import end_session, start_session
 from service.dashboard import csrf, session
 from service.dashboard.diagram import state_diagram
 from service.dashboard.errors import HTML_HANDLERS
@@ -60,7 +61,14 @@ def _sign_in_form(request: Request, settings: CurrentSettings, message: str | No
         template_name="sign_in.html",
         context={"csrf_token": token, "message": message},
         status_code=422 if message else 200,
-        cookies=csrf.token_cookies(token, new, settings),
+        cookies=csrf.token_cookies(token, new, settings) + _legacy_cleared(request, settings),
+    )
+
+
+def _legacy_cleared(request: Request, settings: CurrentSettings) -> list:
+    """An API key an earlier version left in a cookie is removed from the browser."""
+    return (
+        [session.cleared(session.LEGACY_KEY_COOKIE, settings)] if session.LEGACY_KEY_COOKIE in request.cookies else []
     )
 
 
@@ -148,18 +156,28 @@ class DashboardController(Controller):
         key = data.key.strip()
         async with pool.connection() as conn:
             principal = await authenticate(conn, key) if key else None
-        if principal is None:
-            return _sign_in_form(request, settings, "That API key is unknown or revoked.")
-        if not session.may_read(principal):
-            return _sign_in_form(request, settings, "That API key may not read jobs: it needs jobs:read or audit:read.")
-        return Redirect("/jobs", status_code=303, cookies=[session.cookie(session.KEY_COOKIE, key, settings)])
+            if principal is None:
+                return _sign_in_form(request, settings, "That API key is unknown or revoked.")
+            if not session.may_read(principal):
+                message = "That API key may not read jobs: it needs jobs:read or audit:read."
+                return _sign_in_form(request, settings, message)
+            if previous := request.cookies.get(session.SESSION_COOKIE):
+                await end_session(conn, previous)  # a sign-in never keeps a session it did not start
+            token = await start_session(conn, principal.key_id, settings.dashboard_session_s)
+        cookies = [session.session_cookie(token, settings), *_legacy_cleared(request, settings)]
+        return Redirect("/jobs", status_code=303, cookies=cookies)
 
     @post("/logout", status_code=303)
     async def sign_out(
-        self, request: Request, data: URLEncodedBody[SignOutForm], settings: CurrentSettings
+        self, request: Request, data: URLEncodedBody[SignOutForm], pool: Pool, settings: CurrentSettings
     ) -> Redirect:
+        """The session ends in the database, so a copy of the cookie stops working too."""
         csrf.check(request, data.csrf_token)
-        return Redirect("/", status_code=303, cookies=[session.cleared(session.KEY_COOKIE, settings)])
+        if token := request.cookies.get(session.SESSION_COOKIE):
+            async with pool.connection() as conn:
+                await end_session(conn, token)
+        cookies = [session.cleared(session.SESSION_COOKIE, settings), *_legacy_cleared(request, settings)]
+        return Redirect("/", status_code=303, cookies=cookies)
 
     @get("/jobs")
     async def jobs(

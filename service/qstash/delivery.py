@@ -6,6 +6,21 @@ changes nothing. The handler runs outside any transaction; it must be idempotent
 (job, run), since a crash after it ran but before its batch was recorded means QStash
 delivers the run again. A transient failure is recorded as DeliveryFailed but not in
 the inbox, so that QStash's retry (same message id) runs the batch again.
+
+Two ids guard a delivery. The message id is QStash's id of the message: the same on
+every attempt and every redelivery of it, so it finds the answer a repeat must get.
+It is not signed, though, so it cannot stop a replay: a captured request sent again,
+under its own or a made-up message id, would run its batch again while its token is
+valid. The token's `jti` is signed and unique per delivery attempt (a token lives 5
+minutes and retries come hours apart, so each attempt is signed afresh). It cannot be
+the idempotency key, since a retry must find the message's answer, or run when there is
+none; but a token presented twice can only be a copy. So each delivery claims its `jti`
+before anything runs, and one whose token was claimed before gets its message's recorded
+answer if there is one, else a duplicate answer, with nothing run or recorded (a made-up
+id must not become an inbox row that a real message could later meet). Claiming before
+the handler, not with the answer, catches parallel copies and copies of a failed
+attempt too, which the inbox (written with the answer, and not at all for a failure,
+so that the retry runs) would not.
 """
 
 import asyncio
@@ -58,10 +73,22 @@ def _duplicate(status: int, outcome: str, response: str) -> Answer:
     return Answer(status=status, outcome=outcome, detail={**msgspec.json.decode(response), "duplicate": True})
 
 
-async def _recorded_and_job(pool: AsyncConnectionPool, message_id: str, job_id: UUID) -> tuple[Answer | None, JobState]:
+# The answer to a copy of a delivery already presented: 2xx, so that nobody retries it.
+REPLAYED = Answer(status=200, outcome="replayed_token", detail={"duplicate": True})
+
+
+async def _first_look(
+    pool: AsyncConnectionPool, message_id: str, job_id: UUID, jti: str | None
+) -> tuple[Answer | None, JobState]:
+    """The answer already due to this delivery, if any, and the job."""
     async with pool.connection() as conn:
-        found, state = await load_with_answer(conn, message_id, job_id)
-    return (_duplicate(*found) if found else None), state
+        look = await load_with_answer(conn, message_id, job_id, jti)
+    if look.recorded:
+        return _duplicate(*look.recorded), look.state
+    if jti is not None and not look.claimed:
+        logger.warning("a delivery's token was presented before: a copy, answered as a duplicate; nothing runs")
+        return REPLAYED, look.state
+    return None, look.state
 
 
 async def _settle(pool: AsyncConnectionPool, job_id: UUID | None, message_id: str, answer: Answer) -> Answer:
@@ -90,9 +117,10 @@ async def deliver_run(
     retried: int,
     job_id: UUID,
     run: int,
+    jti: str | None = None,
 ) -> Answer:
     structlog.contextvars.bind_contextvars(job_id=str(job_id), message_id=message_id, run=run)
-    answer, state = await _recorded_and_job(pool, message_id, job_id)
+    answer, state = await _first_look(pool, message_id, job_id, jti)
     if answer is not None:
         return answer
     if state.kind:
@@ -197,10 +225,11 @@ async def fail_after_retries(
     run: int,
     dlq_id: str | None,
     last_status: int | None,
+    jti: str | None = None,
 ) -> Answer:
     """QStash gave up on a run: the job fails, with the DLQ id for the operator."""
     structlog.contextvars.bind_contextvars(job_id=str(job_id), message_id=message_id, run=run)
-    if (answer := await recorded_answer(pool, message_id)) is not None:
+    if (answer := (await _first_look(pool, message_id, job_id, jti))[0]) is not None:
         return answer
     error = f"QStash gave up delivering run {run}; last status {last_status}"
     command = FailJob(at=now(), reason="retries_exhausted", error=error, dlq_id=dlq_id, run=run)

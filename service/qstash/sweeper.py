@@ -5,7 +5,8 @@ never overwrite a completion, and two sweeps racing change a job once. A job is
 stalled when it is active, has not moved for `stall_after_s`, its last outbox row
 was sent that long ago too, and QStash no longer holds that message (it was lost, e.g.
 with a broker that died). Its current run is then sent again, a bounded number of
-times (the kind's `max_redispatches`); after that the deadline takes over.
+times (the kind's `max_redispatches`); after that the deadline takes over. A sweep also
+forgets the claims of delivery tokens too old to verify (service/qstash/delivery.py).
 """
 
 from datetime import timedelta
@@ -21,6 +22,7 @@ from service.clock import now
 from service.jobs.command_handler import handle
 from service.jobs.observers import STANDALONE, Observers
 from service.store import job_status
+from service.store.event_store import forget_spent_tokens
 
 SWEEPER = Metadata(actor="sweeper")
 
@@ -39,6 +41,8 @@ async def sweep(
 ) -> SweepReport:
     timed_out = await time_out_overdue(pool, limit, observers)
     redispatched = await rescue_stalled(pool, client, stall_after_s, limit, observers) if client else 0
+    async with pool.connection() as conn:
+        await forget_spent_tokens(conn)
     return SweepReport(timed_out=timed_out, redispatched=redispatched)
 
 

@@ -10,7 +10,8 @@ there); APPEND is the one exception, since one round trip needs one statement: i
 `events` (read by projections/log.py), `job_status` (projections/job_status.py, whose
 COLUMNS it follows, and service/store/job_status.py), `outbox` (service/store/outbox.py)
 and `batch_results` (service/store/batch_results.py). The inbox is this module's own,
-a delivery's first look (its recorded answer with the job's snapshot) included.
+with the claims of delivery tokens (`delivery_tokens`) and a delivery's first look (its
+token claimed, its recorded answer and the job's snapshot) included.
 
 An append tells nobody of its commit: the command handler does, after it
 (service/jobs/observers.py). No trigger on `events` or `outbox` notifies either: inside
@@ -164,13 +165,27 @@ _CONSTRAINT_ERRORS: dict[str, type[Exception]] = {
     "job_status_idempotency_key": DuplicateIdempotencyKey,
 }
 
-# A delivery's first look, in one round trip: its recorded answer (if a repeat) and the job.
+# A delivery's first look, in one round trip: its token claimed, its recorded answer (if a
+# repeat) and the job. The claim succeeds for the first presentation of a token only: a
+# racing copy's insert waits for the first to commit and then does nothing, so exactly
+# one of them holds it. A token-less delivery claims nothing.
 LOAD_WITH_ANSWER = """
-SELECT i.status_code, i.outcome, i.response::text, j.state::text
+WITH claim AS (
+    INSERT INTO delivery_tokens (jti, message_id)
+    SELECT %(jti)s::text, %(message_id)s::text WHERE %(jti)s::text IS NOT NULL
+    ON CONFLICT (jti) DO NOTHING
+    RETURNING jti
+)
+SELECT i.status_code, i.outcome, i.response::text, j.state::text, EXISTS (SELECT FROM claim)
   FROM (VALUES (1)) AS one (x)
   LEFT JOIN inbox i ON i.message_id = %(message_id)s
   LEFT JOIN job_status j ON j.stream_id = %(stream_id)s
 """
+# A claim outlives its token: QStash's tokens verify for at most 5 minutes (and a few
+# seconds of leeway, service/qstash/signature.py); the margin covers clock skew
+# between this process and the database.
+FORGET_SPENT_TOKENS = "DELETE FROM delivery_tokens WHERE claimed_at < now() - make_interval(secs => %(keep_s)s)"
+TOKEN_CLAIM_KEPT_S = 900
 
 
 def _translated(error: errors.IntegrityError) -> Exception:
@@ -258,11 +273,22 @@ def _inbox_params(entry: InboxEntry | None) -> dict[str, Any]:
     }
 
 
-async def load_with_answer(
-    conn: AsyncConnection, message_id: str, stream_id: UUID
-) -> tuple[tuple[int, str, str] | None, JobState]:
-    """The inbox's recorded answer to this message (status code, outcome, response JSON),
-    if any, and the job, in one query."""
-    params = {"message_id": message_id, "stream_id": stream_id}
-    status, outcome, response, state = await (await conn.execute(LOAD_WITH_ANSWER, params)).fetchone()  # type: ignore[misc]
-    return ((status, outcome, response) if status is not None else None), state_of(state)
+class FirstLook(msgspec.Struct, frozen=True):
+    """What a delivery finds before it acts."""
+
+    recorded: tuple[int, str, str] | None  # the answer to this message id: status, outcome, response JSON
+    state: JobState
+    claimed: bool  # this delivery presented its token first (False too when it has none)
+
+
+async def load_with_answer(conn: AsyncConnection, message_id: str, stream_id: UUID, jti: str | None) -> FirstLook:
+    """Claim the delivery's token and read the inbox's answer to its message and the job,
+    in one statement."""
+    params = {"message_id": message_id, "stream_id": stream_id, "jti": jti}
+    status, outcome, response, state, claimed = await (await conn.execute(LOAD_WITH_ANSWER, params)).fetchone()  # type: ignore[misc]
+    return FirstLook(((status, outcome, response) if status is not None else None), state_of(state), claimed)
+
+
+async def forget_spent_tokens(conn: AsyncConnection, keep_s: float = TOKEN_CLAIM_KEPT_S) -> int:
+    """Drop the claims of tokens that can no longer verify; how many went."""
+    return (await conn.execute(FORGET_SPENT_TOKENS, {"keep_s": keep_s})).rowcount

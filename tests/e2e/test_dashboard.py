@@ -56,7 +56,7 @@ def test_a_person_signs_in_and_watches_a_job_reach_completed_live(page, api: htt
     page.fill("#key", key)
     page.click("button[type=submit]")
     expect(page).to_have_url(f"{api.base_url}/jobs")
-    cookie = next(c for c in page.context.cookies() if c["name"] == "jobtrail_key")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "jobtrail_session")
     assert (cookie["secure"], cookie["httpOnly"], cookie["sameSite"]) == (True, True, "Strict")
 
     row = page.locator(f'tr[data-job="{slow["id"]}"] .status')
@@ -76,7 +76,7 @@ def test_a_person_signs_in_and_watches_a_job_reach_completed_live(page, api: htt
 
     page.click("text=Sign out")
     expect(page.locator("#key")).to_be_visible()
-    assert all(c["name"] != "jobtrail_key" for c in page.context.cookies())
+    assert all(c["name"] != "jobtrail_session" for c in page.context.cookies())
 
 
 # What a superuser could do behind the guard: lift the trigger that refuses UPDATE, edit

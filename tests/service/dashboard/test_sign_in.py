@@ -1,4 +1,4 @@
-"""Signing in and out of the dashboard with an API key, and the cookie that carries it."""
+"""Signing in and out of the dashboard with an API key, and the session cookie it gets."""
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -23,7 +23,7 @@ async def test_a_valid_key_signs_in_with_an_httponly_secure_strict_cookie(browse
     response = await sign_in(browser, keys.acme)
 
     assert response.status_code == 303 and response.headers["location"] == "/jobs"
-    attributes = [a.strip().lower() for a in set_cookie(response, "jobtrail_key").split(";")]
+    attributes = [a.strip().lower() for a in set_cookie(response, "jobtrail_session").split(";")]
     assert {"httponly", "secure", "samesite=strict", "path=/"} <= set(attributes)
     page = await browser.get("/jobs")
     assert page.status_code == 200 and "signed in as <strong>acme</strong>" in page.text
@@ -36,7 +36,7 @@ async def test_a_wrong_key_shows_the_form_again_with_a_message_and_sets_no_key_c
 
     assert response.status_code == 422
     assert "unknown or revoked" in response.text and 'name="key"' in response.text
-    assert "jobtrail_key=" not in " ".join(response.headers.get_list("set-cookie"))
+    assert "jobtrail_session=" not in " ".join(response.headers.get_list("set-cookie"))
     assert (await browser.get("/jobs", follow_redirects=False)).headers["location"] == "/"
 
 
@@ -52,7 +52,7 @@ async def test_a_sign_in_without_the_forms_token_is_refused(browser: AsyncTestCl
     response = await browser.post("/login", data={"key": keys.acme, "csrf_token": "forged"})
 
     assert response.status_code == 403 and "text/html" in response.headers["content-type"]
-    assert "jobtrail_key=" not in " ".join(response.headers.get_list("set-cookie"))
+    assert "jobtrail_session=" not in " ".join(response.headers.get_list("set-cookie"))
 
 
 async def test_signing_out_clears_the_cookie_and_the_pages_send_you_back_to_the_form(
@@ -64,7 +64,7 @@ async def test_signing_out_clears_the_cookie_and_the_pages_send_you_back_to_the_
     response = await browser.post("/logout", data={"csrf_token": csrf_token(jobs)}, follow_redirects=False)
 
     assert response.status_code == 303 and response.headers["location"] == "/"
-    assert "max-age=0" in set_cookie(response, "jobtrail_key").lower()
+    assert "max-age=0" in set_cookie(response, "jobtrail_session").lower()
     assert (await browser.get("/jobs", follow_redirects=False)).headers["location"] == "/"
 
 
