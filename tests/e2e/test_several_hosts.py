@@ -166,6 +166,29 @@ def unfinished(database_url: str) -> int:
     return rows(database_url, UNFINISHED, final=list(FINAL))[0][0]
 
 
+def directives(config: str) -> list[str]:
+    """The configuration's directives, comments dropped, one per item."""
+    text = "\n".join(line.split("#", 1)[0] for line in config.splitlines())
+    return [" ".join(d.split()) for d in re.split(r"[;{}]", text) if d.strip()]
+
+
+def test_the_shipped_config_never_resends_a_delivery_nor_fails_over_on_503() -> None:
+    """nginx must not resend a POST a process received (`non_idempotent`): a delivery's
+    token presented twice is answered as a copy and runs nothing, so a process that died
+    after claiming it would make nginx tell QStash the run was done. And a 503 (the shared
+    database is down) is no reason to take processes out of rotation."""
+    retries = [d for d in directives(SITE.read_text()) if d.startswith("proxy_next_upstream ")]
+    assert retries == ["proxy_next_upstream error timeout"]
+
+
+def test_the_shipped_config_is_valid_as_is(nginx_binary: str, tmp_path: Path) -> None:
+    """Unedited, as a human copies it into nginx's conf.d."""
+    (tmp_path / "nginx.conf").write_text(f"events {{}}\nhttp {{ include {SITE}; }}\n")
+    command = [nginx_binary, "-t", "-e", str(tmp_path / "error.log"), "-p", f"{tmp_path}/", "-c", "nginx.conf"]
+    checked = subprocess.run(command, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+
+
 @pytest.fixture
 def nginx_binary() -> str:
     binary = find_nginx()
