@@ -22,22 +22,32 @@ logger = logging.getLogger("jobtrail.qstash")
 
 SWEEP_SCHEDULE_ID = "jobtrail-sweep"
 SWEEP_CRON = "* * * * *"
+# A QStash that takes connections but never answers must not leave the state as it was.
+CHECK_TIMEOUT_S = 10.0
 
 
 class ScheduleKeeper:
-    def __init__(self, client: AsyncQStash, public_url: str, status: BrokerStatus, interval_s: float) -> None:
-        self.client, self.status, self.interval_s = client, status, interval_s
+    def __init__(
+        self,
+        client: AsyncQStash,
+        public_url: str,
+        status: BrokerStatus,
+        interval_s: float,
+        timeout_s: float = CHECK_TIMEOUT_S,
+    ) -> None:
+        self.client, self.status, self.interval_s, self.timeout_s = client, status, interval_s, timeout_s
         self.destination = f"{public_url.rstrip('/')}/qstash/sweep"
 
     async def check(self) -> None:
         """One check: the schedule is in place afterwards, or QStash did not answer."""
         try:
-            if not await self._in_place():
-                await self.client.schedule.create(
-                    destination=self.destination, cron=SWEEP_CRON, schedule_id=SWEEP_SCHEDULE_ID
-                )
-                logger.info("the sweep schedule %s is in place (%s)", SWEEP_SCHEDULE_ID, SWEEP_CRON)
-        except Exception as error:  # unreachable, timed out, or refusing: the next check tries again
+            async with asyncio.timeout(self.timeout_s):
+                if not await self._in_place():
+                    await self.client.schedule.create(
+                        destination=self.destination, cron=SWEEP_CRON, schedule_id=SWEEP_SCHEDULE_ID
+                    )
+                    logger.info("the sweep schedule %s is in place (%s)", SWEEP_SCHEDULE_ID, SWEEP_CRON)
+        except Exception as error:  # unreachable, silent, or refusing: the next check tries again
             self.status.failed(error)
         else:
             self.status.answered()

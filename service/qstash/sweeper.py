@@ -5,7 +5,9 @@ never overwrite a completion, and two sweeps racing change a job once. A job is
 stalled when it is active, has not moved for `stall_after_s`, its last outbox row
 was sent that long ago too, and QStash no longer holds that message (it was lost, e.g.
 with a broker that died). Its current run is then sent again, a bounded number of
-times (the kind's `max_redispatches`); after that the deadline takes over.
+times (the kind's `max_redispatches`); after that the deadline takes over. A process
+with an in-process broker, which starts empty, runs the rescue at start with no wait
+(service/background.py).
 """
 
 from datetime import timedelta

@@ -119,6 +119,18 @@ async def test_a_refusal_is_down_with_its_status_and_nothing_secret(port) -> Non
     assert (keeper.status.health.state, keeper.status.health.error) == ("down", "QStashError (HTTP 401)")
 
 
+async def test_a_qstash_that_takes_the_connection_but_never_answers_is_down_after_the_check_timeout(
+    port, client
+) -> None:
+    keeper = ScheduleKeeper(client, PUBLIC_URL, BrokerStatus(), interval_s=30, timeout_s=0.2)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", port))
+        silent.listen()  # the kernel completes the handshake; nobody reads or writes
+        with anyio.fail_after(5):
+            await keeper.check()
+    assert (keeper.status.health.state, keeper.status.health.error) == ("down", "TimeoutError")
+
+
 async def test_a_restarted_broker_has_the_schedule_again_within_an_interval(port, client) -> None:
     keeper, stop = keeper_of(client, interval_s=0.05), asyncio.Event()
     running = asyncio.create_task(keeper.run(stop))
