@@ -23,6 +23,7 @@ from service.jobs.kinds import Kind
 from service.jobs.observers import Observers
 from service.live.event_feed import EventFeed
 from service.qstash.broker_status import BrokerStatus
+from service.qstash.client import qstash_client
 from service.qstash.relay import Relay
 from service.qstash.schedule_keeper import ScheduleKeeper
 from service.qstash.sweeper import rescue_stalled
@@ -125,10 +126,10 @@ async def background(
         qstash_url = settings.qstash_url
         if settings.embedded_broker:
             qstash_url = await stack.enter_async_context(local_broker(settings))
-        client = _client(settings, qstash_url)
+        client = qstash_client(settings.token, qstash_url, in_process_broker=settings.embedded_broker)
         stack.push_async_callback(_close, client)
-        # The keeper's own client: a check that fails waits for the next one, not for retries.
-        keeper_client = _client(settings, qstash_url, retry=False)
+        # The keeper's own client, so that its checks never wait behind the relay's publishes.
+        keeper_client = qstash_client(settings.token, qstash_url, in_process_broker=settings.embedded_broker)
         stack.push_async_callback(_close, keeper_client)
         if settings.embedded_broker:
             await resend_lost_runs(pool, client, observers)
@@ -163,15 +164,6 @@ async def resend_lost_runs(pool: AsyncConnectionPool, client: AsyncQStash, obser
         return
     if resent:
         logger.warning("re-sent %d run(s) lost with the in-process broker's queue", resent)
-
-
-def _client(settings: Settings, url: str, *, retry: bool = True) -> AsyncQStash:
-    client = AsyncQStash(settings.token, base_url=url, retry=None if retry else False)
-    if settings.embedded_broker:
-        from service.broker.sdk_transport import use_broker_transport
-
-        use_broker_transport(client)
-    return client
 
 
 async def _close(client: AsyncQStash) -> None:

@@ -4,13 +4,16 @@ msgspec converts the raw strings (strict=False parses numbers) and its error nam
 offending variable, so a bad value is one clear line at start.
 """
 
+import functools
 import logging
 import os
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
+import platformdirs
 
 
 class SettingsError(Exception):
@@ -64,13 +67,36 @@ DEV_CURRENT_SIGNING_KEY = "sig_7kYjw48mhY7kAjqNGcy6cr29RJ6r"
 DEV_NEXT_SIGNING_KEY = "sig_5ZB6DVzB1wjE8S6rZ7eenA8Pdnhs"
 
 
+@functools.cache
+def default_data_dir() -> Path:
+    """Where the embedded PostgreSQL and the development key live when JOBTRAIL_DATA_DIR is unset.
+
+    Decided by where the code is, never by the working directory, so every command finds
+    the same database wherever it is started: run from a source checkout (PYTHONPATH or
+    an editable install), the checkout's own `.jobtrail`; installed from a wheel, the
+    user's data directory (platformdirs: `~/.local/share/jobtrail` on Linux).
+    """
+    checkout = Path(__file__).resolve().parents[1]
+    if _is_jobtrail_project(checkout / "pyproject.toml"):
+        return checkout / ".jobtrail"
+    return Path(platformdirs.user_data_dir("jobtrail", appauthor=False))
+
+
+def _is_jobtrail_project(pyproject: Path) -> bool:
+    try:
+        project = tomllib.loads(pyproject.read_text()).get("project", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
+    return project.get("name") == "jobtrail"
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Where jobtrail keeps its state and listens; `database_url=None` means embedded."""
 
     database_url: DatabaseUrl | None = None
     # How long a request waits for a pool connection before it answers 503.
     database_wait_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 5.0
-    data_dir: Path = Path(".jobtrail")
+    data_dir: Path = msgspec.field(default_factory=default_data_dir)
     host: str = "127.0.0.1"
     port: Port = 8000
     public_url: HttpUrl = "http://127.0.0.1:8000"
@@ -128,6 +154,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self.qstash_token is None
 
     @property
+    def broker_url(self) -> str:
+        """Where this configuration's QStash answers: the in-process broker's port when no
+        token is set (so `jobtrail sweep` asks the broker `serve` runs), else QSTASH_URL."""
+        if self.embedded_broker and self.broker_port:
+            return f"http://127.0.0.1:{self.broker_port}"
+        return self.qstash_url
+
+    @property
     def dev_broker(self) -> bool:
         """The in-process broker or a dev server (`jobtrail qstash-dev`, `qstash dev`): only they take the dev token."""
         return self.qstash_token is None or self.qstash_token == DEV_QSTASH_TOKEN
@@ -157,8 +191,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             settings = msgspec.convert(raw, cls, strict=False)
         except msgspec.ValidationError as error:
             raise SettingsError(_explain(error)) from None
-        if data_dir is not None:
-            settings = msgspec.structs.replace(settings, data_dir=Path(data_dir))
+        if data_dir is not None:  # a relative one is taken from the working directory, once
+            settings = msgspec.structs.replace(settings, data_dir=Path(data_dir).expanduser().absolute())
         if settings.data_dir.exists() and not settings.data_dir.is_dir():
             raise SettingsError(f"JOBTRAIL_DATA_DIR is not a directory: {settings.data_dir}")
         return settings

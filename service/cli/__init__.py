@@ -23,7 +23,7 @@ from service.cli import (
 )
 from service.cli.keys import UnknownKey
 from service.cli.sweep import QStashUnreachable
-from service.settings import SettingsError
+from service.settings import SettingsError, default_data_dir
 from service.store.database import NotMigrated
 from service.store.embedded import EmbeddedPostgresError
 from service.store.migrate import MigrationError
@@ -77,7 +77,8 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="jobtrail",
         description="An event-sourced job state machine service.",
-        epilog="DATABASE_URL unset means an embedded PostgreSQL under JOBTRAIL_DATA_DIR (./.jobtrail).",
+        epilog="DATABASE_URL unset means an embedded PostgreSQL under JOBTRAIL_DATA_DIR "
+        f"(unset: {default_data_dir()}, whatever the working directory).",
     )
     subparsers = root.add_subparsers(title="commands", required=True, metavar="COMMAND")
     database.register(subparsers)

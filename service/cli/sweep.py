@@ -3,10 +3,10 @@
 import argparse
 
 import httpx
-from qstash import AsyncQStash
 from qstash.errors import QStashError
 
 from service.cli.subcommand import add
+from service.qstash.client import qstash_client
 from service.qstash.sweeper import sweep
 from service.settings import Settings
 from service.store.database import connected
@@ -19,13 +19,13 @@ class QStashUnreachable(Exception):
 async def sweep_command(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     redispatch_after_s = args.redispatch_after or settings.redispatch_after_s
-    client = None if args.timeouts_only else AsyncQStash(settings.token, base_url=settings.qstash_url)
+    client = None if args.timeouts_only else qstash_client(settings.token, settings.broker_url, in_process_broker=False)
     async with connected(settings) as pool:
         try:
             report = await sweep(pool, client, redispatch_after_s)
         except (httpx.HTTPError, QStashError) as error:
             raise QStashUnreachable(
-                f"overdue jobs were timed out, but QStash at {settings.qstash_url} could not say which "
+                f"overdue jobs were timed out, but QStash at {settings.broker_url} could not say which "
                 f"stalled jobs' messages it holds ({type(error).__name__}); --timeouts-only skips that"
             ) from None
     print(f"timed out {report.timed_out} overdue job(s); re-dispatched {report.redispatched} stalled job(s)")

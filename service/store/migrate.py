@@ -1,5 +1,10 @@
 """Apply the numbered SQL files in `migrations/`, each exactly once, in order.
 
+The files are package data of the `migrations` package, read through importlib.resources,
+so a checkout, an editable install and a wheel all find the same ones. Finding none is an
+error, never "up to date": it means a broken install, and a service on an empty schema
+would fail every request.
+
 Concurrency: every runner takes one session-level advisory lock before it even looks at
 `schema_migrations`, so processes starting together (several replicas on a deploy) queue
 up; the first applies what is pending and the others then find nothing to do. Each file
@@ -15,13 +20,14 @@ release meets migrations that a newer one applied.
 """
 
 import hashlib
+import importlib.resources
 import re
-from pathlib import Path
+from importlib.resources.abc import Traversable
 
 import msgspec
 import psycopg
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+PACKAGE = "migrations"
 
 LOCK_KEY = 7669456942709959020  # b"jobtrail" as a bigint; any fixed key shared by all runners
 
@@ -48,7 +54,7 @@ VALUES (%(version)s, %(name)s, %(checksum)s)
 
 
 class MigrationError(Exception):
-    """The migrations on disk and the ones recorded in the database disagree."""
+    """No migrations to read, or the ones on disk and the ones recorded in the database disagree."""
 
 
 class Migration(msgspec.Struct, frozen=True, kw_only=True):
@@ -58,9 +64,19 @@ class Migration(msgspec.Struct, frozen=True, kw_only=True):
     checksum: str
 
 
-async def migrate(conninfo: str, *, directory: Path = MIGRATIONS_DIR) -> list[str]:
+def packaged() -> Traversable:
+    """The installed migrations: the `migrations` package's directory."""
+    try:
+        return importlib.resources.files(PACKAGE)
+    except ModuleNotFoundError:
+        raise MigrationError(
+            f"no migrations found: the package '{PACKAGE}' is not installed (reinstall jobtrail)"
+        ) from None
+
+
+async def migrate(conninfo: str, *, directory: Traversable | None = None) -> list[str]:
     """Apply pending migrations; return the names of those applied (empty when up to date)."""
-    migrations = read_migrations(directory)
+    migrations = read_migrations(packaged() if directory is None else directory)
     async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
         await conn.execute(LOCK, {"key": LOCK_KEY})
         try:
@@ -74,9 +90,9 @@ async def migrate(conninfo: str, *, directory: Path = MIGRATIONS_DIR) -> list[st
                 await conn.execute(UNLOCK, {"key": LOCK_KEY})
 
 
-async def pending(conninfo: str, *, directory: Path = MIGRATIONS_DIR) -> list[str]:
+async def pending(conninfo: str, *, directory: Traversable | None = None) -> list[str]:
     """Names of migrations not yet applied; read-only, for readiness checks."""
-    migrations = read_migrations(directory)
+    migrations = read_migrations(packaged() if directory is None else directory)
     async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
         cursor = await conn.execute(SCHEMA_MIGRATIONS_EXISTS)
         row = await cursor.fetchone()
@@ -86,16 +102,19 @@ async def pending(conninfo: str, *, directory: Path = MIGRATIONS_DIR) -> list[st
     return [migration.name for migration in _pending(migrations, applied)]
 
 
-def read_migrations(directory: Path) -> list[Migration]:
-    """Every `NNNN_name.sql` in `directory`, ordered by version."""
-    migrations = [_read(path) for path in sorted(directory.glob("*.sql"))]
+def read_migrations(directory: Traversable) -> list[Migration]:
+    """Every `NNNN_name.sql` in `directory`, ordered by version; none at all is an error."""
+    files = sorted((entry for entry in directory.iterdir() if entry.name.endswith(".sql")), key=lambda f: f.name)
+    if not files:
+        raise MigrationError(f"no migrations found in {directory} (an incomplete install? reinstall jobtrail)")
+    migrations = [_read(path) for path in files]
     versions = [migration.version for migration in migrations]
     if len(set(versions)) != len(versions):
         raise MigrationError(f"two migration files share a version number in {directory}")
     return migrations
 
 
-def _read(path: Path) -> Migration:
+def _read(path: Traversable) -> Migration:
     match = _FILE_NAME.match(path.name)
     if match is None:
         raise MigrationError(f"migration file name is not NNNN_name.sql: {path.name}")

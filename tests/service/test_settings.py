@@ -1,6 +1,11 @@
-"""Settings from the environment: renamed variables keep working, and say so once."""
+"""Settings from the environment: renamed variables keep working, and say so once; the data directory."""
 
 import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +17,8 @@ from service.settings import (
     Settings,
     SettingsError,
 )
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_redispatch_and_stuck_report_thresholds_are_read_under_their_names() -> None:
@@ -107,3 +114,36 @@ def test_serve_refuses_to_start_against_a_real_qstash_without_signing_keys(
     assert main(["serve"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "QSTASH_CURRENT_SIGNING_KEY" in err
+
+
+def test_from_a_checkout_the_data_directory_is_the_checkouts_whatever_the_working_directory(
+    tmp_path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert Settings.from_env({}).data_dir == REPO / ".jobtrail"
+
+
+def test_installed_the_data_directory_is_the_users_data_directory(tmp_path) -> None:
+    """service/ with no jobtrail pyproject.toml beside it, as in site-packages."""
+    site = tmp_path / "site"
+    (site / "service").mkdir(parents=True)
+    for module in ("__init__.py", "settings.py"):
+        shutil.copy(REPO / "service" / module, site / "service" / module)
+    environ = {**os.environ, "PYTHONPATH": str(site), "XDG_DATA_HOME": str(tmp_path / "data")}
+    environ.pop("JOBTRAIL_DATA_DIR", None)
+
+    done = subprocess.run(
+        [sys.executable, "-c", "from service.settings import Settings; print(Settings.from_env().data_dir)"],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert done.stdout.strip() == str(tmp_path / "data" / "jobtrail")
+
+
+def test_a_relative_data_directory_is_taken_from_the_working_directory_once(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert Settings.from_env({"JOBTRAIL_DATA_DIR": "state"}).data_dir == tmp_path / "state"

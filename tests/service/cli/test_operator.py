@@ -152,7 +152,7 @@ def test_sweep_that_cannot_ask_qstash_about_a_stalled_job_is_a_one_line_error(cl
     with psycopg.connect(cli_database, autocommit=True) as conn:
         conn.execute("UPDATE outbox SET sent_at = now() - interval '1 day', message_id = 'msg_gone'")
         conn.execute("UPDATE job_status SET updated_at = now() - interval '1 day' WHERE stream_id = %s", [stalled])
-    monkeypatch.setenv("QSTASH_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("JOBTRAIL_BROKER_PORT", "1")  # the broker `serve` would run, as every command finds it
 
     assert_one_line_error(*run(capsys, "sweep"), "http://127.0.0.1:1", "--timeouts-only")
     code, out, _ = run(capsys, "sweep", "--timeouts-only")

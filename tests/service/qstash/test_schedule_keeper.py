@@ -14,6 +14,7 @@ from qstash import AsyncQStash
 
 from service.broker import BrokerConfig, create_broker
 from service.qstash.broker_status import BrokerStatus
+from service.qstash.client import qstash_client
 from service.qstash.schedule_keeper import SWEEP_CRON, SWEEP_SCHEDULE_ID, ScheduleKeeper
 
 pytestmark = pytest.mark.anyio
@@ -53,7 +54,7 @@ def port() -> int:
 
 @pytest.fixture
 async def client(port: int) -> AsyncIterator[AsyncQStash]:
-    client = AsyncQStash(TOKEN, retry=False, base_url=f"http://127.0.0.1:{port}")
+    client = qstash_client(TOKEN, f"http://127.0.0.1:{port}", in_process_broker=False)
     try:
         yield client
     finally:
@@ -109,7 +110,7 @@ async def test_without_an_answer_the_check_reports_qstash_down_and_catches_up_on
 
 
 async def test_a_refusal_is_down_with_its_status_and_nothing_secret(port) -> None:
-    client = AsyncQStash("not-the-token", retry=False, base_url=f"http://127.0.0.1:{port}")
+    client = qstash_client("not-the-token", f"http://127.0.0.1:{port}", in_process_broker=False)
     keeper = keeper_of(client)
     try:
         async with broker_on(port):

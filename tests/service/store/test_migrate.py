@@ -9,11 +9,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from service.store.migrate import MIGRATIONS_DIR, MigrationError, migrate, pending, read_migrations
+from service.store.migrate import MigrationError, migrate, packaged, pending, read_migrations
 
 SAMPLE_DIR = Path(__file__).with_name("sample_migrations")
 DIRECTORIES = [
-    pytest.param(MIGRATIONS_DIR, id="project-migrations"),
+    pytest.param(packaged(), id="project-migrations"),
     pytest.param(SAMPLE_DIR, id="sample-migrations"),
 ]
 
@@ -100,6 +100,14 @@ async def test_an_edited_migration_is_refused_by_name(empty_database_url, tmp_pa
         await pending(empty_database_url, directory=directory)
 
 
+async def test_no_migrations_at_all_is_an_error_not_up_to_date(empty_database_url, tmp_path):
+    """An install that lost its SQL files must not report an empty schema as current."""
+    for run in (migrate, pending):
+        with pytest.raises(MigrationError, match="no migrations found in"):
+            await run(empty_database_url, directory=tmp_path)
+    assert await _schema(empty_database_url) == {name: [] for name in SCHEMA_QUERIES}
+
+
 async def test_pending_lists_what_migrate_would_apply_without_writing(empty_database_url):
     names = [migration.name for migration in read_migrations(SAMPLE_DIR)]
 
@@ -125,7 +133,7 @@ async def test_each_test_database_starts_fully_migrated(pool):
     async with pool.connection() as conn:
         recorded = await (await conn.execute(SELECT_RECORDED)).fetchall()
 
-    assert [name for _, name in recorded] == [m.name for m in read_migrations(MIGRATIONS_DIR)]
+    assert [name for _, name in recorded] == [m.name for m in read_migrations(packaged())]
 
 
 async def _schema(conninfo: str) -> dict[str, list[tuple]]:
