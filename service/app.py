@@ -42,6 +42,7 @@ from service.jobs.kinds import Kind, load_kinds
 from service.jobs.observers import Observers
 from service.live.event_feed import EventFeed
 from service.logs import structlog_plugin
+from service.qstash.broker_status import BrokerStatus
 from service.settings import Settings
 from service.store.database import create_pool, resolve_database_url
 from service.store.migrate import migrate
@@ -55,6 +56,7 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
     kinds = kinds if kinds is not None else load_kinds()
     metrics = Metrics()
     outage = Outage()
+    broker_status = BrokerStatus() if deliveries else None
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -66,10 +68,12 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
         feed = app.state.event_feed = EventFeed(url, outage=outage)
         await feed.start()
         app.state.metrics = metrics
-        app.state.observers = Observers(feed=feed, metrics=metrics)
+        observers = app.state.observers = Observers(feed=feed, metrics=metrics)
         try:
-            if deliveries:
-                async with background(settings, pool, url, kinds, feed, outage) as qstash:
+            if broker_status is not None:
+                async with background(
+                    settings, pool, url, kinds, feed, outage, observers=observers, broker_status=broker_status
+                ) as qstash:
                     app.state.qstash = qstash
                     yield
             else:
@@ -94,13 +98,14 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
             create_static_files_router("/static", directories=[DASHBOARD / "static"]),
         ],
         lifespan=[lifespan],
-        state=State({"settings": settings, "kinds": kinds, "outage": outage}),
+        state=State({"settings": settings, "kinds": kinds, "outage": outage, "broker_status": broker_status}),
         dependencies={
             "pool": Provide(_pool, sync_to_thread=False),
             "database_url": Provide(_database_url, sync_to_thread=False),
             "kinds": Provide(_kinds, sync_to_thread=False),
             "settings": Provide(_settings, sync_to_thread=False),
             "observers": Provide(_observers, sync_to_thread=False),
+            "broker_status": Provide(_broker_status, sync_to_thread=False),
             "principal": Provide(provide_principal),
         },
         exception_handlers={**HANDLERS, Exception: on_unexpected},
@@ -144,3 +149,7 @@ def _settings(state: State) -> Settings:
 
 def _observers(state: State) -> Observers:
     return state.observers
+
+
+def _broker_status(state: State) -> BrokerStatus | None:
+    return state.broker_status

@@ -1,6 +1,6 @@
 """What runs beside the HTTP routes: the local broker (when no QStash token is set),
-the QStash client, the outbox relay, the sweeper's schedule and the stats projection's
-runner (the runner's row lock lets every process run it).
+the QStash clients, the outbox relay, the keeper of the sweeper's schedule and the stats
+projection's runner (the runner's row lock lets every process run it).
 
 Started and stopped by the app's lifespan, so every service process runs its own
 relay (they share the outbox safely) and nothing is created at import time.
@@ -9,8 +9,9 @@ relay (they share the outbox safely) and nothing is created at import time.
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 
+import httpx
 import psycopg
 import uvicorn
 from psycopg_pool import AsyncConnectionPool
@@ -19,16 +20,32 @@ from qstash import AsyncQStash
 from projections.runner import follow
 from projections.stats import StatsProjection
 from service.jobs.kinds import Kind
+from service.jobs.observers import Observers
 from service.live.event_feed import EventFeed
+from service.qstash.broker_status import BrokerStatus
 from service.qstash.client import qstash_client
 from service.qstash.relay import Relay
+from service.qstash.schedule_keeper import ScheduleKeeper
+from service.qstash.sweeper import rescue_stalled
 from service.settings import Settings
 from service.store.outage import DatabaseUnavailable, Outage
 
 logger = logging.getLogger("jobtrail.background")
 
-SWEEP_SCHEDULE_ID = "jobtrail-sweep"
-SWEEP_CRON = "* * * * *"
+# How long stopping waits for a task told to stop before cancelling it: well inside the 10 s
+# `serve` allows for the whole shutdown.
+STOP_GRACE_S = 3.0
+# The most runs re-sent at start; any beyond are left to the sweeper.
+RESEND_LIMIT = 10_000
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn's server takes SIGINT/SIGTERM for itself, and the one started last wins: this one
+    would stop first, under the relay. The host server takes them and stops this one last."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 @contextlib.asynccontextmanager
@@ -47,7 +64,7 @@ async def local_broker(settings: Settings) -> AsyncIterator[str]:
             shuffle="shuffle" in settings.broker_faults,
         ),
     )
-    server = uvicorn.Server(
+    server = _EmbeddedServer(
         uvicorn.Config(
             create_broker(config, configure_logging=False),
             host="127.0.0.1",
@@ -96,25 +113,73 @@ async def background(
     kinds: Mapping[str, Kind],
     feed: EventFeed,
     outage: Outage,
+    *,
+    observers: Observers,
+    broker_status: BrokerStatus,
 ) -> AsyncIterator[AsyncQStash]:
+    """Yields the relay's QStash client (the sweep route asks it which messages QStash holds).
+
+    Stopping runs in reverse: the tasks first (they may be mid-publish), then the clients,
+    and the in-process broker last, so nothing talks to a broker that has gone.
+    """
     async with contextlib.AsyncExitStack() as stack:
         qstash_url = settings.qstash_url
         if settings.embedded_broker:
             qstash_url = await stack.enter_async_context(local_broker(settings))
         client = qstash_client(settings.token, qstash_url, in_process_broker=settings.embedded_broker)
-        await client.schedule.create(
-            destination=f"{settings.public_url.rstrip('/')}/qstash/sweep",
-            cron=SWEEP_CRON,
-            schedule_id=SWEEP_SCHEDULE_ID,
-        )
-        stop = asyncio.Event()
+        stack.push_async_callback(_close, client)
+        # The keeper's own client, so that its checks never wait behind the relay's publishes.
+        keeper_client = qstash_client(settings.token, qstash_url, in_process_broker=settings.embedded_broker)
+        stack.push_async_callback(_close, keeper_client)
+        if settings.embedded_broker:
+            await resend_lost_runs(pool, client, observers)
+        keeper = ScheduleKeeper(keeper_client, settings.public_url, broker_status, settings.schedule_check_s)
         relay = Relay(pool, client, kinds, settings.public_url, outage)
-        task = asyncio.create_task(relay.run(feed.outbox_queued, stop))
-        stats_task = asyncio.create_task(project_stats(database_url, stop, outage))
+        stop = asyncio.Event()
+        tasks = [
+            asyncio.create_task(relay.run(feed.outbox_queued, stop), name="relay"),
+            asyncio.create_task(keeper.run(stop), name="schedule keeper"),
+            asyncio.create_task(project_stats(database_url, stop, outage), name="stats projection"),
+        ]
         try:
             yield client
         finally:
             stop.set()
             feed.outbox_queued.set()
-            await task
-            await stats_task
+            await _finish(tasks, STOP_GRACE_S)
+
+
+async def resend_lost_runs(pool: AsyncConnectionPool, client: AsyncQStash, observers: Observers) -> None:
+    """An in-process broker starts empty: the runs it held for an earlier process are gone.
+
+    The sweeper would notice each only after JOBTRAIL_REDISPATCH_AFTER_S; its rescue with no
+    wait sends them at once instead, before the relay starts and before any request. Each
+    goes through the job's version check, so a job that moved meanwhile (another process
+    delivered its run) is left alone, and a run is never sent twice for one stall.
+    """
+    try:
+        resent = await rescue_stalled(pool, client, 0.0, RESEND_LIMIT, observers)
+    except Exception:  # the sweeper rescues them later
+        logger.exception("re-sending the runs lost with the in-process broker failed")
+        return
+    if resent:
+        logger.warning("re-sent %d run(s) lost with the in-process broker's queue", resent)
+
+
+async def _close(client: AsyncQStash) -> None:
+    """The SDK has no close of its own: close the httpx client it keeps (and its transport)."""
+    http = getattr(getattr(client, "http", None), "_client", None)
+    if isinstance(http, httpx.AsyncClient):
+        await http.aclose()
+
+
+async def _finish(tasks: list[asyncio.Task], grace_s: float) -> None:
+    """Wait up to `grace_s` for tasks told to stop, then cancel those still busy (a publish
+    retrying against an unreachable QStash): whatever they held is re-sent later."""
+    _, busy = await asyncio.wait(tasks, timeout=grace_s)
+    for task in busy:
+        logger.warning("%s did not stop within %.0f s: cancelled", task.get_name(), grace_s)
+        task.cancel()
+    for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+        if isinstance(outcome, Exception):
+            logger.error("a background task ended with an error", exc_info=outcome)

@@ -41,6 +41,7 @@ VARIABLES = {
     "broker_time_scale": "JOBTRAIL_BROKER_TIME_SCALE",
     "broker_faults": "JOBTRAIL_BROKER_FAULTS",
     "redispatch_after_s": "JOBTRAIL_REDISPATCH_AFTER_S",
+    "schedule_check_s": "JOBTRAIL_SCHEDULE_CHECK_S",
     "sse_keepalive_s": "JOBTRAIL_SSE_KEEPALIVE_S",
     "sse_key_recheck_s": "JOBTRAIL_SSE_KEY_RECHECK_S",
     "dashboard_session_s": "JOBTRAIL_DASHBOARD_SESSION_S",
@@ -110,6 +111,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # The sweeper acts: an active job that has not moved for this long, with no message in
     # flight, has its current run sent again (a bounded number of times).
     redispatch_after_s: Annotated[float, msgspec.Meta(gt=0)] = 300.0
+    # Each service process asks QStash this often whether it holds the sweep schedule
+    # (re-creating it if not); the answer, or its absence, is the broker's state in /readyz.
+    schedule_check_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
     # A live stream with nothing to send writes a comment this often, so proxies keep it open.
     sse_keepalive_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 15.0
     # An open live stream reads its API key again this often (one indexed read) and ends

@@ -11,6 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 from service.auth.keys import Principal
 from service.jobs.kinds import Kind
 from service.jobs.observers import Observers
+from service.qstash.broker_status import BrokerStatus
 from service.settings import Settings
 
 Pool = NamedDependency[SkipValidation[AsyncConnectionPool]]
@@ -19,3 +20,5 @@ Kinds = NamedDependency[SkipValidation[dict[str, Kind]]]
 CurrentSettings = NamedDependency[SkipValidation[Settings]]
 DatabaseUrl = NamedDependency[SkipValidation[str]]
 CommitObservers = NamedDependency[SkipValidation[Observers]]
+# None when the app runs without deliveries (no broker, relay or schedule).
+Broker = NamedDependency[SkipValidation[BrokerStatus | None]]

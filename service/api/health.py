@@ -1,4 +1,9 @@
-"""Liveness and readiness: no key needed, nothing secret said."""
+"""Liveness and readiness: no key needed, nothing secret said.
+
+QStash not answering leaves the service ready: reads work, and new jobs are accepted with
+their runs held in the outbox until it answers. /readyz says so in `broker` (the process's
+last check), so a load balancer keeps the API in service through a QStash outage.
+"""
 
 from typing import Literal
 
@@ -6,8 +11,9 @@ import msgspec
 from litestar import Response, get
 from litestar.openapi.datastructures import ResponseSpec
 
-from service.api.dependencies import DatabaseUrl, Pool
+from service.api.dependencies import Broker, DatabaseUrl, Pool
 from service.api.problems import problem_responses
+from service.qstash.broker_status import BrokerHealth
 from service.store.migrate import pending
 from service.store.write_probe import write_refused
 
@@ -15,6 +21,7 @@ from service.store.write_probe import write_refused
 class Health(msgspec.Struct, frozen=True, omit_defaults=True):
     status: Literal["ok", "ready", "unavailable"]
     reason: str | None = None
+    broker: BrokerHealth | None = None  # QStash, as this process last found it
 
 
 _UNAVAILABLE = ResponseSpec(
@@ -35,7 +42,7 @@ async def healthz() -> Health:
     summary="The database takes writes and migrations are current",
     responses={**problem_responses(), 503: _UNAVAILABLE},
 )
-async def readyz(pool: Pool, database_url: DatabaseUrl) -> Response[Health]:
+async def readyz(pool: Pool, database_url: DatabaseUrl, broker_status: Broker) -> Response[Health]:
     try:
         async with pool.connection(timeout=2) as conn:
             refused = await write_refused(conn)  # a full disk still answers SELECT 1
@@ -46,4 +53,4 @@ async def readyz(pool: Pool, database_url: DatabaseUrl) -> Response[Health]:
         return Response(Health("unavailable", refused), status_code=503)
     if missing:
         return Response(Health("unavailable", f"{len(missing)} migration(s) pending"), status_code=503)
-    return Response(Health("ready"))
+    return Response(Health("ready", broker=broker_status.health if broker_status else None))

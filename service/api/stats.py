@@ -14,11 +14,12 @@ from litestar.params import QueryParameter
 
 from service import clock
 from service.api.auth import BEARER, require
-from service.api.dependencies import Caller, CurrentSettings, Pool
+from service.api.dependencies import Broker, Caller, CurrentSettings, Pool
 from service.api.problems import problem_responses
 from service.auth.keys import Scope
 from service.health import stats
 from service.health.verdict import Verdict, judge
+from service.qstash.broker_status import BrokerHealth
 
 DEFAULT_WINDOW_S = 3600
 MAX_WINDOW_S = 30 * 24 * 3600
@@ -27,7 +28,7 @@ MAX_STUCK_AFTER_S = 7 * 24 * 3600
 SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 
 
-class StatsReport(msgspec.Struct, frozen=True, kw_only=True):
+class StatsReport(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     verdict: Verdict
     reasons: list[str]
     owner: str | None  # None: every owner's jobs (an audit:read key)
@@ -38,6 +39,8 @@ class StatsReport(msgspec.Struct, frozen=True, kw_only=True):
     stuck: stats.Stuck
     outbox: stats.Backlog
     projection_lag: stats.Lag
+    # QStash as the answering process last found it; absent when the app runs without deliveries.
+    broker: BrokerHealth | None = None
 
 
 @get(
@@ -51,6 +54,7 @@ async def read_stats(
     principal: Caller,
     pool: Pool,
     settings: CurrentSettings,
+    broker_status: Broker,
     window_s: Annotated[int, QueryParameter(ge=1, le=MAX_WINDOW_S)] = DEFAULT_WINDOW_S,
     stuck_after_s: Annotated[float | None, QueryParameter(gt=0, le=MAX_STUCK_AFTER_S)] = None,
 ) -> StatsReport:
@@ -70,7 +74,8 @@ async def read_stats(
         stuck = await stats.stuck(conn, now, threshold, owner)
         backlog = await stats.backlog(conn)
         lag = await stats.lag(conn)
-    verdict, reasons = judge(finished, stuck, backlog, lag)
+    broker = broker_status.health if broker_status else None
+    verdict, reasons = judge(finished, stuck, backlog, lag, broker)
     return StatsReport(
         verdict=verdict,
         reasons=reasons,
@@ -82,4 +87,5 @@ async def read_stats(
         stuck=stuck,
         outbox=backlog,
         projection_lag=lag,
+        broker=broker,
     )

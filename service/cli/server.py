@@ -1,6 +1,8 @@
 """`jobtrail serve`: the HTTP service under uvicorn."""
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 
 import psycopg
 import uvicorn
@@ -53,11 +55,21 @@ async def serve_command(args: argparse.Namespace) -> int:
 
 class _Server(uvicorn.Server):
     """uvicorn waits for open responses before the lifespan's shutdown, and live streams
-    never end by themselves: end them first, so that stopping is prompt."""
+    never end by themselves: end them first, so that stopping is prompt.
+
+    uvicorn raises a signal it stopped on once more after stopping, for a host program's
+    handlers; `serve` is the whole program, so a SIGTERM it stopped on cleanly exits 0.
+    """
 
     def __init__(self, config: uvicorn.Config, app) -> None:
         super().__init__(config)
         self.app = app
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
 
     async def shutdown(self, sockets=None) -> None:
         end_live_streams(self.app)

@@ -2,12 +2,15 @@
 
 Each rule looks at one figure and may make the service `degraded` or `unhealthy`; the
 worst rule wins and every rule that fired is given as a reason. The failure rate is
-judged only over enough finished jobs: one failure out of one is no trend.
+judged only over enough finished jobs: one failure out of one is no trend. QStash not
+answering degrades: runs wait in the outbox, and the outbox's age makes it unhealthy
+once they have waited long.
 """
 
 from typing import Literal
 
 from service.health.stats import Backlog, Finished, Lag, Stuck
+from service.qstash.broker_status import BrokerHealth
 
 Verdict = Literal["healthy", "degraded", "unhealthy"]
 
@@ -24,7 +27,9 @@ UNHEALTHY_LAG_S = 300.0
 _RANK: dict[Verdict, int] = {"healthy": 0, "degraded": 1, "unhealthy": 2}
 
 
-def judge(finished: Finished, stuck: Stuck, backlog: Backlog, lag: Lag) -> tuple[Verdict, list[str]]:
+def judge(
+    finished: Finished, stuck: Stuck, backlog: Backlog, lag: Lag, broker: BrokerHealth | None = None
+) -> tuple[Verdict, list[str]]:
     findings: list[tuple[Verdict, str]] = []
     rate = finished.failure_rate
     if rate is not None and finished.total >= MIN_FINISHED_FOR_RATE:
@@ -39,6 +44,9 @@ def judge(finished: Finished, stuck: Stuck, backlog: Backlog, lag: Lag) -> tuple
     level = _level(lag.seconds, DEGRADED_LAG_S, UNHEALTHY_LAG_S)
     if level:
         findings.append((level, f"the stats projection is {lag.seconds:.0f} s ({lag.events} events) behind"))
+    if broker is not None and broker.state == "down":
+        since = broker.since.isoformat(timespec="seconds")
+        findings.append(("degraded", f"broker down: QStash has not answered since {since} ({broker.error})"))
     verdict: Verdict = max((level for level, _ in findings), key=_RANK.__getitem__, default="healthy")
     return verdict, [reason for _, reason in findings]
 

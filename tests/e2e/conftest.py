@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from service.auth.keys import Scope, create_key
+from service.settings import DEV_QSTASH_TOKEN
 
 JOBTRAIL = str(Path(sys.executable).with_name("jobtrail"))
 FINAL = {"completed", "error", "timeout", "cancelled"}
@@ -75,6 +76,35 @@ class Service:
                 self.kill()
         if self.process:
             self.process.wait(5)
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+# QStash's backoff (e^2.5n s: 12 s, 2.5 min, 30 min) at this scale gives a killed server
+# about 20 s to come back before a run's retries run out, even on a loaded machine.
+BROKER_TIME_SCALE = "0.01"
+
+
+def start_broker(port: int, log) -> subprocess.Popen:
+    """`jobtrail qstash-dev` on `port`, answering."""
+    broker = subprocess.Popen(
+        [JOBTRAIL, "qstash-dev", "--port", str(port), "--time-scale", BROKER_TIME_SCALE], stdout=log, stderr=log
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/v2/keys", headers={"Authorization": f"Bearer {DEV_QSTASH_TOKEN}"})
+            return broker
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise RuntimeError("the broker did not start")
 
 
 @pytest.fixture

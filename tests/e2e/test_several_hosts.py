@@ -25,7 +25,7 @@ import psycopg
 import pytest
 
 from service.settings import DEV_QSTASH_TOKEN
-from tests.e2e.conftest import JOBTRAIL, Service, free_port, wait_for
+from tests.e2e.conftest import JOBTRAIL, Service, free_port, start_broker, stop_process, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 SITE = REPO / "deploy" / "nginx.conf"
@@ -34,9 +34,6 @@ JOBS = 200
 PER_BATCH = 20
 TOTALS = (60, 80, 100)  # 3, 4 and 5 runs of PER_BATCH items
 SLOW_MS = 1500  # each run takes this long, so the kill lands while runs are in flight
-# QStash's retry backoff (12 s, 2.5 min, 30 min) at this scale: a delivery cut off by the
-# kill is retried within a fraction of a second, by another process.
-BROKER_TIME_SCALE = "0.01"
 KILL_AT = 0.2  # of all runs recorded
 PROGRESS_WHILE_DOWN = 0.1  # of all runs, recorded by the other two before the victim restarts
 CREATING_AT_ONCE = 10
@@ -126,33 +123,6 @@ class Nginx:
         return (self.tmp / "access.log").read_text().splitlines()
 
 
-def start_broker(port: int, log_path: Path) -> subprocess.Popen:
-    with log_path.open("ab") as log:
-        broker = subprocess.Popen(
-            [JOBTRAIL, "qstash-dev", "--port", str(port), "--time-scale", BROKER_TIME_SCALE], stdout=log, stderr=log
-        )
-
-    def answers() -> bool:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/v2/keys", headers={"Authorization": f"Bearer {DEV_QSTASH_TOKEN}"})
-            return True
-        except httpx.TransportError:
-            assert broker.poll() is None, log_path.read_text()
-            return False
-
-    wait_for(answers, "the broker to listen", timeout_s=20)
-    return broker
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
-
-
 def rows(database_url: str, query: str, **params) -> list[tuple]:
     with psycopg.connect(database_url, autocommit=True) as conn:
         return conn.execute(query, params).fetchall()
@@ -202,8 +172,9 @@ def cluster(nginx_binary: str, database_url: str, tmp_path: Path) -> Iterator[tu
     """The broker, three services whose public URL is nginx's, and nginx: all started."""
     with ExitStack() as stack:
         broker_port = free_port()
-        broker = start_broker(broker_port, tmp_path / "broker.log")
-        stack.callback(stop, broker)
+        with (tmp_path / "broker.log").open("ab") as log:
+            broker = start_broker(broker_port, log)  # a cut-off delivery is retried in ~0.1 s
+        stack.callback(stop_process, broker)
         services = []
         for number in range(3):
             (tmp_path / f"service{number}").mkdir()

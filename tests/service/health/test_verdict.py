@@ -1,5 +1,7 @@
 """The health verdict: the worst rule that fires wins, and every rule that fires says why."""
 
+from datetime import UTC, datetime
+
 import pytest
 
 from service.health.stats import Backlog, Finished, Lag, Stuck
@@ -12,6 +14,7 @@ from service.health.verdict import (
     UNHEALTHY_OUTBOX_AGE_S,
     judge,
 )
+from service.qstash.broker_status import BrokerHealth
 
 QUIET = (
     Finished(total=0, failed=0, failure_rate=None, durations_by_kind={}),
@@ -82,3 +85,14 @@ def test_the_worst_finding_wins_and_every_finding_is_a_reason() -> None:
         "the oldest unsent outbox message is 60 s old",
         "the stats projection is 30 s (7 events) behind",
     ]
+
+
+def test_qstash_not_answering_degrades_and_says_since_when_and_why() -> None:
+    since = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    down = BrokerHealth(state="down", since=since, error="ConnectError")
+
+    assert judge(*QUIET, BrokerHealth(state="up", since=since)) == ("healthy", [])
+    assert judge(*QUIET, down) == (
+        "degraded",
+        ["broker down: QStash has not answered since 2025-01-02T03:04:05+00:00 (ConnectError)"],
+    )
