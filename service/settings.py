@@ -137,7 +137,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         """A real QStash must come with its own signing keys: the dev keys are public.
 
         With them anyone who reaches /qstash/* could forge a run, a sweep or a failure
-        callback, so a real QStash with a key unset, or set to a dev key, refuses to start.
+        callback, so a real QStash with a key unset, or set to a dev key, refuses to start;
+        so does one without its URL, which would otherwise publish to a local dev server.
         """
         if self.dev_broker:
             return
@@ -152,6 +153,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         public = [variable for variable, key in keys.items() if key in (DEV_CURRENT_SIGNING_KEY, DEV_NEXT_SIGNING_KEY)]
         if public:
             raise SettingsError(f"{' and '.join(public)}: a dev server's public key, refused with a real QStash")
+        if self.qstash_url == DEV_QSTASH_URL:  # unset: runs would go to a local dev server's port
+            raise SettingsError(
+                "QSTASH_TOKEN names a real QStash but QSTASH_URL is unset (its region's URL, e.g. https://qstash.upstash.io)"
+            )
 
     @property
     def embedded_broker(self) -> bool:

@@ -91,6 +91,12 @@ def test_a_real_qstash_given_a_dev_key_explicitly_is_refused(dev_key: str) -> No
         Settings(qstash_token="t", qstash_current_signing_key=dev_key, qstash_next_signing_key="sig_real")
 
 
+def test_a_real_qstash_without_its_url_is_refused_rather_than_sent_to_a_local_port() -> None:
+    without_url = {variable: value for variable, value in REAL_QSTASH.items() if variable != "QSTASH_URL"}
+    with pytest.raises(SettingsError, match="QSTASH_URL is unset"):
+        Settings.from_env({**without_url, **REAL_KEYS})
+
+
 def test_a_real_qstash_is_checked_against_its_own_signing_keys() -> None:
     settings = Settings.from_env({**REAL_QSTASH, **REAL_KEYS})
     assert settings.signing_keys == tuple(REAL_KEYS.values())
