@@ -9,14 +9,17 @@ ids, and it only ever stops growing once the window has passed. Here it is bound
   the order they expire, so expired keys are dropped from the front as time goes on;
 - at most `capacity` keys: past it the oldest is forgotten before its window ends. A
   re-publish of a forgotten key is queued again, a duplicate delivery of the kind
-  QStash itself may make (at-least-once), which jobtrail's deliveries recognise;
+  QStash itself may make (at-least-once; for jobtrail a run delivered again is a no-op).
+  A publisher repeats a publish whose answer it lost within seconds or minutes (jobtrail's
+  relay: a lease, then a backoff capped at a minute); the default 10,000 keys span a
+  minute at more publishes a second than one jobtrail process delivers, in about 2.5 MB;
 - a key is held as a 16-byte digest, so a long deduplication id costs what a short one does.
 """
 
 import hashlib
 from collections import OrderedDict
 
-DIGEST_BYTES = 16  # a collision (a message dropped as another's duplicate) is a 2**-128 chance
+DIGEST_BYTES = 16  # 128 bits: a collision (a message dropped as another's duplicate) is negligible
 
 
 class DedupMemory:
