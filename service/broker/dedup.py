@@ -10,9 +10,10 @@ ids, and it only ever stops growing once the window has passed. Here it is bound
 - at most `capacity` keys: past it the oldest is forgotten before its window ends. A
   re-publish of a forgotten key is queued again, a duplicate delivery of the kind
   QStash itself may make (at-least-once; for jobtrail a run delivered again is a no-op).
-  A publisher repeats a publish whose answer it lost within seconds or minutes (jobtrail's
-  relay: a lease, then a backoff capped at a minute); the default 10,000 keys span a
-  minute at more publishes a second than one jobtrail process delivers, in about 2.5 MB;
+  A publisher repeats a publish whose answer it lost within seconds or a minute
+  (jobtrail's relay: a 15 s lease, then a backoff capped at a minute); the default 4,096
+  keys span the lease at more publishes a second than one jobtrail process delivers, in
+  about 1 MB (10,000 hold 2.5 MB: most of what bench/bench_soak.py saw grow in 10 minutes);
 - a key is held as a 16-byte digest, so a long deduplication id costs what a short one does.
 """
 
