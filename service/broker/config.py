@@ -25,6 +25,7 @@ class BrokerConfig(msgspec.Struct, frozen=True, kw_only=True):
     next_signing_key: str = DEV_NEXT_SIGNING_KEY
     time_scale: float = 1.0
     dedup_window_s: float = 600.0
+    dedup_capacity: int = 4096  # ids remembered at most, whatever the rate (service/broker/dedup.py)
     max_timeout_s: float = 900.0
     faults: Faults = Faults()
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import msgspec
 
 from service.broker.config import BrokerConfig
+from service.broker.dedup import DedupMemory
 from service.broker.records import Message, MessageSpec, new_message_id
 from service.broker.store import Store
 
@@ -25,6 +26,7 @@ class Publisher:
         self._store = store
         self._config = config
         self._clock = clock
+        self.dedup = DedupMemory(config.dedup_window_s, config.dedup_capacity)
 
     def publish(
         self,
@@ -37,7 +39,7 @@ class Publisher:
         now = self._clock()
         key = dedup_key(spec)
         if key is not None:
-            existing = self._store.duplicate_of(key, now)
+            existing = self.dedup.message_for(key, now)
             if existing is not None:
                 return Published(existing, deduplicated=True)
         wait_s = max(0.0, spec.not_before - now) if spec.not_before is not None else spec.delay_s
@@ -51,7 +53,7 @@ class Publisher:
             is_callback=is_callback,
         )
         if key is not None:
-            self._store.remember(key, message.message_id, now, self._config.dedup_window_s)
+            self.dedup.remember(key, message.message_id, now)
         self._store.enqueue(message, self.due_at(now, wait_s))
         return Published(message.message_id)
 

@@ -1,4 +1,4 @@
-"""In-memory broker state: pending messages in due order, dedup ids, the DLQ and schedules.
+"""In-memory broker state: pending messages in due order, the DLQ and schedules.
 
 One event loop owns it, so no locks. Messages wait in a heap of (due, seq); re-queueing a
 message gives it a new seq and the old heap entry is skipped when popped, which is how
@@ -18,7 +18,6 @@ class Store:
         self.messages: dict[str, Message] = {}
         self.dlq: dict[str, DlqEntry] = {}
         self.schedules: dict[str, Schedule] = {}
-        self._dedup: dict[str, tuple[str, float]] = {}
         self._queue: list[tuple[float, int, str]] = []
         self._seq = itertools.count()
         self._dlq_seq = itertools.count()
@@ -64,18 +63,6 @@ class Store:
 
     def is_pending(self, message: Message) -> bool:
         return self.messages.get(message.message_id) is message
-
-    def duplicate_of(self, key: str, now: float) -> str | None:
-        found = self._dedup.get(key)
-        if found is None or found[1] <= now:
-            self._dedup.pop(key, None)
-            return None
-        return found[0]
-
-    def remember(self, key: str, message_id: str, now: float, window_s: float) -> None:
-        self._dedup[key] = (message_id, now + window_s)
-        if len(self._dedup) % 1024 == 0:
-            self._dedup = {k: v for k, v in self._dedup.items() if v[1] > now}
 
     def new_dlq_id(self, now_ms: int) -> str:
         """`<ms>-<seq>`, the shape of QStash DLQ ids."""
