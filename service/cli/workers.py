@@ -82,8 +82,9 @@ class Supervisor:
         """Serve until SIGTERM or SIGINT, then stop every worker."""
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+        for sig in previous:
+            loop.add_signal_handler(sig, stop.set)  # a second one while stopping changes nothing
         try:
             for slot in self.slots:
                 self._start(slot)
@@ -95,9 +96,10 @@ class Supervisor:
                     for slot in self.slots:
                         self._tend(slot)
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
             await self._stop_all()
+            for sig, handler in previous.items():
+                loop.remove_signal_handler(sig)
+                signal.signal(sig, handler)
 
     def _start(self, slot: _Slot) -> None:
         process = self.context.Process(
