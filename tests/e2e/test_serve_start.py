@@ -27,6 +27,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from service.auth.keys import Scope, create_key
 from tests.e2e.conftest import JOBTRAIL, Service, create, free_port, wait_for, wait_until_final
+from tests.e2e.processes import running
 
 
 def readiness(base_url: str) -> tuple[int, dict]:
@@ -201,7 +202,7 @@ def test_a_database_away_at_start_is_retried_and_readyz_says_so_until_it_answers
     params = conninfo_to_dict(database_url)
     if str(params.get("host", "")).startswith("/"):
         pytest.skip("the test database listens on a Unix socket only")
-    forwarder = Forwarder((params.get("host") or "127.0.0.1", int(params.get("port") or 5432)))
+    forwarder = Forwarder((str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432)))
     service = Service(make_conninfo(database_url, host="127.0.0.1", port=forwarder.port), tmp_path)
     api = api_client(service, key)
     try:
@@ -230,17 +231,7 @@ def attempts_logged(service: Service) -> int:
 
 
 def postgres_running(pgdata: Path) -> bool:
-    marker = str(pgdata)
-    for process in _processes():
-        if process.get("name") == "postgres" and marker in " ".join(process.get("cmdline") or []):
-            return True
-    return False
-
-
-def _processes() -> list[dict]:
-    import psutil
-
-    return [p.info for p in psutil.process_iter(attrs=["name", "cmdline"])]
+    return bool(running("postgres", f"-D {pgdata}"))
 
 
 @pytest.mark.parametrize(("workers", "when"), [(1, "serving"), (2, "serving"), (1, "starting"), (2, "starting")])

@@ -10,19 +10,20 @@ next start re-sends the runs its broker took with it.
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import time
 from pathlib import Path
 
 import httpx
-import psutil
 import psycopg
 import pytest
 
 from projections.drift import find_drift
 from service.auth.keys import Scope, create_key
 from tests.e2e.conftest import Service, create, history, runs_done, wait_for, wait_until_final
+from tests.e2e.processes import alive, children, command_line
 from tests.e2e.sse import data_messages
 
 WORKERS = 2
@@ -41,18 +42,10 @@ DELIVERED = "SELECT count(*) FROM outbox o JOIN inbox i USING (message_id)"
 INBOX = "SELECT count(*) FROM inbox"
 
 
-def workers_of(service: Service) -> list[psutil.Process]:
-    """The supervisor's worker processes (spawned interpreters), alive now."""
+def workers_of(service: Service) -> list[int]:
+    """The pids of the supervisor's worker processes (spawned interpreters), alive now."""
     assert service.process is not None
-    children = psutil.Process(service.process.pid).children()
-    return [child for child in children if _is_worker(child)]
-
-
-def _is_worker(process: psutil.Process) -> bool:
-    try:
-        return "spawn_main" in " ".join(process.cmdline()) and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+    return [pid for pid in children(service.process.pid) if "spawn_main" in command_line(pid)]
 
 
 def with_workers(database_url: str, tmp_path: Path, count: int = WORKERS) -> Service:
@@ -122,14 +115,14 @@ def test_a_killed_worker_is_replaced_while_the_other_keeps_answering(database_ur
     try:
         service.start()
         before = workers_of(service)
-        before[0].kill()
+        os.kill(before[0], signal.SIGKILL)
         answers = []
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             # A new connection each time: the kernel gives it to a worker that is alive.
             answers.append(httpx.get(f"{service.base_url}/healthz", timeout=5).status_code)
             now = workers_of(service)
-            if len(now) == WORKERS and before[0].pid not in {w.pid for w in now}:
+            if len(now) == WORKERS and before[0] not in now:
                 if httpx.get(f"{service.base_url}/readyz", timeout=5).status_code == 200:
                     break
             time.sleep(0.05)
@@ -140,8 +133,7 @@ def test_a_killed_worker_is_replaced_while_the_other_keeps_answering(database_ur
     finally:
         service.stop()
     assert set(answers) == {200}
-    assert len(after) == WORKERS and before[0].pid not in {w.pid for w in after}
-    assert before[1].pid in {w.pid for w in after}
+    assert len(after) == WORKERS and before[0] not in after and before[1] in after
     assert job["status"] == "completed"
     assert "worker 1" in service.log.read_text() and "killed by SIGKILL" in service.log.read_text()
 
@@ -165,7 +157,7 @@ def test_sigterm_stops_every_worker_and_the_next_start_resends_what_the_broker_h
             service.kill()
             raise
         took_s = time.monotonic() - started
-        left = [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+        left = [pid for pid in workers if alive(pid)]
         service.start()
         done = [wait_until_final(api, job, timeout_s=60) for job in jobs]
         histories = [history(api, job) for job in jobs]
