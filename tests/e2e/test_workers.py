@@ -174,3 +174,30 @@ def test_sigterm_stops_every_worker_and_the_next_start_resends_what_the_broker_h
     assert 1 <= sum(map(len, redispatched)) and all(len(r) <= 1 for r in redispatched)
     assert "lost with an earlier local broker" in service.log.read_text()
     assert asyncio.run(drift(database_url)) == []
+
+
+def test_workers_bound_request_heads_and_end_live_streams_when_stopping(database_url, tmp_path, key):
+    """The one process's HTTP server in every worker: 431 past the head's bound, and open
+    live streams ended at SIGTERM rather than waited for until the graceful limit."""
+    service = with_workers(database_url, tmp_path)
+    api = httpx.Client(base_url=service.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    try:
+        service.start()
+        huge = [httpx.get(f"{service.base_url}/healthz", headers={"X-Huge": "a" * 70_000}) for _ in range(4)]
+        job = create(api, params={"total": 10, "fail_permanently_at": 1})
+        assert wait_until_final(api, job["id"])["status"] == "error"  # requeueable: its watch stays open
+        with api.stream("GET", f"/v1/jobs/{job['id']}/watch") as watching:
+            statuses = (json.loads(m.data)["status"] for m in data_messages(watching))
+            assert "error" in statuses  # read up to the error document; the watch stays open
+            assert service.process is not None
+            started = time.monotonic()
+            service.process.terminate()
+            code = service.process.wait(GRACEFUL_LIMIT_S * 3)
+            took_s = time.monotonic() - started
+            list(statuses)  # read to its end: a cut connection would raise instead
+    finally:
+        api.close()
+        service.stop()
+    assert [response.status_code for response in huge] == [431] * 4
+    assert code == 0 and took_s < GRACEFUL_LIMIT_S - 2, f"took {took_s:.1f} s"
+    assert "graceful shutdown exceeded" not in service.log.read_text()
