@@ -62,7 +62,11 @@ MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deliveries: bool = True) -> Litestar:
-    """The service; `deliveries=False` serves the API alone (no broker, relay or schedule)."""
+    """The service; `deliveries=False` serves the API alone (no relay, schedule or probe).
+
+    With no QSTASH_TOKEN, deliveries go through the local broker that `serve` runs, at
+    `settings.broker_url`; the app never starts one itself.
+    """
     kinds = kinds if kinds is not None else load_kinds()
     metrics = Metrics()
     outage = Outage()
@@ -88,7 +92,9 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
         async def start(stack: contextlib.AsyncExitStack) -> None:
             await reach_database(url, database_start)
             stack.push_async_callback(pool.close)
-            await pool.open(wait=True)
+            # Not waiting for it to fill: should the database go again now, the pool
+            # reconnects by itself and requests answer 503 meanwhile, as in any outage.
+            await pool.open()
             stack.push_async_callback(feed.close)
             await feed.start()
             if broker_status is not None and probe_status is not None:

@@ -21,6 +21,7 @@ class SettingsError(Exception):
 
 
 # A postgresql:// URL or a libpq key=value string ("host=/run/postgresql dbname=jobs").
+MAX_WORKERS = 64
 DatabaseUrl = Annotated[str, msgspec.Meta(pattern=r"^(postgres(ql)?://|\w+=)")]
 HttpUrl = Annotated[str, msgspec.Meta(pattern=r"^https?://[^/\s]+(/\S*)?$")]
 
@@ -102,7 +103,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000  # 0: any free port
     # Processes serving the API; with more than one, `serve` supervises them.
-    workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
+    workers: Annotated[int, msgspec.Meta(ge=1, le=MAX_WORKERS)] = 1
     # Each serving process's pool of database connections (docs/operations.md counts them all).
     pool_size: Annotated[int, msgspec.Meta(ge=2, le=1000)] = 16
     # None: the address served (see base_url); set it when QStash reaches the service elsewhere.

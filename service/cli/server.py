@@ -43,7 +43,7 @@ from service.clock import now
 from service.local_broker import local_broker, resend_lost_runs
 from service.logs import configure_logging
 from service.qstash.client import close_client, qstash_client
-from service.settings import Settings
+from service.settings import MAX_WORKERS, Settings
 from service.store.database import resolve_database_url
 from service.store.database_start import DatabaseStart, reach_database
 from service.store.migrate import packaged, read_migrations
@@ -176,6 +176,13 @@ async def _print_dev_key(url: str, settings: Settings, served: str) -> None:
     print("\n".join(lines), flush=True)
 
 
+def _workers(text: str) -> int:
+    count = positive(text)
+    if count > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_WORKERS} workers")
+    return count
+
+
 def register(subparsers) -> None:
     serve = add(
         subparsers,
@@ -192,5 +199,9 @@ def register(subparsers) -> None:
     )
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8000; 0: any free port)")
-    serve.add_argument("--workers", type=positive, help="processes serving the API (default JOBTRAIL_WORKERS, else 1)")
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        help=f"processes serving the API, 1 to {MAX_WORKERS} (default JOBTRAIL_WORKERS, else 1)",
+    )
     serve.add_argument("--dev", action="store_true", help="print a development API key and a curl line")
