@@ -175,7 +175,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def broker_url(self) -> str:
-        """Where this configuration's QStash answers: the in-process broker's port when no
+        """Where this configuration's QStash answers: the local broker's port when no
         token is set (so `jobtrail sweep` asks the broker `serve` runs), else QSTASH_URL."""
         if self.embedded_broker and self.broker_port:
             return f"http://127.0.0.1:{self.broker_port}"
@@ -183,7 +183,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def dev_broker(self) -> bool:
-        """The in-process broker or a dev server (`jobtrail qstash-dev`, `qstash dev`): only they take the dev token."""
+        """The local broker or a dev server (`jobtrail qstash-dev`, `qstash dev`): only they take the dev token."""
         return self.qstash_token is None or self.qstash_token == DEV_QSTASH_TOKEN
 
     @property

@@ -52,7 +52,7 @@ class BrokerTransport(httpx.AsyncBaseTransport):
 
 
 def use_broker_transport(client: AsyncQStash) -> None:
-    """From now on `client` sends through a BrokerTransport (for the in-process broker only).
+    """From now on `client` sends through a BrokerTransport (for the local broker `serve` runs only).
 
     The SDK takes no client or transport of its own, so its httpx client is replaced; if
     a release of the SDK keeps it elsewhere, the SDK's own is left in place and works.
