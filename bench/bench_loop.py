@@ -325,7 +325,7 @@ def bare_app() -> Litestar:
                 base = broker
                 if broker == "embedded":
                     base = await stack.enter_async_context(local_broker(Settings(broker_port=0)))
-                client = qstash_client(DEV_QSTASH_TOKEN, base, in_process_broker=True)
+                client = qstash_client(DEV_QSTASH_TOKEN, base, local_broker=True)
                 stack.push_async_callback(client.http._client.aclose)
                 clients.append(client)
             yield

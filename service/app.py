@@ -1,11 +1,18 @@
 """The composition root: `create_app(settings)` wires the HTTP service.
 
-Resources live in the lifespan: the database is resolved (embedded or DATABASE_URL),
-migrated, and the pool opened on start and closed on shutdown. Nothing is created at
-import time. The event feed and the metrics reach the command handler as its Observers
+Resources live in the lifespan. The database is resolved (embedded or DATABASE_URL);
+then it is reached in the background (service/store/database_start.py): migrated, the
+pool opened, the event feed and the background duties started. When the database answers
+the first attempt, all that is done before the first request; when it does not, the
+app serves meanwhile, /readyz and everything that needs the database answering 503,
+and comes whole once an attempt succeeds. Nothing is created at import time. The event
+feed and the metrics reach the command handler as its Observers
 (service/jobs/observers.py), handed to the routes that command as a dependency.
 """
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -43,44 +50,83 @@ from service.jobs.observers import Observers
 from service.live.event_feed import EventFeed
 from service.logs import structlog_plugin
 from service.qstash.broker_status import BrokerStatus
+from service.qstash.self_probe import ProbeStatus
 from service.settings import Settings
 from service.store.database import create_pool, resolve_database_url
-from service.store.migrate import migrate
+from service.store.database_start import DatabaseStart, reach_database
 from service.store.outage import Outage
+
+logger = logging.getLogger("jobtrail.app")
 
 MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deliveries: bool = True) -> Litestar:
-    """The service; `deliveries=False` serves the API alone (no broker, relay or schedule)."""
+    """The service; `deliveries=False` serves the API alone (no relay, schedule or probe).
+
+    With no QSTASH_TOKEN, deliveries go through the local broker that `serve` runs, at
+    `settings.broker_url`; the app never starts one itself.
+    """
     kinds = kinds if kinds is not None else load_kinds()
     metrics = Metrics()
     outage = Outage()
     broker_status = BrokerStatus() if deliveries else None
+    probe_status = ProbeStatus() if deliveries else None
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         url = resolve_database_url(settings)
-        await migrate(url)
-        pool = create_pool(url, max_size=16, wait_s=settings.database_wait_s)
-        await pool.open(wait=True)
-        app.state.update(pool=pool, database_url=url)
-        feed = app.state.event_feed = EventFeed(url, outage=outage)
-        await feed.start()
-        app.state.metrics = metrics
-        observers = app.state.observers = Observers(feed=feed, metrics=metrics)
-        try:
-            if broker_status is not None:
-                async with background(
-                    settings, pool, url, kinds, feed, outage, observers=observers, broker_status=broker_status
-                ) as qstash:
-                    app.state.qstash = qstash
-                    yield
+        pool = create_pool(url, max_size=settings.pool_size, wait_s=settings.database_wait_s)
+        feed = EventFeed(url, outage=outage)
+        observers = Observers(feed=feed, metrics=metrics)
+        database_start = DatabaseStart()
+        app.state.update(
+            pool=pool,
+            database_url=url,
+            event_feed=feed,
+            metrics=metrics,
+            observers=observers,
+            database_start=database_start,
+        )
+
+        async def start(stack: contextlib.AsyncExitStack) -> None:
+            await reach_database(url, database_start)
+            stack.push_async_callback(pool.close)
+            # Not waiting for it to fill: should the database go again now, the pool
+            # reconnects by itself and requests answer 503 meanwhile, as in any outage.
+            await pool.open()
+            stack.push_async_callback(feed.close)
+            await feed.start()
+            if broker_status is not None and probe_status is not None:
+                app.state.qstash = await stack.enter_async_context(
+                    background(
+                        settings,
+                        pool,
+                        url,
+                        kinds,
+                        feed,
+                        outage,
+                        broker_status=broker_status,
+                        probe_status=probe_status,
+                    )
+                )
+            database_start.ready = True
+            outage.recovered()
+
+        async with contextlib.AsyncExitStack() as stack:
+            starting = asyncio.create_task(start(stack), name="database start")
+            failed_once = asyncio.create_task(database_start.first_failure.wait())
+            await asyncio.wait([starting, failed_once], return_when=asyncio.FIRST_COMPLETED)
+            failed_once.cancel()
+            if starting.done():
+                starting.result()  # a start that broke (not a database that is away) stops the app
             else:
+                starting.add_done_callback(_report_broken_start)
+            try:
                 yield
-        finally:
-            await feed.close()
-            await pool.close()
+            finally:
+                starting.cancel()
+                await asyncio.gather(starting, return_exceptions=True)
 
     return Litestar(
         route_handlers=[
@@ -98,7 +144,15 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
             create_static_files_router("/static", directories=[DASHBOARD / "static"]),
         ],
         lifespan=[lifespan],
-        state=State({"settings": settings, "kinds": kinds, "outage": outage, "broker_status": broker_status}),
+        state=State(
+            {
+                "settings": settings,
+                "kinds": kinds,
+                "outage": outage,
+                "broker_status": broker_status,
+                "delivery_probe": probe_status,
+            }
+        ),
         dependencies={
             "pool": Provide(_pool, sync_to_thread=False),
             "database_url": Provide(_database_url, sync_to_thread=False),
@@ -106,6 +160,8 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
             "settings": Provide(_settings, sync_to_thread=False),
             "observers": Provide(_observers, sync_to_thread=False),
             "broker_status": Provide(_broker_status, sync_to_thread=False),
+            "delivery_probe": Provide(_delivery_probe, sync_to_thread=False),
+            "database_start": Provide(_database_start, sync_to_thread=False),
             "principal": Provide(provide_principal),
         },
         exception_handlers={**HANDLERS, Exception: on_unexpected},
@@ -123,6 +179,11 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
         plugins=[structlog_plugin(settings)],
         middleware=[request_context, http_metrics(metrics)],
     )
+
+
+def _report_broken_start(task: asyncio.Task) -> None:
+    if not task.cancelled() and (error := task.exception()) is not None:
+        logger.error("the service could not start its database work; it answers 503 until restarted", exc_info=error)
 
 
 def end_live_streams(app: Litestar) -> None:
@@ -153,3 +214,11 @@ def _observers(state: State) -> Observers:
 
 def _broker_status(state: State) -> BrokerStatus | None:
     return state.broker_status
+
+
+def _delivery_probe(state: State) -> ProbeStatus | None:
+    return state.delivery_probe
+
+
+def _database_start(state: State) -> DatabaseStart:
+    return state.database_start

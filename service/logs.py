@@ -43,6 +43,18 @@ def structlog_plugin(settings: Settings) -> StructlogPlugin:
     The plugin's request-logging middleware is off: a line per request would cost the
     status read, and it would have to be taught which headers carry secrets.
     """
+    return StructlogPlugin(StructlogConfig(structlog_logging_config=_config(settings), enable_middleware_logging=False))
+
+
+def configure_logging(settings: Settings) -> None:
+    """The same setup for a process with no app: `serve`'s supervisor of several workers."""
+    config = _config(settings)
+    assert config.standard_lib_logging_config is not None
+    config.standard_lib_logging_config.configure()
+    config.configure()
+
+
+def _config(settings: Settings) -> StructLoggingConfig:
     formatter = {
         "()": structlog.stdlib.ProcessorFormatter,
         "foreign_pre_chain": [*_COMMON, structlog.stdlib.ExtraAdder(), _drop_color_message],
@@ -64,7 +76,7 @@ def structlog_plugin(settings: Settings) -> StructlogPlugin:
             "psycopg.pool": {"level": "ERROR"},
         },
     )
-    config = StructLoggingConfig(
+    return StructLoggingConfig(
         processors=[
             structlog.stdlib.filter_by_level,
             *_COMMON,
@@ -77,7 +89,6 @@ def structlog_plugin(settings: Settings) -> StructlogPlugin:
         # Expected errors are answers, not incidents; unexpected ones log in on_unexpected.
         log_exceptions="never",
     )
-    return StructlogPlugin(StructlogConfig(structlog_logging_config=config, enable_middleware_logging=False))
 
 
 def _renderer(as_json: bool) -> list[Any]:

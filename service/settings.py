@@ -20,8 +20,8 @@ class SettingsError(Exception):
     """The environment describes a configuration we cannot run with."""
 
 
-Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 # A postgresql:// URL or a libpq key=value string ("host=/run/postgresql dbname=jobs").
+MAX_WORKERS = 64
 DatabaseUrl = Annotated[str, msgspec.Meta(pattern=r"^(postgres(ql)?://|\w+=)")]
 HttpUrl = Annotated[str, msgspec.Meta(pattern=r"^https?://[^/\s]+(/\S*)?$")]
 
@@ -32,6 +32,8 @@ VARIABLES = {
     "data_dir": "JOBTRAIL_DATA_DIR",
     "host": "JOBTRAIL_HOST",
     "port": "JOBTRAIL_PORT",
+    "workers": "JOBTRAIL_WORKERS",
+    "pool_size": "JOBTRAIL_POOL_SIZE",
     "public_url": "JOBTRAIL_PUBLIC_URL",
     "qstash_url": "QSTASH_URL",
     "qstash_token": "QSTASH_TOKEN",
@@ -99,8 +101,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_wait_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 5.0
     data_dir: Path = msgspec.field(default_factory=default_data_dir)
     host: str = "127.0.0.1"
-    port: Port = 8000
-    public_url: HttpUrl = "http://127.0.0.1:8000"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000  # 0: any free port
+    # Processes serving the API; with more than one, `serve` supervises them.
+    workers: Annotated[int, msgspec.Meta(ge=1, le=MAX_WORKERS)] = 1
+    # Each serving process's pool of database connections (docs/operations.md counts them all).
+    pool_size: Annotated[int, msgspec.Meta(ge=2, le=1000)] = 16
+    # None: the address served (see base_url); set it when QStash reaches the service elsewhere.
+    public_url: HttpUrl | None = None
     qstash_url: HttpUrl = DEV_QSTASH_URL
     qstash_token: str | None = None  # None: run the local broker
     # None: the dev keys, but only while a dev broker is in use (see __post_init__).
@@ -159,12 +166,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             )
 
     @property
+    def base_url(self) -> str:
+        """Where QStash delivers and browsers sign in: JOBTRAIL_PUBLIC_URL, else the address
+        served (`serve` puts the port it bound here, so port 0 and --port follow)."""
+        if self.public_url is not None:
+            return self.public_url.rstrip("/")
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+
+    @property
     def embedded_broker(self) -> bool:
         return self.qstash_token is None
 
     @property
     def broker_url(self) -> str:
-        """Where this configuration's QStash answers: the in-process broker's port when no
+        """Where this configuration's QStash answers: the local broker's port when no
         token is set (so `jobtrail sweep` asks the broker `serve` runs), else QSTASH_URL."""
         if self.embedded_broker and self.broker_port:
             return f"http://127.0.0.1:{self.broker_port}"
@@ -172,7 +188,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def dev_broker(self) -> bool:
-        """The in-process broker or a dev server (`jobtrail qstash-dev`, `qstash dev`): only they take the dev token."""
+        """The local broker or a dev server (`jobtrail qstash-dev`, `qstash dev`): only they take the dev token."""
         return self.qstash_token is None or self.qstash_token == DEV_QSTASH_TOKEN
 
     @property

@@ -27,6 +27,7 @@ OWNERS: dict[str, set[str]] = {
     "dashboard_sessions": {"service/auth/sessions.py"},
     "inbox": {"service/store/event_store.py"},
     "delivery_tokens": {"service/store/event_store.py"},
+    "delivery_probes": {"service/store/delivery_probes.py"},
     "outbox": {"service/store/outbox.py"},
     "batch_results": {"service/store/batch_results.py"},
     "job_stats": {"projections/stats.py"},

@@ -12,13 +12,17 @@ from service.auth.keys import Principal
 from service.jobs.kinds import Kind
 from service.jobs.observers import Observers
 from service.qstash.broker_status import BrokerStatus
+from service.qstash.self_probe import ProbeStatus
 from service.settings import Settings
+from service.store.database_start import DatabaseStart
 
 Pool = NamedDependency[SkipValidation[AsyncConnectionPool]]
 Caller = NamedDependency[SkipValidation[Principal]]
 Kinds = NamedDependency[SkipValidation[dict[str, Kind]]]
 CurrentSettings = NamedDependency[SkipValidation[Settings]]
 DatabaseUrl = NamedDependency[SkipValidation[str]]
+DatabaseStarting = NamedDependency[SkipValidation[DatabaseStart]]
 CommitObservers = NamedDependency[SkipValidation[Observers]]
 # None when the app runs without deliveries (no broker, relay or schedule).
 Broker = NamedDependency[SkipValidation[BrokerStatus | None]]
+DeliveryProbe = NamedDependency[SkipValidation[ProbeStatus | None]]

@@ -19,7 +19,9 @@ from service.api.problems import ProblemError, problem_responses
 from service.health.metrics import delivery_outcome
 from service.qstash import sweeper
 from service.qstash.delivery import Answer, deliver_run, fail_after_retries
+from service.qstash.self_probe import NONCE
 from service.qstash.signature import InvalidSignature, verify_signature
+from service.store import delivery_probes
 
 logger = logging.getLogger("jobtrail.qstash")
 
@@ -32,6 +34,10 @@ MAX_MESSAGE_ID_LENGTH = 256
 class RunMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     job_id: UUID
     run: Annotated[int, msgspec.Meta(ge=1)]
+
+
+class ProbeMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    nonce: Annotated[str, msgspec.Meta(pattern=NONCE.pattern)]
 
 
 class FailureCallback(msgspec.Struct, frozen=True):
@@ -47,7 +53,7 @@ async def _verified_body(request: Request, settings: CurrentSettings, route: str
     """The body QStash signed, and its token's `jti` (claimed by the delivery, see
     service/qstash/delivery.py)."""
     body = await request.body()
-    url = f"{settings.public_url.rstrip('/')}{route}"
+    url = f"{settings.base_url}{route}"
     try:
         jti = verify_signature(request.headers.get("upstash-signature"), body, url, settings.signing_keys)
     except InvalidSignature as error:
@@ -149,6 +155,20 @@ class QStashController(Controller):
         await _verified_body(request, settings, "/qstash/sweep")  # a copy only sweeps again: no claim
         qstash = request.app.state.get("qstash")
         return await sweeper.sweep(pool, qstash, settings.redispatch_after_s, observers=observers)
+
+    @post(
+        "/probe",
+        status_code=200,
+        summary="A process of this service checks that QStash's deliveries reach it (self-probe)",
+        responses=problem_responses(401, 489),
+    )
+    async def probe(self, request: Request, pool: Pool, settings: CurrentSettings) -> dict[str, str]:
+        # A copy records the same nonce again, harmlessly: no claim of the token.
+        body, _ = await _verified_body(request, settings, "/qstash/probe")
+        probe = _decode(body, ProbeMessage)
+        async with pool.connection() as conn:
+            await delivery_probes.record(conn, probe.nonce)
+        return {"outcome": "probe_recorded"}
 
 
 def _message_id(request: Request) -> str:

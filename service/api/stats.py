@@ -14,12 +14,13 @@ from litestar.params import QueryParameter
 
 from service import clock
 from service.api.auth import BEARER, require
-from service.api.dependencies import Broker, Caller, CurrentSettings, Pool
+from service.api.dependencies import Broker, Caller, CurrentSettings, DeliveryProbe, Pool
 from service.api.problems import problem_responses
 from service.auth.keys import Scope
 from service.health import stats
 from service.health.verdict import Verdict, judge
 from service.qstash.broker_status import BrokerHealth
+from service.qstash.self_probe import ProbeHealth
 
 DEFAULT_WINDOW_S = 3600
 MAX_WINDOW_S = 30 * 24 * 3600
@@ -41,6 +42,8 @@ class StatsReport(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     projection_lag: stats.Lag
     # QStash as the answering process last found it; absent when the app runs without deliveries.
     broker: BrokerHealth | None = None
+    # Whether QStash's deliveries reach the service, as the answering process's self-probe found.
+    deliveries: ProbeHealth | None = None
 
 
 @get(
@@ -55,6 +58,7 @@ async def read_stats(
     pool: Pool,
     settings: CurrentSettings,
     broker_status: Broker,
+    delivery_probe: DeliveryProbe,
     window_s: Annotated[int, QueryParameter(ge=1, le=MAX_WINDOW_S)] = DEFAULT_WINDOW_S,
     stuck_after_s: Annotated[float | None, QueryParameter(gt=0, le=MAX_STUCK_AFTER_S)] = None,
 ) -> StatsReport:
@@ -75,7 +79,8 @@ async def read_stats(
         backlog = await stats.backlog(conn)
         lag = await stats.lag(conn)
     broker = broker_status.health if broker_status else None
-    verdict, reasons = judge(finished, stuck, backlog, lag, broker)
+    deliveries = delivery_probe.health if delivery_probe else None
+    verdict, reasons = judge(finished, stuck, backlog, lag, broker, deliveries)
     return StatsReport(
         verdict=verdict,
         reasons=reasons,
@@ -88,4 +93,5 @@ async def read_stats(
         outbox=backlog,
         projection_lag=lag,
         broker=broker,
+        deliveries=deliveries,
     )

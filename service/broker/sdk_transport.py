@@ -1,9 +1,9 @@
-"""How the qstash SDK reaches the in-process broker: httpx, with the broker's HTTP client beneath.
+"""How the qstash SDK reaches the local broker: httpx, with the broker's HTTP client beneath.
 
 The relay publishes every run through the real SDK, which sends through an httpx client
 it makes itself. httpx's default transport (httpcore and h11, both pure Python) was
 most of the CPU a publish cost, and a publish was the largest single cost of a
-zero-delay continuation. To a broker in the same process, on loopback, that transport
+zero-delay continuation. To the broker `serve` runs, on loopback, that transport
 adds nothing that is needed (proxies, HTTP/2, compression), so the SDK's client is
 given this one instead: httpx still builds each request and the SDK still reads each
 answer, and the bytes go through service/broker/http_client.py. Real QStash keeps the
@@ -52,7 +52,7 @@ class BrokerTransport(httpx.AsyncBaseTransport):
 
 
 def use_broker_transport(client: AsyncQStash) -> None:
-    """From now on `client` sends through a BrokerTransport (for the in-process broker only).
+    """From now on `client` sends through a BrokerTransport (for the local broker `serve` runs only).
 
     The SDK takes no client or transport of its own, so its httpx client is replaced; if
     a release of the SDK keeps it elsewhere, the SDK's own is left in place and works.

@@ -2,7 +2,6 @@
 
 import argparse
 import asyncio
-import re
 import sys
 from collections.abc import Sequence
 
@@ -22,9 +21,10 @@ from service.cli import (
     sweep,
 )
 from service.cli.keys import UnknownKey
+from service.cli.server import CannotListen
 from service.cli.sweep import QStashUnreachable
 from service.settings import SettingsError, default_data_dir
-from service.store.database import NotMigrated
+from service.store.database import NotMigrated, redact
 from service.store.embedded import EmbeddedPostgresError
 from service.store.migrate import MigrationError
 
@@ -40,9 +40,8 @@ _EXPECTED_ERRORS = (
     QStashUnreachable,
     RebuildInProgress,
     NotTwins,
+    CannotListen,
 )
-_PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
-_PASSWORD_PARAM = re.compile(r"(password\s*=\s*)\S+", re.IGNORECASE)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -92,12 +91,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _fail(message: str) -> int:
-    print(f"jobtrail: error: {_one_line(_redact(message))}", file=sys.stderr)
+    print(f"jobtrail: error: {_one_line(redact(message))}", file=sys.stderr)
     return 1
-
-
-def _redact(message: str) -> str:
-    return _PASSWORD_PARAM.sub(r"\1***", _PASSWORD_IN_URL.sub(r"\1***@", message))
 
 
 def _one_line(message: str) -> str:

@@ -19,7 +19,7 @@ class QStashUnreachable(Exception):
 async def sweep_command(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     redispatch_after_s = args.redispatch_after or settings.redispatch_after_s
-    client = None if args.timeouts_only else qstash_client(settings.token, settings.broker_url, in_process_broker=False)
+    client = None if args.timeouts_only else qstash_client(settings.token, settings.broker_url, local_broker=False)
     async with connected(settings) as pool:
         try:
             report = await sweep(pool, client, redispatch_after_s)

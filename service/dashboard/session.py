@@ -35,7 +35,7 @@ class NotSignedIn(Exception):
 
 
 def secure_cookies(settings: Settings) -> bool:
-    url = urlsplit(settings.public_url)
+    url = urlsplit(settings.base_url)
     return url.scheme == "https" or url.hostname in LOOPBACK
 
 

@@ -4,13 +4,15 @@ Each rule looks at one figure and may make the service `degraded` or `unhealthy`
 worst rule wins and every rule that fired is given as a reason. The failure rate is
 judged only over enough finished jobs: one failure out of one is no trend. QStash not
 answering degrades: runs wait in the outbox, and the outbox's age makes it unhealthy
-once they have waited long.
+once they have waited long. Deliveries that do not reach the service (its self-probe,
+service/qstash/self_probe.py) make it unhealthy: no job can move.
 """
 
 from typing import Literal
 
 from service.health.stats import Backlog, Finished, Lag, Stuck
 from service.qstash.broker_status import BrokerHealth
+from service.qstash.self_probe import ProbeHealth
 
 Verdict = Literal["healthy", "degraded", "unhealthy"]
 
@@ -28,7 +30,12 @@ _RANK: dict[Verdict, int] = {"healthy": 0, "degraded": 1, "unhealthy": 2}
 
 
 def judge(
-    finished: Finished, stuck: Stuck, backlog: Backlog, lag: Lag, broker: BrokerHealth | None = None
+    finished: Finished,
+    stuck: Stuck,
+    backlog: Backlog,
+    lag: Lag,
+    broker: BrokerHealth | None = None,
+    deliveries: ProbeHealth | None = None,
 ) -> tuple[Verdict, list[str]]:
     findings: list[tuple[Verdict, str]] = []
     rate = finished.failure_rate
@@ -47,6 +54,8 @@ def judge(
     if broker is not None and broker.state == "down":
         since = broker.since.isoformat(timespec="seconds")
         findings.append(("degraded", f"broker down: QStash has not answered since {since} ({broker.error})"))
+    if deliveries is not None and deliveries.state == "failed" and deliveries.reason:
+        findings.append(("unhealthy", deliveries.reason))
     verdict: Verdict = max((level for level, _ in findings), key=_RANK.__getitem__, default="healthy")
     return verdict, [reason for _, reason in findings]
 

@@ -15,11 +15,18 @@ from service.broker.sdk_transport import use_broker_transport
 TIMEOUT_S = 5.0
 
 
-def qstash_client(token: str, base_url: str, *, in_process_broker: bool, timeout_s: float = TIMEOUT_S) -> AsyncQStash:
-    """A client of QStash at `base_url`; to the in-process broker, through its own transport."""
+def qstash_client(token: str, base_url: str, *, local_broker: bool, timeout_s: float = TIMEOUT_S) -> AsyncQStash:
+    """A client of QStash at `base_url`; to the local broker `serve` runs, through its own transport."""
     client = AsyncQStash(token, retry=False, base_url=base_url)
     # The SDK takes no timeout; its httpx client is where it keeps one.
     client.http._client.timeout = httpx.Timeout(timeout_s)
-    if in_process_broker:
+    if local_broker:
         use_broker_transport(client)  # keeps the timeout set above
     return client
+
+
+async def close_client(client: AsyncQStash) -> None:
+    """The SDK has no close of its own: close the httpx client it keeps (and its transport)."""
+    http = getattr(getattr(client, "http", None), "_client", None)
+    if isinstance(http, httpx.AsyncClient):
+        await http.aclose()

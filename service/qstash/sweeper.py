@@ -5,10 +5,10 @@ never overwrite a completion, and two sweeps racing change a job once. A job is
 stalled when it is active, has not moved for `stall_after_s`, its last outbox row
 was sent that long ago too, and QStash no longer holds that message (it was lost, e.g.
 with a broker that died). Its current run is then sent again, a bounded number of
-times (the kind's `max_redispatches`); after that the deadline takes over. A process
-with an in-process broker, which starts empty, runs the rescue at start with no wait
-(service/background.py). A sweep also forgets the claims of delivery tokens too old to
-verify (service/qstash/delivery.py).
+times (the kind's `max_redispatches`); after that the deadline takes over. The process
+that runs the local broker, which starts empty, runs the rescue at start with the
+broker's start as its threshold (service/local_broker.py). A sweep also forgets the
+claims of delivery tokens too old to verify (service/qstash/delivery.py).
 """
 
 from datetime import timedelta

@@ -1,5 +1,6 @@
 """Which PostgreSQL jobtrail talks to, and the connection pool it talks through."""
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -8,6 +9,14 @@ from psycopg_pool import AsyncConnectionPool
 from service.settings import Settings
 from service.store.embedded import start_embedded
 from service.store.migrate import migrate, pending
+
+_PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+_PASSWORD_PARAM = re.compile(r"(password\s*=\s*)\S+", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """`text` with the password of any database URL or key=value string in it masked."""
+    return _PASSWORD_PARAM.sub(r"\1***", _PASSWORD_IN_URL.sub(r"\1***@", text))
 
 
 def resolve_database_url(settings: Settings) -> str:

@@ -153,3 +153,24 @@ def test_installed_the_data_directory_is_the_users_data_directory(tmp_path) -> N
 def test_a_relative_data_directory_is_taken_from_the_working_directory_once(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert Settings.from_env({"JOBTRAIL_DATA_DIR": "state"}).data_dir == tmp_path / "state"
+
+
+@pytest.mark.parametrize(
+    ("environ", "base_url"),
+    [
+        ({}, "http://127.0.0.1:8000"),
+        ({"JOBTRAIL_PORT": "18700"}, "http://127.0.0.1:18700"),
+        ({"JOBTRAIL_HOST": "0.0.0.0", "JOBTRAIL_PORT": "18700"}, "http://127.0.0.1:18700"),
+        ({"JOBTRAIL_HOST": "::", "JOBTRAIL_PORT": "18700"}, "http://[::1]:18700"),
+        ({"JOBTRAIL_PORT": "18700", "JOBTRAIL_PUBLIC_URL": "https://jobs.example.com/"}, "https://jobs.example.com"),
+    ],
+)
+def test_deliveries_go_to_the_public_url_else_to_the_address_served(environ: dict, base_url: str) -> None:
+    assert Settings.from_env(environ).base_url == base_url
+
+
+def test_workers_and_the_pool_size_are_read_and_bounded() -> None:
+    settings = Settings.from_env({"JOBTRAIL_WORKERS": "4", "JOBTRAIL_POOL_SIZE": "8"})
+    assert (settings.workers, settings.pool_size) == (4, 8)
+    with pytest.raises(SettingsError, match="JOBTRAIL_WORKERS"):
+        Settings.from_env({"JOBTRAIL_WORKERS": "0"})

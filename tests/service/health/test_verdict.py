@@ -15,6 +15,7 @@ from service.health.verdict import (
     judge,
 )
 from service.qstash.broker_status import BrokerHealth
+from service.qstash.self_probe import ProbeHealth
 
 QUIET = (
     Finished(total=0, failed=0, failure_rate=None, durations_by_kind={}),
@@ -96,3 +97,12 @@ def test_qstash_not_answering_degrades_and_says_since_when_and_why() -> None:
         "degraded",
         ["broker down: QStash has not answered since 2025-01-02T03:04:05+00:00 (ConnectError)"],
     )
+
+
+def test_deliveries_that_do_not_reach_the_service_make_it_unhealthy_and_say_why() -> None:
+    since = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    reason = "deliveries sent to http://127.0.0.1:8000 do not reach this service: …"
+
+    for state in ("checking", "ok"):
+        assert judge(*QUIET, None, ProbeHealth(state=state, since=since)) == ("healthy", [])
+    assert judge(*QUIET, None, ProbeHealth(state="failed", since=since, reason=reason)) == ("unhealthy", [reason])

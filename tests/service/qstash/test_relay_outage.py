@@ -67,7 +67,7 @@ async def silent_qstash() -> AsyncIterator[Silent]:
 
 @contextlib.asynccontextmanager
 async def client_of(url: str) -> AsyncIterator[AsyncQStash]:
-    client = qstash_client(TOKEN, url, in_process_broker=False)
+    client = qstash_client(TOKEN, url, local_broker=False)
     try:
         yield client
     finally:
@@ -227,10 +227,10 @@ async def test_a_lease_ends_by_itself(pool: AsyncConnectionPool) -> None:
         assert len((await outbox.claim_unsent(conn, 10, lease_s=0.2))[0]) == 1
 
 
-@pytest.mark.parametrize("in_process_broker", [False, True])
-async def test_the_client_asks_once_and_gives_up_after_its_timeout(in_process_broker: bool) -> None:
+@pytest.mark.parametrize("local_broker", [False, True])
+async def test_the_client_asks_once_and_gives_up_after_its_timeout(local_broker: bool) -> None:
     async with silent_qstash() as qstash:
-        client = qstash_client(TOKEN, qstash.url, in_process_broker=in_process_broker, timeout_s=0.3)
+        client = qstash_client(TOKEN, qstash.url, local_broker=local_broker, timeout_s=0.3)
         started = time.monotonic()
         with pytest.raises(httpx.TimeoutException):
             await client.message.publish_json(url="http://jobtrail.test/qstash/run", body={})

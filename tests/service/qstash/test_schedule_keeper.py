@@ -54,7 +54,7 @@ def port() -> int:
 
 @pytest.fixture
 async def client(port: int) -> AsyncIterator[AsyncQStash]:
-    client = qstash_client(TOKEN, f"http://127.0.0.1:{port}", in_process_broker=False)
+    client = qstash_client(TOKEN, f"http://127.0.0.1:{port}", local_broker=False)
     try:
         yield client
     finally:
@@ -110,7 +110,7 @@ async def test_without_an_answer_the_check_reports_qstash_down_and_catches_up_on
 
 
 async def test_a_refusal_is_down_with_its_status_and_nothing_secret(port) -> None:
-    client = qstash_client("not-the-token", f"http://127.0.0.1:{port}", in_process_broker=False)
+    client = qstash_client("not-the-token", f"http://127.0.0.1:{port}", local_broker=False)
     keeper = keeper_of(client)
     try:
         async with broker_on(port):

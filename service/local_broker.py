@@ -1,0 +1,109 @@
+"""The local QStash broker `jobtrail serve` runs when no QSTASH_TOKEN is set, and its rescue.
+
+One per `serve`, however many processes serve the API: it runs in the process that
+`serve` started as (the supervisor, with --workers), on the port `serve` bound before
+anything else, and every serving process talks to it by its URL with the dev
+credentials, as it would to `jobtrail qstash-dev`.
+
+It keeps its messages in memory, so it starts empty: the runs it held for an earlier
+`serve` died with it. Whoever runs it therefore re-sends them (`resend_lost_runs`), once
+the database answers.
+"""
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+
+import structlog
+import uvicorn
+from qstash import AsyncQStash
+
+from service.clock import now
+from service.jobs.observers import STANDALONE
+from service.qstash.sweeper import rescue_stalled
+from service.settings import Settings
+from service.store.database import create_pool
+
+logger = logging.getLogger("jobtrail.broker")
+
+# The most runs re-sent at start; any beyond are left to the sweeper.
+RESEND_LIMIT = 10_000
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn's server takes SIGINT/SIGTERM for itself; the broker must not: the process
+    that runs it stops it last, after the service that publishes to it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.asynccontextmanager
+async def local_broker(settings: Settings, sock: socket.socket) -> AsyncIterator[str]:
+    """The broker, serving on `sock` (bound by the caller) until the block ends; yields its URL."""
+    from service.broker.app import create_broker
+    from service.broker.config import BrokerConfig, Faults
+
+    config = BrokerConfig(
+        token=settings.token,
+        current_signing_key=settings.signing_keys[0],
+        next_signing_key=settings.signing_keys[1],
+        time_scale=settings.broker_time_scale,
+        faults=Faults(
+            duplicate_deliveries="duplicate" in settings.broker_faults,
+            shuffle="shuffle" in settings.broker_faults,
+        ),
+    )
+    server = _QuietServer(
+        uvicorn.Config(
+            create_broker(config, configure_logging=False),
+            log_level=None,  # uvicorn's loggers are shared: the service's server sets their level
+            log_config=None,  # its lines go through the service's renderer
+            timeout_graceful_shutdown=3,
+        )
+    )
+
+    async def serve() -> None:
+        # uvicorn's lines read the same from either server: these say whose they are.
+        structlog.contextvars.bind_contextvars(server="local QStash broker")
+        await server.serve(sockets=[sock])
+
+    task = asyncio.create_task(serve())
+    while not server.started:
+        if task.done():
+            await task  # raises why it could not start
+            raise RuntimeError("the local QStash broker did not start")
+        await asyncio.sleep(0.01)
+    host, port = sock.getsockname()[:2]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def resend_lost_runs(database_url: str, client: AsyncQStash, since: datetime) -> int:
+    """Send again the runs handed to an earlier broker: those of active jobs that have not
+    moved, and whose last run went out, before this broker started at `since`.
+
+    The sweeper's rescue, with `since` as its threshold: a run published to this broker
+    is never taken for a lost one, so the rescue is safe at any moment, alongside serving
+    processes that already publish and deliver. Each re-send goes through the job's
+    version check, and only when this broker does not hold the message, so a job that
+    moved meanwhile is left alone and a run is sent once.
+    """
+    pool = create_pool(database_url, max_size=2)
+    await pool.open(wait=True)
+    try:
+        quiet_s = max((now() - since).total_seconds(), 0.0)
+        # STANDALONE: no feed here; the re-sends reach the serving processes' relays by NOTIFY.
+        resent = await rescue_stalled(pool, client, quiet_s, RESEND_LIMIT, STANDALONE)
+    finally:
+        await pool.close()
+    if resent:
+        logger.warning("re-sent %d run(s) lost with an earlier local broker's queue", resent)
+    return resent
