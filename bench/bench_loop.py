@@ -51,6 +51,7 @@ import contextlib
 import json
 import math
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -80,11 +81,11 @@ from servers import free_port, wait_for_port
 
 from domain.kinds import create_job
 from projections.log import Metadata
-from service.background import local_broker
 from service.broker.http_client import HttpClient
 from service.broker.signing import sign
 from service.jobs.command_handler import handle
 from service.jobs.kinds import load_kinds
+from service.local_broker import local_broker
 from service.qstash.client import qstash_client
 from service.qstash.signature import InvalidSignature, verify_signature
 from service.settings import DEV_CURRENT_SIGNING_KEY, DEV_NEXT_SIGNING_KEY, DEV_QSTASH_TOKEN, VARIABLES, Settings
@@ -324,7 +325,8 @@ def bare_app() -> Litestar:
             if broker:
                 base = broker
                 if broker == "embedded":
-                    base = await stack.enter_async_context(local_broker(Settings(broker_port=0)))
+                    sock = stack.enter_context(socket.create_server(("127.0.0.1", 0)))
+                    base = await stack.enter_async_context(local_broker(Settings(broker_port=0), sock))
                 client = qstash_client(DEV_QSTASH_TOKEN, base, local_broker=True)
                 stack.push_async_callback(client.http._client.aclose)
                 clients.append(client)
