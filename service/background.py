@@ -33,8 +33,8 @@ from service.store.outage import DatabaseUnavailable, Outage
 
 logger = logging.getLogger("jobtrail.background")
 
-# How long stopping waits for a task told to stop before cancelling it: well inside the 10 s
-# `serve` allows for the whole shutdown.
+# How long stopping waits for a task told to stop before cancelling it: well inside the
+# margin the supervisor allows a worker after its requests (service/cli/workers.py).
 STOP_GRACE_S = 3.0
 
 

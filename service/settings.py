@@ -34,6 +34,7 @@ VARIABLES = {
     "port": "JOBTRAIL_PORT",
     "workers": "JOBTRAIL_WORKERS",
     "pool_size": "JOBTRAIL_POOL_SIZE",
+    "shutdown_grace_s": "JOBTRAIL_SHUTDOWN_GRACE_S",
     "public_url": "JOBTRAIL_PUBLIC_URL",
     "qstash_url": "QSTASH_URL",
     "qstash_token": "QSTASH_TOKEN",
@@ -106,6 +107,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     workers: Annotated[int, msgspec.Meta(ge=1, le=MAX_WORKERS)] = 1
     # Each serving process's pool of database connections (docs/operations.md counts them all).
     pool_size: Annotated[int, msgspec.Meta(ge=2, le=1000)] = 16
+    # After SIGTERM, how long open requests may finish before they are cut off. A delivery
+    # cut off is retried by QStash, its batch run again from the start: set it above the
+    # longest batch a rolling restart should let finish (a kind's batch_timeout_s).
+    shutdown_grace_s: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 10
     # None: the address served (see base_url); set it when QStash reaches the service elsewhere.
     public_url: HttpUrl | None = None
     qstash_url: HttpUrl = DEV_QSTASH_URL

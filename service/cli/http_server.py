@@ -2,7 +2,9 @@
 
 The same in every process that serves, the only one or one of several workers: httptools
 with a bound on each request's head (service/cli/header_limits.py), uvicorn's lines
-through the app's renderer, and live streams ended before connections are drained.
+through the app's renderer, and live streams ended before connections are drained. At
+SIGTERM open requests get JOBTRAIL_SHUTDOWN_GRACE_S to finish; uvicorn then cancels
+them (a delivery cut off so answers 500 or nothing, and QStash retries it).
 """
 
 import contextlib
@@ -15,9 +17,6 @@ from litestar import Litestar
 from service.app import end_live_streams
 from service.cli.header_limits import HeaderLimitedHttpTools
 
-# How long open requests (a batch being run included) may finish after SIGTERM.
-GRACEFUL_S = 10
-
 
 class HttpServer(uvicorn.Server):
     """uvicorn waits for open responses before the lifespan's shutdown, and live streams
@@ -28,7 +27,7 @@ class HttpServer(uvicorn.Server):
     exits 0.
     """
 
-    def __init__(self, app: Litestar) -> None:
+    def __init__(self, app: Litestar, grace_s: int) -> None:
         # log_config=None: uvicorn's lines go through the app's structlog renderer, not its own.
         super().__init__(
             uvicorn.Config(
@@ -37,7 +36,7 @@ class HttpServer(uvicorn.Server):
                 log_level="info",
                 log_config=None,
                 access_log=False,
-                timeout_graceful_shutdown=GRACEFUL_S,
+                timeout_graceful_shutdown=grace_s,
             )
         )
         self.app = app

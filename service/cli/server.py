@@ -98,7 +98,7 @@ async def _serve(args: argparse.Namespace) -> int:
     )
     async with _beside_serving(settings, broker, dev=args.dev, served=served):
         if workers == 1:
-            await HttpServer(create_app(settings)).serve(sockets=[api])
+            await HttpServer(create_app(settings), settings.shutdown_grace_s).serve(sockets=[api])
         else:
             await Supervisor(settings, api, workers).run()
     return 0

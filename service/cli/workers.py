@@ -12,8 +12,8 @@ CPU). A worker whose supervisor is gone (kill -9) stops itself, as on SIGTERM.
 
 SIGTERM or SIGINT to the supervisor: every worker gets SIGTERM and stops as a lone
 process does (stops accepting, ends live streams, lets open requests finish for up to
-GRACEFUL_S, stops its background work); the supervisor waits for them up to
-STOP_TIMEOUT_S, kills any still running, and returns, so that `serve` stops the local
+JOBTRAIL_SHUTDOWN_GRACE_S, stops its background work); the supervisor waits for them
+that long plus STOP_MARGIN_S, kills any still running, and returns, so that `serve` stops the local
 broker after the last process that publishes to it.
 
 Not uvicorn's own supervisor (uvicorn.supervisors.Multiprocess): its workers run a plain
@@ -34,14 +34,14 @@ import time
 from multiprocessing.process import BaseProcess
 
 from service.app import create_app
-from service.cli.http_server import GRACEFUL_S, HttpServer
+from service.cli.http_server import HttpServer
 from service.settings import Settings
 
 logger = logging.getLogger("jobtrail.workers")
 
-# A worker's own stop is bounded by GRACEFUL_S for requests, then about 5 s for its
+# A worker's own stop is bounded by the grace for requests, then about 5 s for its
 # background work and connections.
-STOP_TIMEOUT_S = GRACEFUL_S + 10
+STOP_MARGIN_S = 10
 WATCH_S = 0.1
 # A worker that ended sooner than this after its start died young: its replacement waits.
 YOUNG_S = 5.0
@@ -54,7 +54,7 @@ def serve_worker(settings: Settings, sock: socket.socket, supervisor_pid: int) -
     """A worker's whole life: the spawned process runs this."""
     threading.Thread(target=_stop_when_orphaned, args=(supervisor_pid,), name="orphan watch", daemon=True).start()
     app = create_app(settings)
-    HttpServer(app).run(sockets=[sock])
+    HttpServer(app, settings.shutdown_grace_s).run(sockets=[sock])
 
 
 def _stop_when_orphaned(supervisor_pid: int) -> None:
@@ -138,12 +138,13 @@ class Supervisor:
         for process in running:
             process.terminate()  # SIGTERM
         self.sock.close()  # the workers hold their own copies until they stop
-        deadline = time.monotonic() + STOP_TIMEOUT_S
+        stop_timeout_s = self.settings.shutdown_grace_s + STOP_MARGIN_S
+        deadline = time.monotonic() + stop_timeout_s
         while any(process.is_alive() for process in running) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         for process in running:
             if process.is_alive():
-                logger.warning("worker pid %d did not stop within %.0f s: killed", process.pid, STOP_TIMEOUT_S)
+                logger.warning("worker pid %d did not stop within %.0f s: killed", process.pid, stop_timeout_s)
                 process.kill()
             process.join(5)
 

@@ -92,10 +92,10 @@ def stop_process(process: subprocess.Popen) -> None:
 BROKER_TIME_SCALE = "0.01"
 
 
-def start_broker(port: int, log) -> subprocess.Popen:
+def start_broker(port: int, log, time_scale: str = BROKER_TIME_SCALE) -> subprocess.Popen:
     """`jobtrail qstash-dev` on `port`, answering."""
     broker = subprocess.Popen(
-        [JOBTRAIL, "qstash-dev", "--port", str(port), "--time-scale", BROKER_TIME_SCALE], stdout=log, stderr=log
+        [JOBTRAIL, "qstash-dev", "--port", str(port), "--time-scale", time_scale], stdout=log, stderr=log
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

@@ -59,6 +59,9 @@ http {{
 }}
 """
 
+# A line of the `upstreams` log format: msec, method, uri, status, [upstream addresses].
+ACCESS_LINE = re.compile(r"(\S+) (\S+) (\S+) (\d+) \[([^\]]*)\] \[[^\]]*\]")
+
 RUNS_RECORDED = "SELECT count(*) FROM events WHERE type = 'BatchRecorded'"
 UNFINISHED = "SELECT count(*) FROM job_status WHERE status <> ALL(%(final)s)"
 ENDINGS = "SELECT stream_id::text, status, outcome, processed_runs FROM job_status"
@@ -107,9 +110,10 @@ class Nginx:
         wait_for(self._answers, "nginx to listen", timeout_s=10)
 
     def _answers(self) -> bool:
+        """nginx answers /metrics itself (403), so asking touches no upstream: one that is not
+        up yet would be marked down for fail_timeout."""
         try:
-            httpx.get(f"{self.url}/healthz", timeout=1)
-            return True
+            return httpx.get(f"{self.url}/metrics", timeout=1).status_code == 403
         except httpx.TransportError:
             assert self.process is not None and self.process.poll() is None, (self.tmp / "error.log").read_text()
             return False
@@ -169,7 +173,8 @@ def nginx_binary() -> str:
 
 @pytest.fixture
 def cluster(nginx_binary: str, database_url: str, tmp_path: Path) -> Iterator[tuple[Nginx, list[Service]]]:
-    """The broker, three services whose public URL is nginx's, and nginx: all started."""
+    """The broker, nginx, and three services whose public URL is nginx's: all started, and
+    each one's self-probe through nginx arrived, as docs/deploy.md has the reader check."""
     with ExitStack() as stack:
         broker_port = free_port()
         with (tmp_path / "broker.log").open("ab") as log:
@@ -180,6 +185,8 @@ def cluster(nginx_binary: str, database_url: str, tmp_path: Path) -> Iterator[tu
             (tmp_path / f"service{number}").mkdir()
             services.append(Service(database_url, tmp_path / f"service{number}"))
         nginx = Nginx(nginx_binary, tmp_path / "nginx", [service.port for service in services])
+        stack.callback(nginx.stop)
+        nginx.start()  # first: each service's self-probe comes back through it
         for service in services:
             # The same settings docs/deploy.md gives each process: one database, one QStash,
             # and nginx's address as the public URL.
@@ -190,9 +197,14 @@ def cluster(nginx_binary: str, database_url: str, tmp_path: Path) -> Iterator[tu
             )
             stack.callback(service.stop)
             service.start()
-        stack.callback(nginx.stop)
-        nginx.start()
+        wait_for(lambda: all(deliveries_reach(service) for service in services), "every self-probe", timeout_s=30)
         yield nginx, services
+
+
+def deliveries_reach(service: Service) -> bool:
+    deliveries = httpx.get(f"{service.base_url}/readyz", timeout=5).json()["deliveries"]
+    assert deliveries["state"] != "failed", deliveries
+    return deliveries["state"] == "ok"
 
 
 def test_jobs_complete_once_across_three_processes_behind_nginx_while_one_is_killed(cluster, database_url, key):
@@ -289,9 +301,12 @@ def answered_by(nginx: Nginx, since: float = 0.0) -> Counter[tuple[str, int]]:
     the port of the process that answered."""
     counts: Counter[tuple[str, int]] = Counter()
     for line in nginx.access_log():
-        msec, method, uri, status, addresses, _ = line.split(" ", 5)
+        # After a failover nginx lists every upstream it tried: "[a:1, b:2] [502, 200]".
+        entry = ACCESS_LINE.fullmatch(line)
+        assert entry is not None, line
+        msec, method, uri, status, addresses = entry.groups()
         if method == "POST" and uri.startswith("/qstash/") and status == "200" and float(msec) >= since:
-            last = addresses.strip("[]").split(", ")[-1]  # the process that answered, after any failover
+            last = addresses.split(", ")[-1]  # the process that answered, after any failover
             counts[(uri, int(last.rsplit(":", 1)[1]))] += 1
     return counts
 

@@ -174,3 +174,11 @@ def test_workers_and_the_pool_size_are_read_and_bounded() -> None:
     assert (settings.workers, settings.pool_size) == (4, 8)
     with pytest.raises(SettingsError, match="JOBTRAIL_WORKERS"):
         Settings.from_env({"JOBTRAIL_WORKERS": "0"})
+
+
+def test_the_shutdown_grace_is_read_and_bounded() -> None:
+    assert Settings.from_env({}).shutdown_grace_s == 10
+    assert Settings.from_env({"JOBTRAIL_SHUTDOWN_GRACE_S": "45"}).shutdown_grace_s == 45
+    for bad in ("0", "2.5", "3601"):
+        with pytest.raises(SettingsError, match="JOBTRAIL_SHUTDOWN_GRACE_S"):
+            Settings.from_env({"JOBTRAIL_SHUTDOWN_GRACE_S": bad})
