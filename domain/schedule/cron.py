@@ -1,14 +1,17 @@
-"""Five-field cron expressions in an IANA time zone, parsed and iterated by cronsim.
+"""Five-field cron expressions in an IANA time zone: cronsim reads and steps the wall clock,
+this module maps its wall-clock times onto instants.
 
-cronsim follows Debian cron across daylight-saving changes: an expression with a fixed
-minute and hour fires once a day whatever the clocks do (a time skipped by the spring
-change fires at the end of the gap, a time repeated in autumn fires at its first
-occurrence), while one with a wildcard minute or hour keeps its pace in real time.
-cronsim iterates wall-clock times, so from inside a repeated hour it can hand back a time
-on the wrong side of the one asked about, or step over one; the functions here correct
-both. Every time they return is in UTC.
+The mapping follows Debian cron, as cronsim documents: an expression with a fixed minute
+and hour fires once a day whatever the clocks do (a time the spring change skips fires at
+the end of the gap, a time the autumn change repeats fires at its first pass), while one
+with a wildcard minute or hour keeps its pace in real time (it fires in both passes of a
+repeated hour and not at all in a skipped one). cronsim is handed naive wall-clock times
+only: its own stepping through a zone skips fires around a 30-minute change (Lord Howe)
+and can loop for ever around a 45-minute offset's change (Chatham). Every time these
+functions return is in UTC.
 """
 
+import heapq
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -25,7 +28,10 @@ _ALLOWED = {
     "month": "1-12 or JAN-DEC",
     "day-of-week": "0-7 or SUN-SAT, 5L or MON#1",
 }
-_ANY_MOMENT = datetime(2000, 1, 1, tzinfo=UTC)  # parsing needs a start; any will do
+_ANY_MOMENT = datetime(2000, 1, 1)  # parsing needs a start; any will do
+# Offsets are sampled this far either side of a moment: DST changes are months apart, and
+# no offset changes by as much.
+_SPAN = timedelta(hours=26)
 
 
 class InvalidCron(ValueError):
@@ -100,33 +106,73 @@ def _aware(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+def _fixed_time(expression: str) -> bool:
+    """Debian's (and cronsim's) test for a job that runs at specific times of day."""
+    minute, hour = expression.split()[:2]
+    return not minute.startswith("*") and not hour.startswith("*")
+
+
+def _instants(wall: datetime, local: ZoneInfo, fixed: bool) -> list[datetime]:
+    """The instants (UTC, ascending) a wall-clock time on `local` fires at: one, none (a
+    wildcard's time in a skipped hour) or two (a wildcard's time in a repeated hour)."""
+    first = wall.replace(tzinfo=local, fold=0).astimezone(UTC)
+    if first.astimezone(local).replace(tzinfo=None) != wall:  # skipped by a spring change
+        if not fixed:
+            return []
+        while first.astimezone(local).replace(tzinfo=None) != wall:  # on to the end of the gap
+            wall += timedelta(minutes=1)
+            first = wall.replace(tzinfo=local, fold=0).astimezone(UTC)
+        return [first]
+    second = wall.replace(tzinfo=local, fold=1).astimezone(UTC)
+    return [first, second] if second != first and not fixed else [first]
+
+
+def _offsets(moment: datetime, local: ZoneInfo) -> tuple[timedelta, timedelta]:
+    """The least and greatest offset of `local` around `moment`."""
+    found = [(moment + step).astimezone(local).utcoffset() for step in (-_SPAN, timedelta(0), _SPAN)]
+    offsets = [offset for offset in found if offset is not None]
+    return min(offsets), max(offsets)
+
+
 def fires_after(expression: str, time_zone: str, after: datetime) -> Iterator[datetime]:
     """Every time the expression fires strictly after `after`, in order, in UTC."""
-    after = _aware(after)
-    for found in CronSim(expression, after.astimezone(zone(time_zone))):
-        moment = found.astimezone(UTC)
-        if moment > after:  # a wall-clock step back across a repeated hour can land before `after`
-            yield moment
+    after, local, fixed = _aware(after), zone(time_zone), _fixed_time(expression)
+    # No wall-clock time before `after` read at the zone's least offset fires after `after`.
+    start = (after + _offsets(after, local)[0]).replace(tzinfo=None)
+    pending: list[datetime] = []  # the second passes of a repeated hour come after later wall times
+    last = after
+    for wall in CronSim(expression, start):
+        instants = _instants(wall, local, fixed)
+        if not instants:
+            continue
+        for instant in instants:
+            heapq.heappush(pending, instant)
+        while pending and pending[0] <= instants[0]:  # no later wall time fires before instants[0]
+            instant = heapq.heappop(pending)
+            if instant > last:
+                last = instant
+                yield instant
+    for instant in sorted(pending):  # the fifty years cronsim looks ahead are over
+        if instant > last:
+            last = instant
+            yield instant
 
 
 def previous_fire(expression: str, time_zone: str, at: datetime) -> datetime | None:
     """The latest time the expression fires at or before `at`, in UTC; None if none in 50 years."""
-    at = _aware(at)
-    # Reverse iteration yields times strictly before its start, at whole seconds. From inside
-    # a repeated hour it reads the wall clock alone and can step over a fire that happened
-    # between the two readings of the same time, so the forward loop below picks it back up.
-    start = at.replace(microsecond=0) + timedelta(seconds=1)
-    found = None
-    for moment in CronSim(expression, start.astimezone(zone(time_zone)), reverse=True):
-        if moment.astimezone(UTC) <= at:
-            found = moment.astimezone(UTC)
-            break
-    if found is None:
-        return None
-    for moment in fires_after(expression, time_zone, found):
-        if moment > at:
-            break
-        found = moment
+    at, local, fixed = _aware(at), zone(time_zone), _fixed_time(expression)
+    least, greatest = _offsets(at, local)
+    # No wall-clock time after `at` read at the zone's greatest offset fires at or before `at`;
+    # reverse iteration yields times strictly before its start, at whole seconds.
+    start = (at + greatest).replace(tzinfo=None, microsecond=0) + timedelta(seconds=1)
+    found: datetime | None = None
+    for wall in CronSim(expression, start, reverse=True):
+        instants = _instants(wall, local, fixed)
+        if instants and found is not None and instants[0] + (greatest - least) <= found:
+            break  # earlier wall times fire earlier still, a repeated hour's second pass included
+        earlier = [instant for instant in instants if instant <= at]
+        if earlier and (found is None or earlier[-1] > found):
+            found = earlier[-1]
     return found
 
 

@@ -9,7 +9,7 @@ tick already recorded or that comes while the schedule is paused, deleted or pas
 """
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, assert_never
 from uuid import UUID
 
@@ -128,6 +128,8 @@ def _checked(spec: dict[str, Any], at: datetime, only: set[str] | None = None) -
             raise InvalidSchedule(name, f"{name} must be at least {least}")
     if asked("deadline_s") and spec["deadline_s"] is not None and spec["deadline_s"] <= 0:
         raise InvalidSchedule("deadline_s", "deadline_s must be positive")
+    if end_at is not None and asked("end_at"):
+        checked["end_at"] = end_at = end_at.astimezone(UTC)  # stored in UTC, as every time the schedule records
     if end_at is not None and (asked("end_at") or asked("cron") or asked("time_zone")):
         if end_at <= at:
             raise InvalidSchedule("end_at", "the end date is in the past")
