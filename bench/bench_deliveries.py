@@ -54,10 +54,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import jwt
 import msgspec
 import psycopg
+import servers
 import uvicorn
 from bare import CREATE_BARE_TABLES, INSERT_BARE_EVENT, UPSERT_BARE_STATUS
 from cpu import postgres_cpu_s, process_cpu_s
@@ -67,7 +67,7 @@ from litestar.datastructures import State
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from ratios import ratio_line
-from servers import free_port, server_process
+from servers import server_process
 
 from domain.kinds import create_job
 from projections.log import Metadata
@@ -366,40 +366,10 @@ def measure_throughput(
 @contextmanager
 def jobtrail_serve(url: str, data_dir: Path) -> Iterator[int]:
     """Yields the server's process id, once it answers /readyz."""
-    port, broker_port = free_port(), free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "JOBTRAIL_DATA_DIR": str(data_dir),
-        "JOBTRAIL_PORT": str(port),
-        "JOBTRAIL_PUBLIC_URL": base,
-        "JOBTRAIL_BROKER_PORT": str(broker_port),
-        "JOBTRAIL_BROKER_TIME_SCALE": "1",
-    }
+    env = {**os.environ, "JOBTRAIL_BROKER_TIME_SCALE": "1"}
     env.pop("QSTASH_TOKEN", None)
-    log = data_dir / "server.log"
-    with log.open("ab") as out:
-        process = subprocess.Popen([JOBTRAIL, "serve"], env=env, stdout=out, stderr=out)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"jobtrail serve did not get ready:\n{log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
+    with servers.jobtrail_serve([JOBTRAIL, "serve"], url, data_dir, env, timeout_s=30) as (_base, process):
         yield process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 EVENTS = "SELECT type, recorded_at FROM events WHERE stream_id = %s ORDER BY version"

@@ -67,6 +67,7 @@ from typing import Any
 import httpx
 import msgspec
 import psycopg
+import servers
 import uvicorn
 from bare import CREATE_BARE_TABLES, INSERT_BARE_EVENT
 from cpu import postgres_cpu_s, process_cpu_s, tree_cpu_s
@@ -77,7 +78,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from qstash import AsyncQStash
 from ratios import ratio_line
-from servers import free_port, wait_for_port
+from servers import free_port, stop, wait_for_port, wait_ready
 
 from domain.kinds import create_job
 from projections.log import Metadata
@@ -183,27 +184,8 @@ def measured(
 
 def wait_until_ready(url: str, process: subprocess.Popen, what: str, log: Path | None = None) -> None:
     """Until `url` answers 200, then SETTLE_S more."""
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            detail = f":\n{log.read_text()[-2000:]}" if log is not None else ""
-            raise SystemExit(f"{what} did not get ready{detail}")
-        time.sleep(0.1)
+    wait_ready(url, process, what, log)
     time.sleep(SETTLE_S)
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 async def wait_until_recorded(url: str, progress: str, expected: int, timeout_s: float) -> None:
@@ -239,26 +221,12 @@ def serve_has_workers() -> bool:
 @contextmanager
 def jobtrail_serve(url: str, data_dir: Path, workers: int) -> Iterator[int]:
     """Yields the server's process id once /readyz answered and its workers settled."""
-    port, broker_port = free_port(), free_port()
-    base = f"http://127.0.0.1:{port}"
     env = {name: value for name, value in os.environ.items() if name not in VARIABLES.values()}
     env.pop("JOBTRAIL_WORKERS", None)
-    env |= {
-        "DATABASE_URL": url,
-        "JOBTRAIL_DATA_DIR": str(data_dir),
-        "JOBTRAIL_PORT": str(port),
-        "JOBTRAIL_PUBLIC_URL": base,
-        "JOBTRAIL_BROKER_PORT": str(broker_port),
-    }
     command = [JOBTRAIL, "serve"] + (["--workers", str(workers)] if workers > 1 else [])
-    log = data_dir / "server.log"
-    with log.open("ab") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=out)
-    try:
-        wait_until_ready(f"{base}/readyz", process, "jobtrail serve", log)
+    with servers.jobtrail_serve(command, url, data_dir, env) as (_base, process):
+        time.sleep(SETTLE_S)
         yield process.pid
-    finally:
-        stop(process)
 
 
 async def create_jobs(url: str, jobs: int, runs: int) -> None:

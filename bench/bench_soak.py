@@ -31,7 +31,6 @@ import json
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,8 +42,8 @@ from typing import Any
 
 import httpx
 import psycopg
+import servers
 from databases import scratch_database
-from servers import free_port
 
 from service.auth.keys import Scope, create_key
 
@@ -82,43 +81,14 @@ def serve_traced(snapshot_dir: Path) -> int:
 @contextmanager
 def jobtrail_serve(url: str, data_dir: Path, trace_dir: Path | None) -> Iterator[tuple[str, int]]:
     """The server's base URL and process id, once it answers /readyz."""
-    port, broker_port = free_port(), free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "JOBTRAIL_DATA_DIR": str(data_dir),
-        "JOBTRAIL_PORT": str(port),
-        "JOBTRAIL_PUBLIC_URL": base,
-        "JOBTRAIL_BROKER_PORT": str(broker_port),
-    }
+    env = dict(os.environ)
     env.pop("QSTASH_TOKEN", None)
     if trace_dir is not None:
         command = [sys.executable, str(THIS), "--serve-traced", str(trace_dir)]
     else:
         command = [sys.executable, "-c", "import sys; from service.cli import main; sys.exit(main(['serve']))"]
-    log = data_dir / "server.log"
-    with log.open("ab") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=out)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"jobtrail serve did not get ready:\n{log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
+    with servers.jobtrail_serve(command, url, data_dir, env) as (base, process):
         yield base, process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def log_lines(log: Path) -> collections.Counter[tuple[str, str]]:

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -59,3 +61,53 @@ def server_process(bench: Path, which: str, url: str) -> Iterator[tuple[int, int
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def wait_ready(url: str, process: subprocess.Popen, what: str, log: Path | None = None, timeout_s: float = 60) -> None:
+    """Until `url` answers 200; the bench ends if the process does or time runs out first."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            detail = f":\n{log.read_text()[-2000:]}" if log is not None else ""
+            raise SystemExit(f"{what} did not get ready{detail}")
+        time.sleep(0.1)
+
+
+def stop(process: subprocess.Popen, timeout_s: float = 30) -> None:
+    """SIGTERM, and SIGKILL if it has not ended within `timeout_s`."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def jobtrail_serve(
+    command: list[str], url: str, data_dir: Path, env: dict[str, str], timeout_s: float = 60
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A `jobtrail serve` on free ports against `url`, logging to data_dir/server.log; yields
+    its base URL and process once /readyz answers, and stops it after."""
+    port, broker_port = free_port(), free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = env | {
+        "DATABASE_URL": url,
+        "JOBTRAIL_DATA_DIR": str(data_dir),
+        "JOBTRAIL_PORT": str(port),
+        "JOBTRAIL_PUBLIC_URL": base,
+        "JOBTRAIL_BROKER_PORT": str(broker_port),
+    }
+    log = data_dir / "server.log"
+    with log.open("ab") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=out)
+    try:
+        wait_ready(f"{base}/readyz", process, "jobtrail serve", log, timeout_s)
+        yield base, process
+    finally:
+        stop(process)

@@ -7,7 +7,7 @@ far more). Replay never consults either: history is trusted.
 
 from enum import StrEnum
 
-from transitions import Machine
+from domain import machine_table
 
 
 class Status(StrEnum):
@@ -35,7 +35,7 @@ class Trigger(StrEnum):
 FINAL: frozenset[Status] = frozenset({Status.COMPLETED, Status.CANCELLED})
 ACTIVE: frozenset[Status] = frozenset({Status.PENDING, Status.PROCESSING})
 
-# (trigger, sources, dest). transitions reads Enum states by name, so it is handed values.
+# (trigger, sources, dest)
 _MOVES: list[tuple[Trigger, list[Status], Status]] = [
     (Trigger.START, [Status.PENDING], Status.PROCESSING),
     (Trigger.RECORD_BATCH, [Status.PROCESSING], Status.PROCESSING),
@@ -50,29 +50,8 @@ _MOVES: list[tuple[Trigger, list[Status], Status]] = [
     (Trigger.REDISPATCH, [Status.PROCESSING], Status.PROCESSING),
 ]
 
-MACHINE = Machine(
-    model=None,
-    states=[status.value for status in Status],
-    initial=Status.PENDING.value,
-    auto_transitions=False,
-    transitions=[
-        {"trigger": trigger.value, "source": [s.value for s in sources], "dest": dest.value}
-        for trigger, sources, dest in _MOVES
-    ],
-)
-
-
-def _table(machine: Machine) -> dict[tuple[Status, Trigger], Status]:
-    table = {}
-    for trigger, event in machine.events.items():
-        for source, transitions in event.transitions.items():
-            for transition in transitions:
-                assert transition.dest is not None, "every move names its destination"
-                table[Status(source), Trigger(trigger)] = Status(transition.dest)
-    return table
-
-
-TRANSITIONS: dict[tuple[Status, Trigger], Status] = _table(MACHINE)
+MACHINE = machine_table.build(Status, Status.PENDING, _MOVES)
+TRANSITIONS: dict[tuple[Status, Trigger], Status] = machine_table.read(MACHINE, Status, Trigger)
 
 
 def next_status(status: Status, trigger: Trigger) -> Status | None:
@@ -82,8 +61,4 @@ def next_status(status: Status, trigger: Trigger) -> Status | None:
 
 def mermaid() -> str:
     """The state diagram, drawn from the Machine, for the README."""
-    lines = ["stateDiagram-v2", f"    [*] --> {Status.PENDING}"]
-    for (source, trigger), dest in sorted(TRANSITIONS.items()):
-        lines.append(f"    {source} --> {dest}: {trigger}")
-    lines += [f"    {status} --> [*]" for status in sorted(FINAL)]
-    return "\n".join(lines)
+    return machine_table.mermaid(TRANSITIONS, [Status.PENDING], FINAL)

@@ -6,7 +6,7 @@ A schedule enters it at creation, active or, when created paused, paused; delete
 
 from enum import StrEnum
 
-from transitions import Machine
+from domain import machine_table
 
 
 class ScheduleStatus(StrEnum):
@@ -29,7 +29,7 @@ ENTRY: frozenset[ScheduleStatus] = frozenset({ScheduleStatus.ACTIVE, ScheduleSta
 
 _ACTIVE, _PAUSED, _DELETED = ScheduleStatus
 
-# (trigger, sources, dest), handed to transitions as values (it reads Enum states by name).
+# (trigger, sources, dest)
 _MOVES: list[tuple[ScheduleTrigger, list[ScheduleStatus], ScheduleStatus]] = [
     (ScheduleTrigger.UPDATE, [_ACTIVE], _ACTIVE),
     (ScheduleTrigger.UPDATE, [_PAUSED], _PAUSED),
@@ -41,29 +41,10 @@ _MOVES: list[tuple[ScheduleTrigger, list[ScheduleStatus], ScheduleStatus]] = [
     (ScheduleTrigger.TRIGGER, [_PAUSED], _PAUSED),
 ]
 
-MACHINE = Machine(
-    model=None,
-    states=[status.value for status in ScheduleStatus],
-    initial=ScheduleStatus.ACTIVE.value,
-    auto_transitions=False,
-    transitions=[
-        {"trigger": trigger.value, "source": [s.value for s in sources], "dest": dest.value}
-        for trigger, sources, dest in _MOVES
-    ],
+MACHINE = machine_table.build(ScheduleStatus, ScheduleStatus.ACTIVE, _MOVES)
+TRANSITIONS: dict[tuple[ScheduleStatus, ScheduleTrigger], ScheduleStatus] = machine_table.read(
+    MACHINE, ScheduleStatus, ScheduleTrigger
 )
-
-
-def _table(machine: Machine) -> dict[tuple[ScheduleStatus, ScheduleTrigger], ScheduleStatus]:
-    table = {}
-    for trigger, event in machine.events.items():
-        for source, transitions in event.transitions.items():
-            for transition in transitions:
-                assert transition.dest is not None, "every move names its destination"
-                table[ScheduleStatus(source), ScheduleTrigger(trigger)] = ScheduleStatus(transition.dest)
-    return table
-
-
-TRANSITIONS: dict[tuple[ScheduleStatus, ScheduleTrigger], ScheduleStatus] = _table(MACHINE)
 
 
 def next_status(status: ScheduleStatus, trigger: ScheduleTrigger) -> ScheduleStatus | None:
@@ -73,8 +54,4 @@ def next_status(status: ScheduleStatus, trigger: ScheduleTrigger) -> ScheduleSta
 
 def mermaid() -> str:
     """The state diagram, drawn from the Machine, for docs/architecture.md."""
-    lines = ["stateDiagram-v2"] + [f"    [*] --> {status}" for status in sorted(ENTRY)]
-    for (source, trigger), dest in sorted(TRANSITIONS.items()):
-        lines.append(f"    {source} --> {dest}: {trigger}")
-    lines += [f"    {status} --> [*]" for status in sorted(FINAL)]
-    return "\n".join(lines)
+    return machine_table.mermaid(TRANSITIONS, ENTRY, FINAL)

@@ -1,11 +1,8 @@
 """Events are stored forever: they must round-trip, keep their tags and decode old JSON."""
 
 import inspect
-import types
-import typing
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
 
 import msgspec
 import pytest
@@ -31,6 +28,7 @@ from domain.events import (
     list_decoder,
     type_name,
 )
+from tests.domain.strategies import events_of
 
 GOLDEN = Path(__file__).parent / "golden"
 TAGS = [cls.__name__ for cls in EVENT_TYPES]
@@ -70,55 +68,6 @@ EXPECTED: dict[str, AnyEvent] = {
     "JobRequeued": JobRequeued(at=_utc(14, 0), requeue=1, deadline=_utc(15, 0)),
     "RunRedispatched": RunRedispatched(at=_utc(14, 30), run=3, redispatch=1),
 }
-
-
-# -- strategies ---------------------------------------------------------------------------
-
-offsets = st.integers(-23 * 60 - 59, 23 * 60 + 59).map(lambda minutes: timezone(timedelta(minutes=minutes)))
-aware_datetimes = st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(9998, 12, 30), timezones=offsets)
-json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**63), 2**63 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text()
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
-    max_leaves=8,
-)
-
-
-def strategy_for(annotation: Any) -> st.SearchStrategy:
-    """Values msgspec can store for a field's type; an unknown type fails loudly."""
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if annotation is datetime:
-        return aware_datetimes
-    if annotation is bool:
-        return st.booleans()
-    if annotation is int:
-        return st.integers(-(2**63), 2**63 - 1)
-    if annotation is float:
-        return st.floats(allow_nan=False, allow_infinity=False)
-    if annotation is str:
-        return st.text()
-    if annotation is type(None):
-        return st.none()
-    if annotation is Any:
-        return json_values
-    if origin is Literal:
-        return st.sampled_from(args)
-    if origin in (typing.Union, types.UnionType):
-        return st.one_of(*map(strategy_for, args))
-    if origin is dict and args[0] is str:
-        return st.dictionaries(st.text(), strategy_for(args[1]), max_size=4)
-    raise NotImplementedError(f"add a strategy for {annotation!r}")
-
-
-def events_of(cls: type[AnyEvent]) -> st.SearchStrategy:
-    fields = {field.name: strategy_for(field.type) for field in msgspec.structs.fields(cls)}
-    return st.builds(cls, **fields)
 
 
 any_event = st.one_of(*map(events_of, EVENT_TYPES))

@@ -1,5 +1,6 @@
 """End to end: a real `jobtrail serve` process with its in-process broker, over loopback."""
 
+import asyncio
 import os
 import signal
 import socket
@@ -13,6 +14,7 @@ import httpx
 import psycopg
 import pytest
 
+from projections.drift import find_drift
 from service.auth.keys import Scope, create_key
 from service.settings import DEV_QSTASH_TOKEN
 
@@ -67,6 +69,18 @@ class Service:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
 
+    def terminate(self, wait_s: float) -> tuple[int, float]:
+        """SIGTERM; the exit code and how long the process took to end (killed past `wait_s`)."""
+        assert self.process is not None
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(wait_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+        return code, time.monotonic() - started
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
@@ -107,15 +121,26 @@ def start_broker(port: int, log, time_scale: str = BROKER_TIME_SCALE) -> subproc
     raise RuntimeError("the broker did not start")
 
 
-@pytest.fixture
-def key(database_url: str) -> str:
-    import asyncio
-
+def new_key(database_url: str, *scopes: Scope) -> str:
     async def make() -> str:
         async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-            return await create_key(conn, "e2e", (Scope.JOBS_WRITE, Scope.JOBS_READ, Scope.AUDIT_READ))
+            return await create_key(conn, "e2e", scopes)
 
     return asyncio.run(make())
+
+
+@pytest.fixture
+def key(database_url: str) -> str:
+    return new_key(database_url, Scope.JOBS_WRITE, Scope.JOBS_READ, Scope.AUDIT_READ)
+
+
+@pytest.fixture
+def auditor(database_url: str) -> str:
+    return new_key(database_url, Scope.AUDIT_READ)
+
+
+def api_client(service: Service, key: str) -> httpx.Client:
+    return httpx.Client(base_url=service.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
 
 
 @pytest.fixture
@@ -131,7 +156,7 @@ def service(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -
 
 @pytest.fixture
 def api(service: Service, key: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=service.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=10) as client:
+    with api_client(service, key) as client:
         yield client
 
 
@@ -165,3 +190,18 @@ def wait_until_final(api: httpx.Client, job_id: str, timeout_s: float = 30) -> d
 
 def history(api: httpx.Client, job_id: str) -> list[dict]:
     return api.get(f"/v1/jobs/{job_id}/events").json()["events"]
+
+
+def recorded_runs(events: list[dict]) -> list[int]:
+    """The runs a job's history records a batch of, in order."""
+    return [e["data"]["run"] for e in events if e["type"] == "BatchRecorded"]
+
+
+def drift(database_url: str) -> list:
+    """Where the projection differs from a replay of the log (nothing, when they agree)."""
+
+    async def find() -> list:
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+            return await find_drift(conn)
+
+    return asyncio.run(find())

@@ -9,15 +9,16 @@ the second the in-process broker dies with the service.
 import asyncio
 import time
 
-import httpx
 import psycopg
 
-from projections.drift import find_drift
 from service.settings import DEV_QSTASH_TOKEN
 from tests.e2e.conftest import (
     Service,
+    api_client,
+    drift,
     free_port,
     history,
+    recorded_runs,
     runs_done,
     start_broker,
     stop_process,
@@ -35,18 +36,13 @@ async def every_latest_run_handed_to_broker(database_url: str) -> bool:
         return (await (await conn.execute(query)).fetchone())[0]
 
 
-async def drift(database_url: str) -> list:
-    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-        return await find_drift(conn)
-
-
 def test_a_job_survives_its_server_being_killed_mid_run(database_url, tmp_path, key):
     broker_port = free_port()
     with (tmp_path / "broker.log").open("ab") as broker_log:
         broker = start_broker(broker_port, broker_log)
         service = Service(database_url, tmp_path)
         service.env.update(QSTASH_TOKEN=DEV_QSTASH_TOKEN, QSTASH_URL=f"http://127.0.0.1:{broker_port}")
-        api = httpx.Client(base_url=service.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+        api = api_client(service, key)
         try:
             service.start()
             job = api.post(
@@ -64,9 +60,9 @@ def test_a_job_survives_its_server_being_killed_mid_run(database_url, tmp_path, 
             stop_process(broker)
     assert (done["status"], done["outcome"], done["processed_runs"]) == ("completed", "exhausted", 50)
     assert [e["version"] for e in events] == list(range(1, len(events) + 1))
-    runs = [e["data"]["run"] for e in events if e["type"] == "BatchRecorded"]
+    runs = recorded_runs(events)
     assert runs == list(range(1, 51))  # every run recorded once, in order
-    assert asyncio.run(drift(database_url)) == []  # the projection equals a replay
+    assert drift(database_url) == []  # the projection equals a replay
 
 
 def test_runs_lost_with_an_in_process_broker_are_sent_again_at_start(database_url, tmp_path, key):
@@ -75,7 +71,7 @@ def test_runs_lost_with_an_in_process_broker_are_sent_again_at_start(database_ur
     each job's version check, rather than after JOBTRAIL_REDISPATCH_AFTER_S (default 300 s)."""
     service = Service(database_url, tmp_path)
     assert "JOBTRAIL_REDISPATCH_AFTER_S" not in service.env
-    api = httpx.Client(base_url=service.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    api = api_client(service, key)
     body = {"kind": "demo.count", "params": {"total": 200, "per_batch": 20, "slow_ms": 300}}
     try:
         service.start()
@@ -94,6 +90,6 @@ def test_runs_lost_with_an_in_process_broker_are_sent_again_at_start(database_ur
     assert 1 <= sum(map(len, redispatched)) <= 3  # at most once a job: a run just queued went out as usual
     assert all(e["provenance"]["actor"] == "sweeper" for e in sum(redispatched, []))
     for events in histories:
-        runs = [e["data"]["run"] for e in events if e["type"] == "BatchRecorded"]
+        runs = recorded_runs(events)
         assert runs == list(range(1, 11))
-    assert asyncio.run(drift(database_url)) == []
+    assert drift(database_url) == []

@@ -21,12 +21,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from service.auth.keys import Scope, create_key
-from tests.e2e.conftest import JOBTRAIL, Service, create, free_port, wait_for, wait_until_final
+from tests.e2e.conftest import JOBTRAIL, Service, api_client, create, free_port, wait_for, wait_until_final
 from tests.e2e.processes import running
 
 
@@ -37,10 +35,6 @@ def readiness(base_url: str) -> tuple[int, dict]:
 
 def deliveries_state(base_url: str) -> str | None:
     return readiness(base_url)[1].get("deliveries", {}).get("state")
-
-
-def api_client(service: Service, key: str) -> httpx.Client:
-    return httpx.Client(base_url=service.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
 
 
 def test_with_no_public_url_deliveries_follow_the_port_served(database_url, tmp_path, key):
@@ -129,17 +123,6 @@ def another_service() -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-@pytest.fixture
-def auditor(database_url: str) -> str:
-    import asyncio
-
-    async def make() -> str:
-        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-            return await create_key(conn, "e2e", (Scope.AUDIT_READ,))
-
-    return asyncio.run(make())
 
 
 @pytest.mark.parametrize("elsewhere", ["another service answers", "nothing listens"])

@@ -8,9 +8,6 @@ one whose batch outlasts the grace is cut off, and QStash's retry, reaching the 
 service, records its run once.
 """
 
-import signal
-import subprocess
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,9 +20,11 @@ from service.cli.workers import STOP_MARGIN_S
 from service.settings import DEV_QSTASH_TOKEN
 from tests.e2e.conftest import (
     Service,
+    api_client,
     create,
     free_port,
     history,
+    recorded_runs,
     runs_done,
     start_broker,
     stop_process,
@@ -52,29 +51,16 @@ MESSAGE_OF_RUN = "SELECT message_id FROM outbox WHERE stream_id = %s AND run = %
 ANSWER = "SELECT outcome, status_code FROM inbox WHERE message_id = %s"
 
 
-def terminate(service: Service) -> tuple[int, float]:
-    """SIGTERM; the exit code and how long the process took to end."""
-    assert service.process is not None
-    started = time.monotonic()
-    service.process.send_signal(signal.SIGTERM)
-    try:
-        code = service.process.wait(GRACEFUL_LIMIT_S * 4)
-    except subprocess.TimeoutExpired:
-        service.kill()
-        raise
-    return code, time.monotonic() - started
-
-
 def test_sigterm_with_a_job_running_stops_within_the_graceful_limit(database_url, tmp_path, key):
     service = Service(database_url, tmp_path)
-    api = httpx.Client(base_url=service.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    api = api_client(service, key)
     try:
         service.start()
         job = api.post(
             "/v1/jobs", json={"kind": "demo.count", "params": {"total": 200, "per_batch": 20, "slow_ms": 200}}
         ).json()
         wait_for(lambda: runs_done(api, job["id"]) >= 2, "two batches")
-        code, took_s = terminate(service)
+        code, took_s = service.terminate(GRACEFUL_LIMIT_S * 4)
         service.start()
         done = wait_until_final(api, job["id"], timeout_s=60)
         events = history(api, job["id"])
@@ -84,7 +70,7 @@ def test_sigterm_with_a_job_running_stops_within_the_graceful_limit(database_url
     assert code == 0, service.log.read_text()[-3000:]
     assert took_s < GRACEFUL_LIMIT_S, f"took {took_s:.1f} s"
     assert (done["status"], done["processed_runs"]) == ("completed", 10)
-    runs = [e["data"]["run"] for e in events if e["type"] == "BatchRecorded"]
+    runs = recorded_runs(events)
     assert runs == list(range(1, 11))
 
 
@@ -137,13 +123,13 @@ def test_a_delivery_shorter_than_the_grace_finishes_during_sigterm_and_is_not_re
     database_url, tmp_path, key, broker
 ):
     service = behind(broker, Service(database_url, tmp_path))
-    api = httpx.Client(base_url=service.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    api = api_client(service, key)
     try:
         service.start()
         job = create(api, params={"total": 20, "per_batch": 20, "slow_ms": 1500})["id"]  # one run
         wait_until_running(api, job)
         unrecorded_at_sigterm = runs_done(api, job) == 0
-        code, took_s = terminate(service)
+        code, took_s = service.terminate(GRACEFUL_LIMIT_S * 4)
         (message_id,) = rows(database_url, MESSAGE_OF_RUN, job, 1)[0]
         held = broker.holds(message_id)
     finally:
@@ -173,12 +159,12 @@ def test_a_delivery_cut_off_by_the_grace_is_retried_by_qstash_after_the_restart_
         JOBTRAIL_WORKERS="2",
         JOBTRAIL_SHUTDOWN_GRACE_S=str(SHORT_GRACE_S),
     )
-    api = httpx.Client(base_url=service.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    api = api_client(service, key)
     try:
         service.start()
         job = create(api, params={"total": 40, "per_batch": 20, "slow_ms": SLOW_MS})["id"]  # two runs
         wait_until_running(api, job)
-        code, took_s = terminate(service)
+        code, took_s = service.terminate(GRACEFUL_LIMIT_S * 4)
         (message_id,) = rows(database_url, MESSAGE_OF_RUN, job, 1)[0]
         held_for_retry = broker.holds(message_id)
         service.start()

@@ -8,21 +8,26 @@ is killed is replaced while the other keeps answering; SIGTERM stops the lot, an
 next start re-sends the runs its broker took with it.
 """
 
-import asyncio
 import json
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import httpx
 import psycopg
-import pytest
 
-from projections.drift import find_drift
-from service.auth.keys import Scope, create_key
-from tests.e2e.conftest import Service, create, history, runs_done, wait_for, wait_until_final
+from tests.e2e.conftest import (
+    Service,
+    api_client,
+    create,
+    drift,
+    history,
+    recorded_runs,
+    runs_done,
+    wait_for,
+    wait_until_final,
+)
 from tests.e2e.processes import alive, children, command_line
 from tests.e2e.sse import data_messages
 
@@ -54,15 +59,6 @@ def with_workers(database_url: str, tmp_path: Path, count: int = WORKERS) -> Ser
     return service
 
 
-@pytest.fixture
-def auditor(database_url: str) -> str:
-    async def make() -> str:
-        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-            return await create_key(conn, "e2e", (Scope.AUDIT_READ,))
-
-    return asyncio.run(make())
-
-
 def query(database_url: str, sql: str) -> tuple:
     with psycopg.connect(database_url) as conn:
         row = conn.execute(sql).fetchone()
@@ -70,14 +66,9 @@ def query(database_url: str, sql: str) -> tuple:
     return row
 
 
-async def drift(database_url: str) -> list:
-    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-        return await find_drift(conn)
-
-
 def test_two_workers_share_every_duty_and_each_run_is_sent_and_recorded_once(database_url, tmp_path, key, auditor):
     service = with_workers(database_url, tmp_path)
-    api = httpx.Client(base_url=service.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    api = api_client(service, key)
     try:
         service.start()
         assert len(workers_of(service)) == WORKERS
@@ -95,13 +86,13 @@ def test_two_workers_share_every_duty_and_each_run_is_sent_and_recorded_once(dat
         service.stop()
     assert [(job["status"], job["processed_runs"]) for job in done] == [("completed", RUNS)] * JOBS
     for events in histories:
-        assert [e["data"]["run"] for e in events if e["type"] == "BatchRecorded"] == list(range(1, RUNS + 1))
+        assert recorded_runs(events) == list(range(1, RUNS + 1))
     rows, sent_once, message_ids = query(database_url, OUTBOX)
     assert rows == JOBS * RUNS and sent_once == rows and message_ids == rows
     assert query(database_url, DELIVERED) == (rows,) == query(database_url, INBOX)
     assert [d["version"] for d in seen] == [e["version"] for e in histories[0]]  # the watch saw every step once
     assert seen[-1]["status"] == "completed"
-    assert asyncio.run(drift(database_url)) == []
+    assert drift(database_url) == []
     assert ready["deliveries"]["state"] == "ok"
 
 
@@ -127,7 +118,7 @@ def test_a_killed_worker_is_replaced_while_the_other_keeps_answering(database_ur
                     break
             time.sleep(0.05)
         after = workers_of(service)
-        api = httpx.Client(base_url=service.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+        api = api_client(service, key)
         job = wait_until_final(api, create(api, params={"total": 60, "per_batch": 20})["id"])
         api.close()
     finally:
@@ -141,22 +132,14 @@ def test_a_killed_worker_is_replaced_while_the_other_keeps_answering(database_ur
 def test_sigterm_stops_every_worker_and_the_next_start_resends_what_the_broker_held(database_url, tmp_path, key):
     """The supervisor's broker dies with it; the next `serve` re-sends the runs it held, each once."""
     service = with_workers(database_url, tmp_path)
-    api = httpx.Client(base_url=service.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    api = api_client(service, key)
     slow = {"total": 200, "per_batch": 20, "slow_ms": 200}
     try:
         service.start()
         workers = workers_of(service)
         jobs = [create(api, params=slow)["id"] for _ in range(4)]
         wait_for(lambda: all(runs_done(api, job) >= 2 for job in jobs), "two batches of each job")
-        assert service.process is not None
-        started = time.monotonic()
-        service.process.send_signal(signal.SIGTERM)
-        try:
-            code = service.process.wait(GRACEFUL_LIMIT_S * 3)
-        except subprocess.TimeoutExpired:
-            service.kill()
-            raise
-        took_s = time.monotonic() - started
+        code, took_s = service.terminate(GRACEFUL_LIMIT_S * 3)
         left = [pid for pid in workers if alive(pid)]
         service.start()
         done = [wait_until_final(api, job, timeout_s=60) for job in jobs]
@@ -169,18 +152,18 @@ def test_sigterm_stops_every_worker_and_the_next_start_resends_what_the_broker_h
     assert left == []
     assert [(job["status"], job["processed_runs"]) for job in done] == [("completed", 10)] * 4
     for events in histories:
-        assert [e["data"]["run"] for e in events if e["type"] == "BatchRecorded"] == list(range(1, 11))
+        assert recorded_runs(events) == list(range(1, 11))
     redispatched = [[e for e in events if e["type"] == "RunRedispatched"] for events in histories]
     assert 1 <= sum(map(len, redispatched)) and all(len(r) <= 1 for r in redispatched)
     assert "lost with an earlier local broker" in service.log.read_text()
-    assert asyncio.run(drift(database_url)) == []
+    assert drift(database_url) == []
 
 
 def test_workers_bound_request_heads_and_end_live_streams_when_stopping(database_url, tmp_path, key):
     """The one process's HTTP server in every worker: 431 past the head's bound, and open
     live streams ended at SIGTERM rather than waited for until the graceful limit."""
     service = with_workers(database_url, tmp_path)
-    api = httpx.Client(base_url=service.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    api = api_client(service, key)
     try:
         service.start()
         huge = [httpx.get(f"{service.base_url}/healthz", headers={"X-Huge": "a" * 70_000}) for _ in range(4)]

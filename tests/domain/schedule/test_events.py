@@ -1,20 +1,15 @@
 """Schedule events are stored forever beside the jobs': they round-trip, keep their tags,
 decode old JSON, and one decoder reads the events of either kind of stream."""
 
-import enum
 import inspect
-import types
-import typing
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from msgspec import UNSET, UnsetType
 
 from domain import events as job_events
 from domain import streams
@@ -36,8 +31,8 @@ from domain.schedule.events import (
 from domain.schedule.policies import CatchUp, NoJob, Overlap
 from domain.schedule.state import decoder as state_decoder
 from domain.schedule.state import encoder as state_encoder
+from tests.domain.strategies import events_of
 from tests.domain.test_events import EXPECTED as JOB_EXPECTED
-from tests.domain.test_events import strategy_for as job_strategy_for
 
 GOLDEN = Path(__file__).parents[1] / "golden" / "schedule"
 TAGS = [cls.__name__ for cls in SCHEDULE_EVENT_TYPES]
@@ -77,28 +72,6 @@ EXPECTED: dict[str, AnyScheduleEvent] = {
     ),
     "ScheduleTriggered": ScheduleTriggered(at=_utc(13, 30), reason=NoJob.OVERLAP),
 }
-
-
-# -- strategies ---------------------------------------------------------------------------
-
-
-def strategy_for(annotation: Any) -> st.SearchStrategy:
-    """The job events' strategies, and those of the types only schedule events carry."""
-    if annotation is UUID:
-        return st.uuids()
-    if annotation is UnsetType:
-        return st.just(UNSET)
-    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        return st.sampled_from(annotation)
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return st.one_of(*map(strategy_for, typing.get_args(annotation)))
-    if typing.get_origin(annotation) is dict:
-        return st.dictionaries(st.text(), strategy_for(typing.get_args(annotation)[1]), max_size=4)
-    return job_strategy_for(annotation)
-
-
-def events_of(cls: type[AnyScheduleEvent]) -> st.SearchStrategy:
-    return st.builds(cls, **{field.name: strategy_for(field.type) for field in msgspec.structs.fields(cls)})
 
 
 any_event = st.one_of(*map(events_of, SCHEDULE_EVENT_TYPES))
