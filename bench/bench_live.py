@@ -26,7 +26,7 @@ from domain.commands import RecordBatch, StartRun
 from domain.job import fold
 from domain.kinds import KindConfig, create_job
 from domain.state import INITIAL
-from projections.log import Metadata, read_stream
+from projections.log import Metadata, job_event, read_stream
 from service.jobs.command_handler import handle
 from service.live.event_feed import EventFeed
 from service.live.streams import START, Idle, LogFilter, job_versions, log_events
@@ -111,7 +111,7 @@ async def watch_latency(url: str, global_streams: int, appends: int) -> tuple[li
     try:
         stream_id = await _job(pool)
         async with pool.connection() as conn:
-            state = fold(e.event for e in await read_stream(conn, stream_id))
+            state = fold(map(job_event, await read_stream(conn, stream_id)))
         seen: asyncio.Queue[float] = asyncio.Queue()
 
         async def watch() -> None:

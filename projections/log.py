@@ -5,17 +5,19 @@ store's append); the stats lag, which reads the log after a checkpoint, is with 
 checkpoints in projections/runner.py.
 """
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import msgspec
 from psycopg import AsyncConnection, AsyncCopy
 
-from domain.events import AnyEvent
-from domain.events import decoder as event_decoder
+from domain.events import AnyEvent, JobCreated
+from domain.schedule.events import SCHEDULE_EVENT_TYPES
+from domain.streams import StreamEvent
+from domain.streams import decoder as event_decoder
 from projections.chain import ChainLink
 
 
@@ -33,7 +35,7 @@ class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
     stream_id: UUID
     version: int
     type: str
-    event: AnyEvent
+    event: StreamEvent  # a job's or a schedule's: domain.streams.kind_of tells
     metadata: Metadata
     recorded_at: datetime
     data: msgspec.Raw  # the stored jsonb text, exactly as hashed
@@ -149,6 +151,21 @@ def link(event: RecordedEvent) -> ChainLink:
         prev_hash=event.prev_hash,
         hash=event.hash,
     )
+
+
+def job_owner(events: Sequence[RecordedEvent]) -> str | None:
+    """Whose job a stream read from its start is; None when it is empty or a schedule's, so
+    that a job's routes answer a schedule's id as they answer a missing job."""
+    first = events[0].event if events else None
+    return first.owner if isinstance(first, JobCreated) else None
+
+
+def job_event(recorded: RecordedEvent) -> AnyEvent:
+    """The event of a stream known to be a job's (see `job_owner`)."""
+    event = recorded.event
+    if isinstance(event, SCHEDULE_EVENT_TYPES):
+        raise TypeError(f"{recorded.stream_id} is a schedule's stream, not a job's")
+    return cast(AnyEvent, event)  # a tuple of types held in a variable does not narrow
 
 
 def recorded(row: tuple[Any, ...]) -> RecordedEvent:

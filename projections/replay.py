@@ -1,4 +1,4 @@
-"""Fold the whole log (or some streams) into job states, fast.
+"""Fold the whole log (or some streams) into job states, fast; schedules' streams are skipped.
 
 The server aggregates each stream's events into one JSON array (in version order), so
 Python decodes a stream with one msgspec call and folds it with plain `evolve`. COPY's
@@ -11,9 +11,9 @@ from uuid import UUID
 
 from psycopg import AsyncConnection
 
-from domain.events import list_decoder
 from domain.job import fold
 from domain.state import JobState
+from domain.streams import StreamKind, kind_of, list_decoder
 from projections.log import copy_streams, count_events
 
 # Told (events folded so far, events in all) as a fold advances: a plain callable, so
@@ -52,8 +52,9 @@ async def _replay(
             if b"\\" in payload:
                 payload = payload.replace(b"\\\\", b"\\")
             events = list_decoder.decode(payload)
-            states[UUID(line[:36].decode())] = fold(events)
             done += len(events)
+            if kind_of(events[0]) is StreamKind.JOB:  # a schedule's stream has no job status
+                states[UUID(line[:36].decode())] = fold(events)  # type: ignore[arg-type]
             if progress is not None and done - reported >= step:
                 progress(done, max(total, done))
                 reported = done

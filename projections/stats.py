@@ -31,6 +31,7 @@ from domain.events import (
     JobTimedOut,
 )
 from domain.lifecycle import Status
+from domain.streams import StreamKind, kind_of
 from projections.log import RecordedEvent
 from projections.runner import hold, rewind
 
@@ -151,6 +152,9 @@ class StatsProjection:
     name = NAME
 
     async def apply(self, conn: AsyncConnection, events: Sequence[RecordedEvent]) -> None:
+        events = [event for event in events if kind_of(event.event) is StreamKind.JOB]  # schedules have no row
+        if not events:
+            return
         stream_ids = list(dict.fromkeys(event.stream_id for event in events))
         cursor = await conn.execute(LOAD, {"stream_ids": stream_ids})
         rows: dict[UUID, JobStats | None] = {

@@ -13,7 +13,7 @@ from domain.errors import JobNotFound
 from domain.job import fold
 from projections.chain import ChainReport, verify
 from projections.export import export_lines
-from projections.log import RecordedEvent, link, read_stream
+from projections.log import RecordedEvent, job_event, job_owner, link, read_stream
 from service.api.auth import BEARER, may_see, require_read
 from service.api.dependencies import Caller, Pool
 from service.api.problems import ProblemError, problem_responses
@@ -55,9 +55,9 @@ async def _history(pool: Pool, principal: Caller, job_id: UUID, **bounds) -> lis
         events = await read_stream(conn, job_id, **bounds)
         if not events and bounds:  # an instant before the job existed, or no job at all
             created = await read_stream(conn, job_id, to_version=1)
-            if created and may_see(principal, created[0].event.owner):  # type: ignore[union-attr]
+            if (owner := job_owner(created)) is not None and may_see(principal, owner):
                 raise ProblemError(404, "the job did not exist yet at that point")
-    if not events or not may_see(principal, events[0].event.owner):  # type: ignore[union-attr]
+    if (owner := job_owner(events)) is None or not may_see(principal, owner):
         raise JobNotFound()
     return events
 
@@ -109,7 +109,7 @@ class AuditController(Controller):
         if at is not None and at.tzinfo is None:
             raise ProblemError(400, "`at` needs a time zone (RFC 3339, e.g. 2026-01-01T12:00:00Z)")
         events = await _history(pool, principal, job_id, to_version=version, as_of=at)
-        state = fold(e.event for e in events)
+        state = fold(map(job_event, events))
         return StateAt(job_id=job_id, version=state.version, at=at, state=document(job_id, state))
 
     @get(

@@ -23,7 +23,7 @@ from domain.events import EVENT_TYPES
 from domain.job import fold
 from domain.state import is_final
 from projections.export import event_line
-from projections.log import RecordedEvent, read_stream
+from projections.log import RecordedEvent, job_event, job_owner, read_stream
 from service.api.auth import BEARER, bearer_key, may_see, require, require_read
 from service.api.dependencies import Caller, CurrentSettings, Pool
 from service.api.jobs import KindFilter
@@ -112,7 +112,7 @@ class LiveController(Controller):
         require_read(principal)
         async with pool.connection() as conn:
             events = await read_stream(conn, job_id)
-        if not events or not may_see(principal, events[0].event.owner):  # type: ignore[union-attr]
+        if (owner := job_owner(events)) is None or not may_see(principal, owner):
             raise JobNotFound()
         position = _last_position(last_event_id)
         seen = 0  # how many of the job's versions the client already has
@@ -120,7 +120,7 @@ class LiveController(Controller):
             seen = next((e.version for e in events if e.position == position), 0)
             if not seen:
                 raise ProblemError(400, f"Last-Event-ID {position} is not an event of this job")
-        state = fold(e.event for e in events[:seen])
+        state = fold(map(job_event, events[:seen]))
         if is_final(state):
             return Response(None, status_code=204)  # an EventSource stops reconnecting on 204
         updates = job_versions(

@@ -17,7 +17,7 @@ from domain.job import fold
 from domain.lifecycle import Status
 from domain.state import JobState
 from projections.chain import verify
-from projections.log import link, read_stream
+from projections.log import job_event, job_owner, link, read_stream
 from service.api.audit import MAX_VERSION
 from service.api.auth import may_see
 from service.api.dependencies import CurrentSettings, Pool
@@ -103,9 +103,9 @@ async def _job(pool: Pool, principal: Principal, job_id: UUID, everything: bool 
     the chain is checked whole even when only the latest events are shown."""
     async with pool.connection() as conn:
         events = await read_stream(conn, job_id)
-    if not events or not may_see(principal, events[0].event.owner):  # type: ignore[union-attr]
+    if (owner := job_owner(events)) is None or not may_see(principal, owner):
         raise JobNotFound()
-    state = fold(e.event for e in events)
+    state = fold(map(job_event, events))
     return {
         "job": document(job_id, state),
         "live": is_live(state.status),
@@ -126,7 +126,7 @@ async def _changes(pool: Pool, job_id: UUID, snapshot: JobState, since: int) -> 
     async with pool.connection() as conn:
         events = await read_stream(conn, job_id, after_version=since - 1)
     shown, new = events[0], events[1:]
-    state = fold((e.event for e in new if e.version > snapshot.version), snapshot)
+    state = fold((job_event(e) for e in new if e.version > snapshot.version), snapshot)
     return {
         "job": document(job_id, state),
         "live": is_live(state.status),

@@ -26,7 +26,7 @@ from psycopg_pool import AsyncConnectionPool
 from domain.job import evolve
 from domain.state import JobState, is_final
 from projections import log
-from projections.log import RecordedEvent, read_settled_after, read_stream
+from projections.log import RecordedEvent, job_event, read_settled_after, read_stream
 from service.live.event_feed import EventFeed
 from service.live.key_recheck import NO_KEY, KeyRecheck, NoKey
 from service.store import job_status
@@ -111,7 +111,7 @@ async def job_versions(
             if await key.revoked():
                 return
             for event in events:
-                state = evolve(state, event.event)
+                state = evolve(state, job_event(event))
                 yield Version(event, state)
                 silence.broken()
                 if is_final(state):

@@ -1,4 +1,4 @@
-"""The event store: append a job's new events in one statement, and keep the inbox.
+"""The event store: append a job's (or a schedule's) new events in one statement, and keep the inbox.
 
 An append is a single data-modifying statement that inserts the events (at the
 version the caller expects), upserts the job's status row and records outbox and
@@ -9,7 +9,8 @@ Each table's statements have one owner module (tests/test_sql_owners.py holds th
 there); APPEND is the one exception, since one round trip needs one statement: it writes
 `events` (read by projections/log.py), `job_status` (projections/job_status.py, whose
 COLUMNS it follows, and service/store/job_status.py), `outbox` (service/store/outbox.py)
-and `batch_results` (service/store/batch_results.py). The inbox is this module's own,
+and `batch_results` (service/store/batch_results.py). APPEND_SCHEDULE is its twin for a
+schedule's stream: `events`, `schedules` (projections/schedules.py) and `inbox`. The inbox is this module's own,
 with the claims of delivery tokens (`delivery_tokens`) and a delivery's first look (its
 token claimed, its recorded answer and the job's snapshot) included.
 
@@ -29,10 +30,13 @@ import msgspec
 from psycopg import AsyncConnection, errors
 from psycopg.types.json import Jsonb
 
-from domain.events import AnyEvent, type_name
+from domain.events import AnyEvent
 from domain.events import encoder as event_encoder
+from domain.schedule.events import AnyScheduleEvent
+from domain.schedule.state import ScheduleState
 from domain.state import JobState
-from projections import job_status
+from domain.streams import StreamEvent, type_name
+from projections import job_status, schedules
 from projections.log import Metadata, metadata_encoder
 from service.store.job_status import state_of
 
@@ -151,6 +155,51 @@ WITH appended AS (
 SELECT position FROM head
 """
 
+# A schedule's append: its events and its `schedules` row (projections/schedules.py, whose
+# `params` it follows), with the inbox row of the delivery that caused it. The events'
+# insert is APPEND's: the same columns, the same trigger computing the same hash chain.
+APPEND_SCHEDULE = """
+WITH appended AS (
+    INSERT INTO events (stream_id, version, type, data, metadata)
+    SELECT %(stream_id)s, %(expected_version)s + e.n, e.event->>'type', e.event->'data', %(metadata)s
+      FROM jsonb_array_elements(%(events)s::jsonb) WITH ORDINALITY AS e(event, n)
+     ORDER BY e.n
+    RETURNING position
+), head AS (
+    SELECT max(position) AS position FROM appended
+), projected AS (
+    INSERT INTO schedules (
+        stream_id, owner, kind, status, cron, time_zone, next_fire_at, last_tick,
+        last_job_id, jobs_created, idempotency_key, version, created_at, updated_at, state
+    )
+    SELECT
+        %(stream_id)s::uuid, %(owner)s::text, %(kind)s::text, %(status)s::text,
+        %(cron)s::text, %(time_zone)s::text, %(next_fire_at)s::timestamptz,
+        %(last_tick)s::timestamptz, %(last_job_id)s::uuid, %(jobs_created)s::integer,
+        %(idempotency_key)s::text, %(version)s::integer, %(created_at)s::timestamptz,
+        %(updated_at)s::timestamptz, %(state)s::jsonb
+      FROM head
+    ON CONFLICT (stream_id) DO UPDATE SET
+        status = EXCLUDED.status,
+        cron = EXCLUDED.cron,
+        time_zone = EXCLUDED.time_zone,
+        next_fire_at = EXCLUDED.next_fire_at,
+        last_tick = EXCLUDED.last_tick,
+        last_job_id = EXCLUDED.last_job_id,
+        jobs_created = EXCLUDED.jobs_created,
+        version = EXCLUDED.version,
+        updated_at = EXCLUDED.updated_at,
+        state = EXCLUDED.state
+    WHERE schedules.version = %(expected_version)s
+), received AS (
+    INSERT INTO inbox (message_id, stream_id, outcome, status_code, response)
+    SELECT %(inbox_message_id)s, %(stream_id)s, %(inbox_outcome)s, %(inbox_status_code)s,
+           %(inbox_response)s
+      FROM head WHERE %(inbox_message_id)s::text IS NOT NULL
+)
+SELECT position FROM head
+"""
+
 RECORD_INBOX = """
 INSERT INTO inbox (message_id, stream_id, outcome, status_code, response)
 VALUES (%(inbox_message_id)s, %(stream_id)s, %(inbox_outcome)s, %(inbox_status_code)s,
@@ -163,6 +212,7 @@ _CONSTRAINT_ERRORS: dict[str, type[Exception]] = {
     "events_version_gap": ConcurrencyConflict,
     "inbox_pkey": DuplicateMessage,
     "job_status_idempotency_key": DuplicateIdempotencyKey,
+    "schedules_idempotency_key": DuplicateIdempotencyKey,
 }
 
 # A delivery's first look, in one round trip: its token claimed, its recorded answer (if a
@@ -218,9 +268,7 @@ async def append(
     try:
         params = job_status.params(stream_id, state)
         params.update(
-            expected_version=expected_version,
-            events=event_encoder.encode([_Stored(type=type_name(event), data=event) for event in events]).decode(),
-            metadata=metadata_encoder.encode(metadata).decode(),
+            **_events_params(expected_version, events, metadata),
             outbox=event_encoder.encode(outbox).decode(),
             result_run=results.run if results else None,
             result_items=event_encoder.encode(results.items).decode() if results else None,
@@ -236,6 +284,46 @@ async def append(
     head = await cursor.fetchone()
     assert head is not None
     return head[0]
+
+
+async def append_schedule(
+    conn: AsyncConnection,
+    stream_id: UUID,
+    expected_version: int,
+    events: Sequence[AnyScheduleEvent],
+    state: ScheduleState,
+    metadata: Metadata,
+    *,
+    inbox: InboxEntry | None = None,
+) -> int:
+    """A schedule's `append`: its events after `expected_version`, its row in `schedules`
+    (`state` is the fold that results) and the inbox row, in one statement. Run inside the
+    caller's transaction, it commits with whatever else that transaction appends (a fire's
+    job). Returns the global position of the last event appended."""
+    if not events:
+        raise ValueError("nothing to append")
+    try:
+        params = schedules.params(stream_id, state)
+        params.update(**_events_params(expected_version, events, metadata), **_inbox_params(inbox))
+    except UnicodeEncodeError:
+        raise UnstorableValue("a string holds a lone surrogate, which cannot be stored") from None
+    _refuse_nul(params["events"], params["metadata"], params["state"])
+    try:
+        cursor = await conn.execute(APPEND_SCHEDULE, params)
+    except errors.IntegrityError as error:
+        raise _translated(error) from None
+    head = await cursor.fetchone()
+    assert head is not None
+    return head[0]
+
+
+def _events_params(expected_version: int, events: Sequence[StreamEvent], metadata: Metadata) -> dict[str, Any]:
+    """The events (each under its permanent tag) and their provenance, as both appends take them."""
+    return {
+        "expected_version": expected_version,
+        "events": event_encoder.encode([_Stored(type=type_name(event), data=event) for event in events]).decode(),
+        "metadata": metadata_encoder.encode(metadata).decode(),
+    }
 
 
 # JSON's escape for NUL, preceded by an even run of backslashes (so not "\\u0000" text).

@@ -14,7 +14,7 @@ from domain.events import AnyEvent, DeliveryFailed, JobCancelled, JobStarted
 from domain.job import decide, fold
 from domain.kinds import KindConfig, create_job
 from domain.state import JobState
-from projections.log import Metadata, read_stream
+from projections.log import Metadata, job_event, read_stream
 from service.jobs.command_handler import MAX_ATTEMPTS, handle
 from service.store.database import create_pool
 from service.store.event_store import ConcurrencyConflict, append
@@ -87,7 +87,7 @@ async def test_of_sixteen_writers_appending_at_the_same_version_exactly_one_wins
     assert [e.version for e in recorded] == list(range(1, ROUNDS + 1))
     errors = [e.event.error for e in recorded[1:] if isinstance(e.event, DeliveryFailed)]
     assert errors == [f"writer {w}" for w in winners[1:]]
-    assert await load(conn, stream_id) == fold(e.event for e in recorded)
+    assert await load(conn, stream_id) == fold(map(job_event, recorded))
 
 
 @pytest.mark.parametrize("contenders", [MAX_ATTEMPTS, WRITERS])
@@ -118,7 +118,7 @@ async def test_concurrent_commands_through_handle_each_apply_once_with_contiguou
     assert [e.version for e in recorded] == list(range(1, contenders + 3))
     attempts = sorted(e.event.attempt for e in recorded if isinstance(e.event, DeliveryFailed))
     assert attempts == list(range(1, contenders + 1))
-    assert state == fold(e.event for e in recorded)
+    assert state == fold(map(job_event, recorded))
     assert state.attempts == contenders
 
 
@@ -145,4 +145,4 @@ async def test_a_cancel_racing_a_start_always_ends_cancelled_with_at_most_one_st
         kinds = [type(e.event) for e in recorded]
         assert [e.version for e in recorded] == list(range(1, len(recorded) + 1))
         assert kinds.count(JobCancelled) == 1 and kinds.count(JobStarted) <= 1
-        assert state.status == "cancelled" and state == fold(e.event for e in recorded)
+        assert state.status == "cancelled" and state == fold(map(job_event, recorded))
