@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import structlog
-from msgspec.structs import asdict
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from msgspec.structs import asdict
 
 from domain.schedule.commands import (
     AnyScheduleCommand,
