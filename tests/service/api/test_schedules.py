@@ -99,10 +99,9 @@ async def test_the_same_idempotency_key_and_body_returns_the_same_schedule_anoth
 ) -> None:
     first = await create_schedule(client, keys.acme, NIGHTLY, **{"Idempotency-Key": "nightly"})
 
-    again = await client.post("/v1/schedules", json=NIGHTLY, headers={**auth(keys.acme), "Idempotency-Key": "nightly"})
-    other = await client.post(
-        "/v1/schedules", json={**NIGHTLY, "cron": "0 3 * * *"}, headers={**auth(keys.acme), "Idempotency-Key": "nightly"}
-    )
+    keyed = {**auth(keys.acme), "Idempotency-Key": "nightly"}
+    again = await client.post("/v1/schedules", json=NIGHTLY, headers=keyed)
+    other = await client.post("/v1/schedules", json={**NIGHTLY, "cron": "0 3 * * *"}, headers=keyed)
     listed = (await client.get("/v1/schedules", headers=auth(keys.acme))).json()
 
     assert again.status_code == 200 and again.json()["id"] == first["id"]
@@ -134,9 +133,7 @@ async def test_a_deleted_schedule_cannot_be_resumed(client: AsyncTestClient, key
     assert resumed.status_code == 409 and resumed.json()["state"] == "deleted"
 
 
-async def test_trigger_creates_one_job_and_the_same_key_again_creates_none(
-    client: AsyncTestClient, keys: Keys
-) -> None:
+async def test_trigger_creates_one_job_and_the_same_key_again_creates_none(client: AsyncTestClient, keys: Keys) -> None:
     created = await create_schedule(client, keys.acme, {**NIGHTLY, "overlap": "allow"})
     path = f"/v1/schedules/{created['id']}"
     key = {**auth(keys.acme), "Idempotency-Key": "by-hand-1"}
