@@ -12,6 +12,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, post
+from litestar.params import FromPath
 
 from service.api.dependencies import CommitObservers, CurrentSettings, Pool
 from service.api.json_request import NESTED_TOO_DEEPLY
@@ -21,6 +22,7 @@ from service.qstash import sweeper
 from service.qstash.delivery import Answer, deliver_run, fail_after_retries
 from service.qstash.self_probe import NONCE
 from service.qstash.signature import InvalidSignature, verify_signature
+from service.schedules.fire import fire
 from service.store import delivery_probes
 
 logger = logging.getLogger("jobtrail.qstash")
@@ -113,6 +115,26 @@ class QStashController(Controller):
             job_id=message.job_id,
             run=message.run,
             jti=jti,
+        )
+        return _answer(request, answer)
+
+    @post(
+        "/schedules/{schedule_id:uuid}/fire",
+        status_code=200,
+        summary="QStash fires a schedule: at most one job per tick",
+        responses=problem_responses(401, 489),
+    )
+    async def fire_schedule(self, request: Request, schedule_id: FromPath[UUID]) -> Response[dict[str, Any]]:
+        state = request.app.state
+        _, jti = await _verified_body(request, state.settings, f"/qstash/schedules/{schedule_id}/fire")
+        answer = await fire(
+            state.pool,
+            state.kinds,
+            state.observers,
+            schedule_id=schedule_id,
+            message_id=_message_id(request),
+            jti=jti,
+            retried=_retried(request),
         )
         return _answer(request, answer)
 

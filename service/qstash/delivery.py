@@ -66,10 +66,10 @@ class Answer(msgspec.Struct, frozen=True, kw_only=True):
 async def recorded_answer(pool: AsyncConnectionPool, message_id: str) -> Answer | None:
     async with pool.connection() as conn:
         found = await recorded(conn, message_id)
-    return _duplicate(*found) if found else None
+    return duplicate(*found) if found else None
 
 
-def _duplicate(status: int, outcome: str, response: str) -> Answer:
+def duplicate(status: int, outcome: str, response: str) -> Answer:
     return Answer(status=status, outcome=outcome, detail={**msgspec.json.decode(response), "duplicate": True})
 
 
@@ -84,14 +84,14 @@ async def _first_look(
     async with pool.connection() as conn:
         look = await load_with_answer(conn, message_id, job_id, jti)
     if look.recorded:
-        return _duplicate(*look.recorded), look.state
+        return duplicate(*look.recorded), look.state
     if jti is not None and not look.claimed:
         logger.warning("a delivery's token was presented before: a copy, answered as a duplicate; nothing runs")
         return REPLAYED, look.state
     return None, look.state
 
 
-async def _settle(pool: AsyncConnectionPool, job_id: UUID | None, message_id: str, answer: Answer) -> Answer:
+async def settle(pool: AsyncConnectionPool, job_id: UUID | None, message_id: str, answer: Answer) -> Answer:
     """Record an answer that appended nothing (a no-op), or return the one a twin recorded."""
     entry = InboxEntry(message_id=message_id, outcome=answer.outcome, status_code=answer.status, response=answer.detail)
     try:
@@ -126,13 +126,13 @@ async def deliver_run(
     if state.kind:
         structlog.contextvars.bind_contextvars(kind=state.kind)
     if state.status is None:
-        return await _settle(pool, None, message_id, Answer(status=200, outcome="unknown_job"))
+        return await settle(pool, None, message_id, Answer(status=200, outcome="unknown_job"))
     metadata = Metadata(actor="qstash", message_id=message_id, retried=retried)
     if state.status is Status.PENDING or is_overdue(state, now()):  # start it, or time it out
         started = await handle(pool, job_id, StartRun(at=now(), run=run), metadata, known=state, observers=observers)
         state = started.state
     if state.status is not Status.PROCESSING or state.next_run != run:
-        return await _settle(pool, job_id, message_id, Answer(status=200, outcome=_why_not_now(state, run)))
+        return await settle(pool, job_id, message_id, Answer(status=200, outcome=_why_not_now(state, run)))
     kind = kinds.get(state.kind)
     try:
         if kind is None:
@@ -201,7 +201,7 @@ async def _append(
         return await recorded_answer(pool, message_id) or answer
     if not handled.events:  # the job moved on meanwhile (cancelled, timed out, a twin recorded the run)
         noop = Answer(status=200, outcome=_why_not_now(handled.state, command.run or 0))
-        return await _settle(pool, job_id, message_id, noop)
+        return await settle(pool, job_id, message_id, noop)
     return answer
 
 
@@ -239,4 +239,4 @@ async def fail_after_retries(
         job_failed = Answer(status=200, outcome="job_failed")
         return await _append(pool, observers, job_id, command, metadata, message_id, job_failed)
     except JobNotFound:
-        return await _settle(pool, None, message_id, Answer(status=200, outcome="unknown_job"))
+        return await settle(pool, None, message_id, Answer(status=200, outcome="unknown_job"))

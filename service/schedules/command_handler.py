@@ -11,7 +11,7 @@ rolls back, decides again, and finds the tick accounted for.
 
 import asyncio
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from uuid import UUID
 
 import msgspec
@@ -64,14 +64,15 @@ async def handle(
     metadata: Metadata,
     kinds: Mapping[str, Kind],
     *,
-    inbox: InboxEntry | None = None,
+    inbox: InboxEntry | Callable[[list[AnyScheduleEvent]], InboxEntry] | None = None,
     observers: Observers = STANDALONE,
 ) -> ScheduleHandled:
     """Decide `command` against the schedule and append what it decides.
 
     A fire's or trigger's `previous_job_active` is read here, from the last job's status.
     The inbox entry is recorded with the schedule's events; when nothing is decided, the
-    caller records it (a no-op). `kinds` gives the limits of the job a fire creates.
+    caller records it (a no-op). `inbox` may be a function of the events decided, for an
+    answer that names what they did. `kinds` gives the limits of the job a fire creates.
     """
     async with pool.connection() as conn:
         for attempt in range(MAX_ATTEMPTS):
@@ -86,10 +87,11 @@ async def handle(
                 return ScheduleHandled(state, [], None)
             after = fold(events, state)
             job = _job_of(events, after, kinds)
+            entry = inbox(events) if callable(inbox) else inbox
             try:
                 async with conn.transaction():
                     position = await append_schedule(
-                        conn, schedule_id, state.version, events, after, metadata, inbox=inbox
+                        conn, schedule_id, state.version, events, after, metadata, inbox=entry
                     )
                     if job is not None:
                         await _append_job(conn, *job, metadata)
