@@ -79,6 +79,8 @@ async def handle(
             if attempt:
                 await asyncio.sleep(random.uniform(0, BACKOFF_S * 2 ** min(attempt - 1, 5)))
             state = await schedules.load(conn, schedule_id)
+            if isinstance(command, TriggerSchedule) and (await job_status.load(conn, command.job_id)).status:
+                return ScheduleHandled(state, [], None)  # a repeated trigger: its job exists already
             if isinstance(command, FireSchedule | TriggerSchedule) and state.last_job_id is not None:
                 previous = await job_status.load(conn, state.last_job_id)
                 command = replace(command, previous_job_active=previous.status in ACTIVE)

@@ -1,0 +1,123 @@
+"""The schedule operations the API, CLI and dashboard call: commands and reads.
+
+Thin: each builds its command with the service's clock and hands it to the command
+handler, or reads the `schedules` read model. Tenancy (which owner may see what) and
+params validation against the kind's schema are the caller's, as for jobs.
+"""
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg_pool import AsyncConnectionPool
+
+from domain.schedule.commands import (
+    CreateSchedule,
+    DeleteSchedule,
+    PauseSchedule,
+    ResumeSchedule,
+    TriggerSchedule,
+    UpdateSchedule,
+)
+from domain.schedule.errors import ScheduleAlreadyExists
+from domain.schedule.lifecycle import ScheduleStatus
+from domain.schedule.state import ScheduleState
+from projections import schedules
+from projections.log import Metadata
+from service.clock import now
+from service.jobs.kinds import Kind
+from service.jobs.observers import STANDALONE, Observers
+from service.schedules.command_handler import ScheduleHandled, handle
+
+# A schedule created with an Idempotency-Key gets an id derived from its owner and key, so
+# a repeat finds the schedule already there (ScheduleAlreadyExists) instead of a twin.
+IDEMPOTENCY_NAMESPACE = uuid.UUID("0b6f1f44-5a43-4c59-9f0e-5d7c5c1e6a31")
+
+
+def schedule_id_for(owner: str, idempotency_key: str | None) -> UUID:
+    if idempotency_key is None:
+        return uuid.uuid4()
+    return uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{owner}\n{idempotency_key}")
+
+
+async def create(
+    pool: AsyncConnectionPool,
+    kinds: Mapping[str, Kind],
+    spec: dict[str, Any],
+    metadata: Metadata,
+    *,
+    observers: Observers = STANDALONE,
+) -> tuple[UUID, ScheduleState, bool]:
+    """Create a schedule from `spec` (CreateSchedule's fields but `at`, its idempotency_key
+    included). Returns its id, its state and whether it is new: a repeat of an
+    Idempotency-Key returns the schedule it created, for the caller to compare."""
+    command = CreateSchedule(at=now(), **spec)
+    schedule_id = schedule_id_for(command.owner, command.idempotency_key)
+    try:
+        handled = await handle(pool, schedule_id, command, metadata, kinds, observers=observers)
+    except ScheduleAlreadyExists:
+        return schedule_id, await get(pool, schedule_id), False
+    return schedule_id, handled.state, True
+
+
+async def update(
+    pool: AsyncConnectionPool, kinds: Mapping[str, Kind], schedule_id: UUID, changes: dict[str, Any], metadata: Metadata
+) -> ScheduleHandled:
+    """Change the fields named in `changes` (ScheduleChanges' fields)."""
+    return await handle(pool, schedule_id, UpdateSchedule(at=now(), **changes), metadata, kinds)
+
+
+async def pause(
+    pool: AsyncConnectionPool, kinds: Mapping[str, Kind], schedule_id: UUID, metadata: Metadata
+) -> ScheduleHandled:
+    return await handle(pool, schedule_id, PauseSchedule(at=now()), metadata, kinds)
+
+
+async def resume(
+    pool: AsyncConnectionPool, kinds: Mapping[str, Kind], schedule_id: UUID, metadata: Metadata
+) -> ScheduleHandled:
+    return await handle(pool, schedule_id, ResumeSchedule(at=now()), metadata, kinds)
+
+
+async def delete(
+    pool: AsyncConnectionPool, kinds: Mapping[str, Kind], schedule_id: UUID, metadata: Metadata
+) -> ScheduleHandled:
+    return await handle(pool, schedule_id, DeleteSchedule(at=now()), metadata, kinds)
+
+
+async def trigger(
+    pool: AsyncConnectionPool,
+    kinds: Mapping[str, Kind],
+    schedule_id: UUID,
+    metadata: Metadata,
+    *,
+    idempotency_key: str | None = None,
+    observers: Observers = STANDALONE,
+) -> ScheduleHandled:
+    """Fire now, once, outside the cron. The job's id is derived from the schedule and the
+    key when one is given, so a repeated trigger meets that job's stream already created."""
+    job_id = uuid.uuid4() if idempotency_key is None else uuid.uuid5(schedule_id, f"trigger\n{idempotency_key}")
+    command = TriggerSchedule(at=now(), job_id=job_id)
+    return await handle(pool, schedule_id, command, metadata, kinds, observers=observers)
+
+
+async def get(pool: AsyncConnectionPool, schedule_id: UUID) -> ScheduleState:
+    """The schedule's state; `status` is None when there is no such schedule."""
+    async with pool.connection() as conn:
+        return await schedules.load(conn, schedule_id)
+
+
+async def page(
+    pool: AsyncConnectionPool,
+    *,
+    owner: str | None,
+    status: ScheduleStatus | None = None,
+    kind: str | None = None,
+    after: tuple[datetime, UUID] | None = None,
+    limit: int = 50,
+) -> list[tuple[UUID, ScheduleState]]:
+    """Newest first; `after` is the (created_at, id) of the last one of the previous page."""
+    async with pool.connection() as conn:
+        return await schedules.page(conn, owner=owner, status=status, kind=kind, after=after, limit=limit)
