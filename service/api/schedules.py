@@ -22,10 +22,9 @@ from domain.schedule.commands import (
     DeleteSchedule,
     PauseSchedule,
     ResumeSchedule,
-    TriggerSchedule,
     UpdateSchedule,
 )
-from domain.schedule.errors import InvalidSchedule, ScheduleAlreadyExists, ScheduleNotFound
+from domain.schedule.errors import InvalidSchedule, ScheduleNotFound
 from domain.schedule.events import ScheduleCreated, ScheduleFired, ScheduleTriggered
 from domain.schedule.jobs import job_command
 from domain.schedule.lifecycle import ScheduleStatus
@@ -53,12 +52,11 @@ from service.api.schemas import document
 from service.auth.keys import Scope
 from service.clock import now
 from service.jobs.kinds import InvalidParams, Kind, UnknownKind, lookup, validate_params
+from service.schedules import service
 from service.schedules.command_handler import ScheduleHandled, handle
 from service.store import job_status
 from service.store.job_status import BadCursor, decode_cursor, encode_cursor
 
-SCHEDULE_NAMESPACE = uuid.UUID("0c6f3f7e-2b8d-4f0a-9e51-7d3a6c1b8e24")
-TRIGGER_NAMESPACE = uuid.UUID("a4e1c9d2-5f37-4b6e-8c0a-2d9f7e3b1c55")
 NEXT_FIRES = 5
 
 IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=200)]
@@ -171,21 +169,16 @@ class SchedulesController(Controller):
             idempotency_key=idempotency_key,
         )
         checked_limits(kind, command, at)
-        if idempotency_key is None:
-            schedule_id = uuid.uuid4()
-        else:
-            schedule_id = uuid.uuid5(SCHEDULE_NAMESPACE, f"{principal.owner}\n{idempotency_key}")
-        structlog.contextvars.bind_contextvars(schedule_id=str(schedule_id), kind=data.kind)
-        try:
-            handled = await handle(
-                pool, schedule_id, command, provenance(request, principal), kinds, observers=observers
-            )
-        except ScheduleAlreadyExists:
-            state = await visible_schedule(pool, principal, schedule_id)
-            if not await _same_request(pool, schedule_id, command):
-                raise ProblemError(409, "this Idempotency-Key was already used with a different request body") from None
-            return schedule_response(schedule_id, state)
-        return schedule_response(schedule_id, handled.state, status_code=201)
+        structlog.contextvars.bind_contextvars(kind=data.kind)
+        spec = {name: value for name, value in asdict(command).items() if name != "at"}
+        schedule_id, state, new = await service.create(
+            pool, kinds, spec, provenance(request, principal), observers=observers
+        )
+        if new:
+            return schedule_response(schedule_id, state, status_code=201)
+        if state.owner != principal.owner or not await _same_request(pool, schedule_id, command):
+            raise ProblemError(409, "this Idempotency-Key was already used with a different request body")
+        return schedule_response(schedule_id, state)
 
     @get("/", summary="List schedules, newest first", responses=problem_responses(400, 401, 403))
     async def list_schedules(
@@ -336,18 +329,21 @@ class SchedulesController(Controller):
     ) -> Response[Triggered]:
         """Creates one job now (201), as a tick would, the overlap policy included. The same
         Idempotency-Key again creates none and answers the job it created (200)."""
-        state = await owned_schedule(pool, principal, schedule_id)
-        if idempotency_key is None:
-            job_id = uuid.uuid4()
-        else:
-            job_id = uuid.uuid5(TRIGGER_NAMESPACE, f"{schedule_id}\n{idempotency_key}")
+        await owned_schedule(pool, principal, schedule_id)
+        handled = await service.trigger(
+            pool,
+            kinds,
+            schedule_id,
+            provenance(request, principal),
+            idempotency_key=idempotency_key,
+            observers=observers,
+        )
+        if idempotency_key is not None and not handled.events:  # a repeat: its job exists already
+            job_id = service.trigger_job_id(schedule_id, idempotency_key)
             async with pool.connection() as conn:
                 job = await job_status.load(conn, job_id)
-            if job.status is not None:
-                body = Triggered(schedule=_document(schedule_id, state), job=document(job_id, job))
-                return Response(body, status_code=200)
-        command = TriggerSchedule(at=now(), job_id=job_id)
-        handled = await handle(pool, schedule_id, command, provenance(request, principal), kinds, observers=observers)
+            body = Triggered(schedule=_document(schedule_id, handled.state), job=document(job_id, job))
+            return Response(body, status_code=200)
         schedule = _document(schedule_id, handled.state)
         if handled.job is not None:
             created = document(handled.job.job_id, handled.job.state)
