@@ -39,6 +39,7 @@ from service.api.metrics import MetricsController
 from service.api.problems import HANDLERS, on_unexpected
 from service.api.qstash import QStashController
 from service.api.request_context import request_context
+from service.api.schedules import SchedulesController
 from service.api.stats import read_stats
 from service.background import background
 from service.dashboard import DIRECTORY as DASHBOARD
@@ -134,6 +135,7 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
             health.readyz,
             kinds_routes.list_kinds,
             JobsController,
+            SchedulesController,
             AuditController,
             QStashController,
             results_routes.list_results,

@@ -62,7 +62,7 @@ async def _history(pool: Pool, principal: Caller, job_id: UUID, **bounds) -> lis
     return events
 
 
-def _event_document(e: RecordedEvent) -> EventDocument:
+def event_document(e: RecordedEvent) -> EventDocument:
     return EventDocument(
         position=e.position,
         version=e.version,
@@ -88,7 +88,7 @@ class AuditController(Controller):
     async def events(self, job_id: FromPath[UUID], principal: Caller, pool: Pool) -> History:
         events = await _history(pool, principal, job_id)
         return History(
-            job_id=job_id, events=[_event_document(e) for e in events], chain=verify([link(e) for e in events])
+            job_id=job_id, events=[event_document(e) for e in events], chain=verify([link(e) for e in events])
         )
 
     @get(

@@ -11,6 +11,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
 from domain.errors import DomainError, IllegalTransition, InvalidCommand, JobNotFound
+from domain.schedule.errors import IllegalScheduleMove, InvalidSchedule, ScheduleNotFound
 from service.jobs.command_handler import TooMuchContention
 from service.jobs.kinds import InvalidParams, UnknownKind
 from service.store.event_store import UnstorableValue
@@ -38,11 +39,11 @@ _MEANINGS = {
     400: "The request is malformed: not JSON, or a parameter or field out of bounds",
     401: "No API key, or an unknown or revoked one",
     403: "The API key lacks the scope this needs",
-    404: "No such job, or one this API key may not see",
-    409: "The job's status forbids this, or the Idempotency-Key was used with another body",
+    404: "No such job or schedule, or one this API key may not see",
+    409: "The job's or schedule's status forbids this, or the Idempotency-Key was used with another body",
     413: "The body is larger than 1 MiB",
     415: "The body is not application/json",
-    422: "Well-formed but unacceptable: an unknown kind or invalid params",
+    422: "Well-formed but unacceptable: an unknown kind, invalid params, a bad cron, time zone or end date",
     489: "QStash: the message can never succeed; do not retry (Upstash-NonRetryable-Error)",
     500: "An unexpected error; it has been logged",
     503: "The database is unavailable, or the job changed too often to decide on: retry after Retry-After seconds",
@@ -129,8 +130,12 @@ _DEFAULT_DETAIL = {
 def on_domain(request: Request, error: DomainError) -> Response[Problem]:
     if isinstance(error, JobNotFound):
         return problem(request, 404, "no such job")
-    if isinstance(error, IllegalTransition):
+    if isinstance(error, ScheduleNotFound):
+        return problem(request, 404, "no such schedule")
+    if isinstance(error, IllegalTransition | IllegalScheduleMove):
         return problem(request, 409, str(error), state=str(error.status))
+    if isinstance(error, InvalidSchedule):
+        return problem(request, 422, str(error), errors=[{"key": error.field, "message": str(error)}])
     if isinstance(error, InvalidCommand):
         return problem(request, 422, str(error))
     return problem(request, 409, str(error))

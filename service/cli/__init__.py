@@ -17,6 +17,7 @@ from service.cli import (
     history,
     jobs,
     keys,
+    schedules,
     server,
     sweep,
 )
@@ -86,6 +87,7 @@ def parser() -> argparse.ArgumentParser:
     server.register(subparsers)
     broker.register(subparsers)
     jobs.register(subparsers)
+    schedules.register(subparsers)
     sweep.register(subparsers)
     return root
 

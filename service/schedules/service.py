@@ -98,9 +98,13 @@ async def trigger(
 ) -> ScheduleHandled:
     """Fire now, once, outside the cron. The job's id is derived from the schedule and the
     key when one is given, so a repeated trigger meets that job's stream already created."""
-    job_id = uuid.uuid4() if idempotency_key is None else uuid.uuid5(schedule_id, f"trigger\n{idempotency_key}")
-    command = TriggerSchedule(at=now(), job_id=job_id)
+    command = TriggerSchedule(at=now(), job_id=trigger_job_id(schedule_id, idempotency_key))
     return await handle(pool, schedule_id, command, metadata, kinds, observers=observers)
+
+
+def trigger_job_id(schedule_id: UUID, idempotency_key: str | None) -> UUID:
+    """The job a trigger creates: derived from the schedule and the key when one is given."""
+    return uuid.uuid4() if idempotency_key is None else uuid.uuid5(schedule_id, f"trigger\n{idempotency_key}")
 
 
 async def get(pool: AsyncConnectionPool, schedule_id: UUID) -> ScheduleState:

@@ -58,6 +58,9 @@ SELECT j.stream_id, j.version, (j.state ->> 'next_run')::integer, o.message_id
  ORDER BY j.updated_at LIMIT %(limit)s
 """
 
+# The jobs a schedule created, by their ids.
+LOAD_MANY = "SELECT stream_id, state::text FROM job_status WHERE stream_id = ANY(%(stream_ids)s)"
+
 # The live streams' lookup of the kinds of the jobs in a page of events.
 KINDS = "SELECT stream_id, kind FROM job_status WHERE stream_id = ANY(%(stream_ids)s)"
 
@@ -71,6 +74,12 @@ async def load(conn: AsyncConnection, stream_id: UUID) -> JobState:
     """The job's current state: its status row's snapshot, written with its last append."""
     found = await (await conn.execute(LOAD, {"stream_id": stream_id})).fetchone()
     return state_of(found[0] if found else None)
+
+
+async def load_many(conn: AsyncConnection, stream_ids: list[UUID]) -> dict[UUID, JobState]:
+    """The states of these jobs, by id; a job without a row is left out."""
+    rows = await (await conn.execute(LOAD_MANY, {"stream_ids": stream_ids})).fetchall()
+    return {stream_id: state_of(state) for stream_id, state in rows}
 
 
 async def overdue(conn: AsyncConnection, now: datetime, limit: int) -> list[UUID]:
