@@ -122,7 +122,7 @@ class QStashController(Controller):
         "/schedules/{schedule_id:uuid}/fire",
         status_code=200,
         summary="QStash fires a schedule: at most one job per tick",
-        responses=problem_responses(401, 489),
+        responses=problem_responses(401, 404, 489),
     )
     async def fire_schedule(self, request: Request, schedule_id: FromPath[UUID]) -> Response[dict[str, Any]]:
         state = request.app.state
