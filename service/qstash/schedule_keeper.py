@@ -60,12 +60,13 @@ class ScheduleKeeper:
         interval_s: float,
         timeout_s: float = CHECK_TIMEOUT_S,
         pool: AsyncConnectionPool | None = None,
+        woken: asyncio.Event | None = None,
     ) -> None:
         self.client, self.status, self.interval_s, self.timeout_s = client, status, interval_s, timeout_s
         self.pool = pool  # without one, only the sweep schedule is kept
         self.public_url = public_url.rstrip("/")
         self.destination = f"{self.public_url}/qstash/sweep"
-        self._woken = asyncio.Event()
+        self._woken = woken or asyncio.Event()  # rung by the app (EventFeed.schedules_changed)
 
     def fire_url(self, schedule_id: UUID | str) -> str:
         return f"{self.public_url}/qstash/schedules/{schedule_id}/fire"

@@ -25,9 +25,12 @@ from domain.schedule.commands import (
 from projections.log import Metadata
 from service.broker import BrokerConfig, create_broker
 from service.jobs.kinds import load_kinds
+from service.jobs.observers import Observers
+from service.live.event_feed import EventFeed
 from service.qstash.broker_status import BrokerStatus
 from service.qstash.client import qstash_client
 from service.qstash.schedule_keeper import SWEEP_CRON, SWEEP_SCHEDULE_ID, ScheduleKeeper
+from service.schedules import service
 from service.schedules.command_handler import handle
 
 pytestmark = pytest.mark.anyio
@@ -270,6 +273,34 @@ async def test_a_wake_checks_at_once_rather_than_at_the_interval(port, client, p
             keeper.wake()
             with anyio.fail_after(5):
                 while held(schedules, schedule_id) is None:
+                    await asyncio.sleep(0.01)
+        finally:
+            stop.set()
+            await running
+
+
+async def test_a_change_through_the_service_reaches_qstash_well_within_the_interval(
+    port, client, pool, database_url
+) -> None:
+    feed = EventFeed(database_url)
+    observers, kinds = Observers(feed=feed), load_kinds()
+    keeper = ScheduleKeeper(client, PUBLIC_URL, BrokerStatus(), 60, pool=pool, woken=feed.schedules_changed)
+    spec = {"owner": "ada", "kind": "demo.count", "params": {"total": 3}, "cron": "*/5 * * * *"}
+    stop = asyncio.Event()
+    async with broker_on(port) as schedules:
+        running = asyncio.create_task(keeper.run(stop))
+        try:
+            schedule_id, _, _ = await service.create(pool, kinds, spec, Metadata(actor="ops"), observers=observers)
+            with anyio.fail_after(2):
+                while held(schedules, schedule_id) is None:
+                    await asyncio.sleep(0.01)
+            await service.pause(pool, kinds, schedule_id, Metadata(actor="ops"), observers=observers)
+            with anyio.fail_after(2):
+                while not held(schedules, schedule_id)[2]:
+                    await asyncio.sleep(0.01)
+            await service.delete(pool, kinds, schedule_id, Metadata(actor="ops"), observers=observers)
+            with anyio.fail_after(2):
+                while held(schedules, schedule_id) is not None:
                     await asyncio.sleep(0.01)
         finally:
             stop.set()
