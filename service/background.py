@@ -79,7 +79,14 @@ async def background(
         # The keeper's and the probe's own client, so that they never wait behind the relay's publishes.
         checks_client = qstash_client(settings.token, settings.broker_url, local_broker=local)
         stack.push_async_callback(close_client, checks_client)
-        keeper = ScheduleKeeper(checks_client, settings.base_url, broker_status, settings.schedule_check_s)
+        keeper = ScheduleKeeper(
+            checks_client,
+            settings.base_url,
+            broker_status,
+            settings.schedule_check_s,
+            pool=pool,
+            woken=feed.schedules_changed,  # a schedule changed here: bring QStash in line now
+        )
         relay = Relay(pool, client, kinds, settings.base_url, outage)
         probe = SelfProbe(pool, checks_client, settings.base_url, probe_status)
         stop = asyncio.Event()

@@ -44,6 +44,13 @@ class Observers:
         if self.metrics is not None:
             self.metrics.appended(events, state, seconds)
 
+    def schedule_changed(self) -> None:
+        """A schedule was created, changed, paused, resumed or deleted: this process's keeper
+        brings QStash in line now. Without a feed (the CLI) the serving processes' next
+        check does (JOBTRAIL_SCHEDULE_CHECK_S)."""
+        if self.feed is not None:
+            self.feed.schedules_changed.set()
+
 
 # A process without a feed or metrics: its commits reach the others by NOTIFY, uncounted.
 STANDALONE = Observers()

@@ -72,6 +72,8 @@ class EventFeed:
         self._subscriptions: dict[str | None, set[Subscription]] = {}
         # The relay's doorbell: set when a commit may have queued outbox rows.
         self.outbox_queued = asyncio.Event()
+        # The schedule keeper's doorbell: set when a schedule was created, changed or deleted here.
+        self.schedules_changed = asyncio.Event()
         self._unsent_streams: dict[str, None] = {}  # insertion-ordered set
         self._unsent_outbox = False
         self._has_unsent = asyncio.Event()

@@ -59,32 +59,62 @@ async def create(
         handled = await handle(pool, schedule_id, command, metadata, kinds, observers=observers)
     except ScheduleAlreadyExists:
         return schedule_id, await get(pool, schedule_id), False
+    observers.schedule_changed()
     return schedule_id, handled.state, True
 
 
 async def update(
-    pool: AsyncConnectionPool, kinds: Mapping[str, Kind], schedule_id: UUID, changes: dict[str, Any], metadata: Metadata
+    pool: AsyncConnectionPool,
+    kinds: Mapping[str, Kind],
+    schedule_id: UUID,
+    changes: dict[str, Any],
+    metadata: Metadata,
+    *,
+    observers: Observers = STANDALONE,
 ) -> ScheduleHandled:
     """Change the fields named in `changes` (ScheduleChanges' fields)."""
-    return await handle(pool, schedule_id, UpdateSchedule(at=now(), **changes), metadata, kinds)
+    handled = await handle(pool, schedule_id, UpdateSchedule(at=now(), **changes), metadata, kinds, observers=observers)
+    observers.schedule_changed()
+    return handled
 
 
 async def pause(
-    pool: AsyncConnectionPool, kinds: Mapping[str, Kind], schedule_id: UUID, metadata: Metadata
+    pool: AsyncConnectionPool,
+    kinds: Mapping[str, Kind],
+    schedule_id: UUID,
+    metadata: Metadata,
+    *,
+    observers: Observers = STANDALONE,
 ) -> ScheduleHandled:
-    return await handle(pool, schedule_id, PauseSchedule(at=now()), metadata, kinds)
+    handled = await handle(pool, schedule_id, PauseSchedule(at=now()), metadata, kinds, observers=observers)
+    observers.schedule_changed()
+    return handled
 
 
 async def resume(
-    pool: AsyncConnectionPool, kinds: Mapping[str, Kind], schedule_id: UUID, metadata: Metadata
+    pool: AsyncConnectionPool,
+    kinds: Mapping[str, Kind],
+    schedule_id: UUID,
+    metadata: Metadata,
+    *,
+    observers: Observers = STANDALONE,
 ) -> ScheduleHandled:
-    return await handle(pool, schedule_id, ResumeSchedule(at=now()), metadata, kinds)
+    handled = await handle(pool, schedule_id, ResumeSchedule(at=now()), metadata, kinds, observers=observers)
+    observers.schedule_changed()
+    return handled
 
 
 async def delete(
-    pool: AsyncConnectionPool, kinds: Mapping[str, Kind], schedule_id: UUID, metadata: Metadata
+    pool: AsyncConnectionPool,
+    kinds: Mapping[str, Kind],
+    schedule_id: UUID,
+    metadata: Metadata,
+    *,
+    observers: Observers = STANDALONE,
 ) -> ScheduleHandled:
-    return await handle(pool, schedule_id, DeleteSchedule(at=now()), metadata, kinds)
+    handled = await handle(pool, schedule_id, DeleteSchedule(at=now()), metadata, kinds, observers=observers)
+    observers.schedule_changed()
+    return handled
 
 
 async def trigger(

@@ -73,3 +73,21 @@ async def test_a_schedule_without_cron_or_with_a_bad_one_is_a_400(broker) -> Non
         await broker.client.schedule.create(destination="http://127.0.0.1:9/x", cron="61 * * * *")
     with pytest.raises(QStashError, match="status: 400"):
         await broker.client.schedule.create(destination="http://127.0.0.1:9/x", cron="* * * * *", schedule_id="a/b c")
+
+
+async def test_a_cron_tz_schedule_is_kept_as_written_and_fires_on_its_zones_clock(broker, destination) -> None:
+    scheduler = broker.state.scheduler
+    cron = "CRON_TZ=Europe/Berlin 0 9 * * *"
+    await broker.client.schedule.create(destination=destination.url("/berlin"), cron=cron, schedule_id="berlin")
+
+    at_nine_utc = scheduler.trigger_due(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    at_nine_berlin = scheduler.trigger_due(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
+
+    assert (await broker.client.schedule.get("berlin")).cron == cron
+    assert at_nine_utc == [] and len(at_nine_berlin) == 1
+    await destination.wait_for("/berlin", 1)
+
+
+async def test_an_unknown_cron_tz_is_a_400(broker) -> None:
+    with pytest.raises(QStashError, match="status: 400"):
+        await broker.client.schedule.create(destination="http://127.0.0.1:9/x", cron="CRON_TZ=Mars/Olympus * * * * *")

@@ -1,21 +1,37 @@
 """The schedule keeper against the real broker over loopback, through the real SDK: it puts the
-sweep schedule in place whenever QStash answers, and says when QStash does not."""
+sweep schedule in place whenever QStash answers, says when QStash does not, and keeps one
+QStash schedule per live jobtrail schedule."""
 
 import asyncio
 import contextlib
 import logging
 import socket
+import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import anyio
 import pytest
 import uvicorn
 from qstash import AsyncQStash
 
+from domain.schedule.commands import (
+    AnyScheduleCommand,
+    CreateSchedule,
+    DeleteSchedule,
+    PauseSchedule,
+    ResumeSchedule,
+)
+from projections.log import Metadata
 from service.broker import BrokerConfig, create_broker
+from service.jobs.kinds import load_kinds
+from service.jobs.observers import Observers
+from service.live.event_feed import EventFeed
 from service.qstash.broker_status import BrokerStatus
 from service.qstash.client import qstash_client
 from service.qstash.schedule_keeper import SWEEP_CRON, SWEEP_SCHEDULE_ID, ScheduleKeeper
+from service.schedules import service
+from service.schedules.command_handler import handle
 
 pytestmark = pytest.mark.anyio
 
@@ -150,3 +166,142 @@ async def test_a_restarted_broker_has_the_schedule_again_within_an_interval(port
     finally:
         stop.set()
         await running
+
+
+CREATED_AT = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
+
+
+async def command(pool, schedule_id: uuid.UUID, cmd: AnyScheduleCommand) -> None:
+    await handle(pool, schedule_id, cmd, Metadata(actor="ops"), load_kinds())
+
+
+async def a_schedule(pool, cron: str = "0 * * * *", zone: str = "UTC") -> uuid.UUID:
+    schedule_id = uuid.uuid4()
+    create = CreateSchedule(
+        at=CREATED_AT, owner="ada", kind="demo.count", params={"total": 3}, cron=cron, time_zone=zone
+    )
+    await command(pool, schedule_id, create)
+    return schedule_id
+
+
+def keeping(client: AsyncQStash, pool, interval_s: float = 30.0) -> ScheduleKeeper:
+    return ScheduleKeeper(client, PUBLIC_URL, BrokerStatus(), interval_s, pool=pool)
+
+
+def held(schedules: dict, schedule_id: uuid.UUID) -> tuple[str, str, bool] | None:
+    schedule = schedules.get(str(schedule_id))
+    return (schedule.spec.url, schedule.cron_text, schedule.paused) if schedule else None
+
+
+def fire_url(schedule_id: uuid.UUID) -> str:
+    return f"{PUBLIC_URL}/qstash/schedules/{schedule_id}/fire"
+
+
+async def test_a_missing_schedule_is_created_firing_its_route_in_its_zone(port, client, pool) -> None:
+    berlin, utc = await a_schedule(pool, "30 2 * * *", "Europe/Berlin"), await a_schedule(pool)
+    async with broker_on(port) as schedules:
+        await keeping(client, pool).check()
+        assert held(schedules, berlin) == (fire_url(berlin), "CRON_TZ=Europe/Berlin 30 2 * * *", False)
+        assert held(schedules, utc) == (fire_url(utc), "CRON_TZ=UTC 0 * * * *", False)
+        assert sweep_schedule(schedules) == (SWEEP_URL, SWEEP_CRON)
+
+
+async def test_orphans_are_deleted_and_other_schedules_left_alone(port, client, pool) -> None:
+    kept, deleted, never = await a_schedule(pool), await a_schedule(pool), uuid.uuid4()
+    keeper = keeping(client, pool)
+    async with broker_on(port) as schedules:
+        await keeper.check()
+        await command(pool, deleted, DeleteSchedule(at=CREATED_AT))
+        await client.schedule.create(destination=fire_url(never), cron="* * * * *", schedule_id=str(never))
+        await client.schedule.create(destination="http://elsewhere.test/x", cron="* * * * *", schedule_id="theirs")
+        await keeper.check()
+        assert set(schedules) == {str(kept), "theirs", SWEEP_SCHEDULE_ID}
+
+
+async def test_the_paused_state_follows_jobtrails(port, client, pool) -> None:
+    schedule_id = await a_schedule(pool)
+    keeper = keeping(client, pool)
+    async with broker_on(port) as schedules:
+        await keeper.check()
+        await command(pool, schedule_id, PauseSchedule(at=CREATED_AT))
+        await keeper.check()
+        paused = held(schedules, schedule_id)
+        await command(pool, schedule_id, ResumeSchedule(at=CREATED_AT))
+        await keeper.check()
+        resumed = held(schedules, schedule_id)
+        await client.schedule.pause(str(schedule_id))  # paused behind jobtrail's back
+        await keeper.check()
+        assert (paused[2], resumed[2], held(schedules, schedule_id)[2]) == (True, False, False)
+
+
+async def test_a_changed_cron_or_destination_is_rewritten_keeping_the_pause(port, client, pool) -> None:
+    schedule_id = await a_schedule(pool)
+    await command(pool, schedule_id, PauseSchedule(at=CREATED_AT))
+    async with broker_on(port) as schedules:
+        await client.schedule.create(destination="http://old.test/x", cron="5 * * * *", schedule_id=str(schedule_id))
+        await keeping(client, pool).check()
+        assert held(schedules, schedule_id) == (fire_url(schedule_id), "CRON_TZ=UTC 0 * * * *", True)
+
+
+async def test_a_restarted_broker_has_every_schedule_again_at_the_next_check(port, client, pool) -> None:
+    schedule_id = await a_schedule(pool)
+    keeper, stop = keeping(client, pool, interval_s=0.05), asyncio.Event()
+    running = asyncio.create_task(keeper.run(stop))
+    try:
+        async with broker_on(port) as schedules:
+            with anyio.fail_after(5):
+                while held(schedules, schedule_id) is None:
+                    await asyncio.sleep(0.01)
+        async with broker_on(port) as restarted:  # empty, as `jobtrail qstash-dev` restarts
+            with anyio.fail_after(5):
+                while held(restarted, schedule_id) is None or sweep_schedule(restarted) is None:
+                    await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        await running
+
+
+async def test_a_wake_checks_at_once_rather_than_at_the_interval(port, client, pool) -> None:
+    keeper, stop = keeping(client, pool, interval_s=60), asyncio.Event()
+    async with broker_on(port) as schedules:
+        running = asyncio.create_task(keeper.run(stop))
+        try:
+            with anyio.fail_after(5):
+                while sweep_schedule(schedules) is None:
+                    await asyncio.sleep(0.01)
+            schedule_id = await a_schedule(pool)
+            keeper.wake()
+            with anyio.fail_after(5):
+                while held(schedules, schedule_id) is None:
+                    await asyncio.sleep(0.01)
+        finally:
+            stop.set()
+            await running
+
+
+async def test_a_change_through_the_service_reaches_qstash_well_within_the_interval(
+    port, client, pool, database_url
+) -> None:
+    feed = EventFeed(database_url)
+    observers, kinds = Observers(feed=feed), load_kinds()
+    keeper = ScheduleKeeper(client, PUBLIC_URL, BrokerStatus(), 60, pool=pool, woken=feed.schedules_changed)
+    spec = {"owner": "ada", "kind": "demo.count", "params": {"total": 3}, "cron": "*/5 * * * *"}
+    stop = asyncio.Event()
+    async with broker_on(port) as schedules:
+        running = asyncio.create_task(keeper.run(stop))
+        try:
+            schedule_id, _, _ = await service.create(pool, kinds, spec, Metadata(actor="ops"), observers=observers)
+            with anyio.fail_after(2):
+                while held(schedules, schedule_id) is None:
+                    await asyncio.sleep(0.01)
+            await service.pause(pool, kinds, schedule_id, Metadata(actor="ops"), observers=observers)
+            with anyio.fail_after(2):
+                while not held(schedules, schedule_id)[2]:
+                    await asyncio.sleep(0.01)
+            await service.delete(pool, kinds, schedule_id, Metadata(actor="ops"), observers=observers)
+            with anyio.fail_after(2):
+                while held(schedules, schedule_id) is not None:
+                    await asyncio.sleep(0.01)
+        finally:
+            stop.set()
+            await running

@@ -5,6 +5,8 @@ import pytest
 from domain.schedule.lifecycle import ScheduleStatus
 from projections.log import Metadata
 from service.jobs.kinds import load_kinds
+from service.jobs.observers import Observers
+from service.live.event_feed import EventFeed
 from service.schedules import service
 
 pytestmark = pytest.mark.anyio
@@ -44,3 +46,22 @@ async def test_a_trigger_creates_a_job_once_per_key(pool):
     assert (await service.get(pool, schedule_id)).jobs_created == 1
     again = await service.trigger(pool, kinds, schedule_id, ACTOR, idempotency_key="t")
     assert again.events == [] and (await service.get(pool, schedule_id)).jobs_created == 1
+
+
+async def test_every_change_rings_the_schedule_keepers_doorbell_and_a_repeat_does_not(pool, database_url):
+    kinds, feed = load_kinds(), EventFeed(database_url)
+    observers = Observers(feed=feed)
+    rang = []
+
+    async def rings(operation) -> None:
+        feed.schedules_changed.clear()
+        await operation
+        rang.append(feed.schedules_changed.is_set())
+
+    schedule_id = (await service.create(pool, kinds, {**SPEC, "idempotency_key": "k"}, ACTOR, observers=observers))[0]
+    await rings(service.create(pool, kinds, {**SPEC, "idempotency_key": "k"}, ACTOR, observers=observers))
+    await rings(service.update(pool, kinds, schedule_id, {"cron": "0 * * * *"}, ACTOR, observers=observers))
+    await rings(service.pause(pool, kinds, schedule_id, ACTOR, observers=observers))
+    await rings(service.resume(pool, kinds, schedule_id, ACTOR, observers=observers))
+    await rings(service.delete(pool, kinds, schedule_id, ACTOR, observers=observers))
+    assert rang == [False, True, True, True, True]
