@@ -426,6 +426,7 @@ async def _apply(
     handled: ScheduleHandled = await handle(
         pool, schedule_id, command, provenance(request, principal), kinds, observers=observers
     )
+    observers.schedule_changed()  # QStash's copy of the schedule follows at once, not at the next check
     return schedule_response(schedule_id, handled.state)
 
 

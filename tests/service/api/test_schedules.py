@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from service.api.schedule_schemas import ScheduleDocument
@@ -264,3 +265,23 @@ async def test_an_end_date_before_the_first_fire_is_a_422(client: AsyncTestClien
     response = await client.post("/v1/schedules", json=body, headers=auth(keys.acme))
 
     assert response.status_code == 422 and response.json()["errors"][0]["key"] == "end_at"
+
+
+@pytest.mark.parametrize("change", ["pause", "resume", "patch", "delete"])
+async def test_every_change_through_the_api_wakes_the_keeper_that_brings_qstash_in_line(
+    client: AsyncTestClient, keys: Keys, app: Litestar, change: str
+) -> None:
+    created = await create_schedule(client, keys.acme)
+    path = f"/v1/schedules/{created['id']}"
+    if change == "resume":
+        await client.post(f"{path}/pause", headers=auth(keys.acme))
+    woken = app.state.event_feed.schedules_changed
+    woken.clear()
+    if change == "patch":
+        response = await client.patch(path, json={"cron": "15 3 * * *"}, headers=auth(keys.acme))
+    elif change == "delete":
+        response = await client.delete(path, headers=auth(keys.acme))
+    else:
+        response = await client.post(f"{path}/{change}", headers=auth(keys.acme))
+    assert response.status_code < 300, response.text
+    assert woken.is_set()
