@@ -25,7 +25,7 @@ from domain.schedule.commands import (
     UpdateSchedule,
 )
 from domain.schedule.errors import InvalidSchedule, ScheduleNotFound
-from domain.schedule.events import ScheduleCreated, ScheduleFired, ScheduleTriggered
+from domain.schedule.events import ScheduleCreated, ScheduleTriggered
 from domain.schedule.jobs import job_command
 from domain.schedule.lifecycle import ScheduleStatus
 from domain.schedule.spec import ScheduleSpec
@@ -367,21 +367,10 @@ class SchedulesController(Controller):
     ) -> ScheduleJobs:
         """A page of the jobs its ticks and triggers created, and the cursor of the next."""
         await visible_schedule(pool, principal, schedule_id)
-        before = _version_cursor(cursor)
-        async with pool.connection() as conn:
-            events = await read_stream(conn, schedule_id)
-            created = [
-                (e.version, e.event.job_id)
-                for e in reversed(events)
-                if isinstance(e.event, ScheduleFired | ScheduleTriggered)
-                and e.event.job_id is not None
-                and (before is None or e.version < before)
-            ]
-            page = created[:limit]
-            states = await job_status.load_many(conn, [job_id for _, job_id in page])
-        found = [document(job_id, states[job_id]) for _, job_id in page if job_id in states]
-        next_cursor = str(page[-1][0]) if len(created) > limit else None
-        return ScheduleJobs(schedule_id=schedule_id, jobs=found, next_cursor=next_cursor)
+        found, last = await service.created_jobs(pool, schedule_id, before=_version_cursor(cursor), limit=limit)
+        jobs = [document(job_id, state) for job_id, state in found]
+        next_cursor = str(last) if last is not None else None
+        return ScheduleJobs(schedule_id=schedule_id, jobs=jobs, next_cursor=next_cursor)
 
     @get(
         "/{schedule_id:uuid}/events",

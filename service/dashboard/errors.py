@@ -10,8 +10,10 @@ from litestar.response import Redirect, Template
 from litestar.types import ExceptionHandlersMap
 
 from domain.errors import JobNotFound
+from domain.schedule.errors import IllegalScheduleMove, ScheduleNotFound
 from service.api.problems import RETRY_AFTER_S, logger
 from service.dashboard.csrf import ForgedForm
+from service.dashboard.schedules import ReadOnlyKey
 from service.dashboard.session import NotSignedIn
 from service.store.outage import DatabaseUnavailable
 
@@ -35,6 +37,18 @@ def on_forged_form(request: Request, error: ForgedForm) -> Response:
 
 def on_job_not_found(request: Request, error: JobNotFound) -> Response:
     return _page(404, "No such job", "There is no such job, or this key may not see it.")
+
+
+def on_schedule_not_found(request: Request, error: ScheduleNotFound) -> Response:
+    return _page(404, "No such schedule", "There is no such schedule, or this key may not see it.")
+
+
+def on_read_only(request: Request, error: ReadOnlyKey) -> Response:
+    return _page(403, "Read-only key", "This key may read schedules but not change them: that takes jobs:write.")
+
+
+def on_illegal_move(request: Request, error: IllegalScheduleMove) -> Response:
+    return _page(409, "Not possible now", f"The schedule is {error.status}: it can no longer be paused or resumed.")
 
 
 def on_invalid(request: Request, error: ValidationException) -> Response:
@@ -62,6 +76,9 @@ HTML_HANDLERS: ExceptionHandlersMap = {
     NotSignedIn: on_not_signed_in,
     ForgedForm: on_forged_form,
     JobNotFound: on_job_not_found,
+    ScheduleNotFound: on_schedule_not_found,
+    ReadOnlyKey: on_read_only,
+    IllegalScheduleMove: on_illegal_move,
     ValidationException: on_invalid,
     HTTPException: on_http,
     DatabaseUnavailable: on_unavailable,

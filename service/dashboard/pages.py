@@ -1,9 +1,12 @@
-"""The dashboard's routes: thin, they authenticate by cookie, read, and render a template.
+"""The dashboard's routes: thin, they authenticate by cookie, read, and render a template;
+the few forms that change something (sign-in and out, a schedule's pause and resume)
+carry a CSRF token.
 
 Full pages and the fragments their script polls share templates, so a live update
 renders exactly what a reload would.
 """
 
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated
 from uuid import UUID
 
@@ -11,23 +14,27 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Template
+from psycopg_pool import AsyncConnectionPool
 
 from domain.errors import JobNotFound
 from domain.job import fold
 from domain.lifecycle import Status
 from domain.state import JobState
 from projections.chain import verify
-from projections.log import job_event, job_owner, link, read_stream
+from projections.log import Metadata, job_event, job_owner, link, read_stream
 from service.api.audit import MAX_VERSION
 from service.api.auth import may_see
-from service.api.dependencies import CurrentSettings, Pool
+from service.api.dependencies import CurrentSettings, Kinds, Pool
+from service.api.jobs import provenance
 from service.api.schemas import document
 from service.auth.keys import Principal, Scope, authenticate
 from service.auth.sessions import end_session, start_session
-from service.dashboard import csrf, session
+from service.dashboard import csrf, schedules, session
 from service.dashboard.diagram import state_diagram
 from service.dashboard.errors import HTML_HANDLERS
 from service.dashboard.views import STATUSES, chain_badge, is_live, timeline
+from service.jobs.kinds import Kind as KindSpec
+from service.schedules import service as schedule_service
 from service.store.job_status import BadCursor, Filters, page
 
 PAGE_SIZE = 50
@@ -44,6 +51,7 @@ PAGE_HEADERS = {
 # The filter form sends its empty fields too: "" means any.
 StatusFilter = Annotated[str | None, QueryParameter(pattern="^(" + "|".join(Status) + ")?$")]
 Kind = Annotated[str | None, QueryParameter(max_length=100, pattern=r"^[^\x00]*$")]
+ScheduleChange = Callable[[AsyncConnectionPool, Mapping[str, KindSpec], UUID, Metadata], Awaitable[object]]
 
 
 class SignInForm(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -52,6 +60,10 @@ class SignInForm(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
 
 class SignOutForm(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    csrf_token: str = ""
+
+
+class ScheduleForm(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     csrf_token: str = ""
 
 
@@ -134,6 +146,18 @@ async def _changes(pool: Pool, job_id: UUID, snapshot: JobState, since: int) -> 
         "badge": chain_badge(verify([link(e) for e in new], after=link(shown))),
         "diagram": state_diagram(state.status),
     }
+
+
+async def _changed(
+    request: Request, pool: Pool, kinds: Kinds, schedule_id: UUID, form: ScheduleForm, change: ScheduleChange
+) -> Redirect:
+    """A pause or resume by form: the form's token, then the key's right to change this
+    schedule, then the change; back to the schedule's page, which shows its new status."""
+    csrf.check(request, form.csrf_token)
+    principal = await session.viewer(request, pool)
+    await schedules.changeable(pool, principal, schedule_id)
+    await change(pool, kinds, schedule_id, provenance(request, principal))
+    return Redirect(f"/schedules/{schedule_id}", status_code=303)
 
 
 class DashboardController(Controller):
@@ -238,3 +262,57 @@ class DashboardController(Controller):
             return Response(content=None, status_code=204)
         context = await _changes(pool, job_id, state, since) if since else await _job(pool, principal, job_id)
         return Template(template_name="_job_live.html", context=context)
+
+    @get("/schedules")
+    async def schedules(
+        self, request: Request, pool: Pool, settings: CurrentSettings, cursor: FromQuery[str | None] = None
+    ) -> Template:
+        principal = await session.viewer(request, pool)
+        chrome, cookies = _chrome(request, principal, settings)
+        context = {**chrome, **await schedules.listed(pool, principal, cursor)}
+        return Template(template_name="schedules.html", context=context, cookies=cookies)
+
+    @get("/schedules/rows")
+    async def schedule_rows(self, request: Request, pool: Pool, cursor: FromQuery[str | None] = None) -> Template:
+        principal = await session.viewer(request, pool)
+        context = await schedules.listed(pool, principal, cursor)
+        return Template(template_name="_schedule_rows.html", context=context)
+
+    @get("/schedules/{schedule_id:uuid}")
+    async def schedule(
+        self, request: Request, schedule_id: FromPath[UUID], pool: Pool, settings: CurrentSettings
+    ) -> Template:
+        principal = await session.viewer(request, pool)
+        chrome, cookies = _chrome(request, principal, settings)
+        context = {**chrome, **await schedules.shown(pool, principal, schedule_id)}
+        return Template(template_name="schedule.html", context=context, cookies=cookies)
+
+    @get("/schedules/{schedule_id:uuid}/jobs")
+    async def schedule_jobs(self, request: Request, schedule_id: FromPath[UUID], pool: Pool) -> Template:
+        """The jobs it created last, polled: their statuses change while the page is open."""
+        principal = await session.viewer(request, pool)
+        await schedules.visible(pool, principal, schedule_id)
+        context = await schedules.last_jobs(pool, schedule_id)
+        return Template(template_name="_schedule_jobs.html", context=context)
+
+    @post("/schedules/{schedule_id:uuid}/pause", status_code=303)
+    async def pause(
+        self,
+        request: Request,
+        schedule_id: FromPath[UUID],
+        data: URLEncodedBody[ScheduleForm],
+        pool: Pool,
+        kinds: Kinds,
+    ) -> Redirect:
+        return await _changed(request, pool, kinds, schedule_id, data, schedule_service.pause)
+
+    @post("/schedules/{schedule_id:uuid}/resume", status_code=303)
+    async def resume(
+        self,
+        request: Request,
+        schedule_id: FromPath[UUID],
+        data: URLEncodedBody[ScheduleForm],
+        pool: Pool,
+        kinds: Kinds,
+    ) -> Redirect:
+        return await _changed(request, pool, kinds, schedule_id, data, schedule_service.resume)

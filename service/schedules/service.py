@@ -22,14 +22,17 @@ from domain.schedule.commands import (
     UpdateSchedule,
 )
 from domain.schedule.errors import ScheduleAlreadyExists
+from domain.schedule.events import ScheduleFired, ScheduleTriggered
 from domain.schedule.lifecycle import ScheduleStatus
 from domain.schedule.state import ScheduleState
+from domain.state import JobState
 from projections import schedules
-from projections.log import Metadata
+from projections.log import Metadata, read_stream
 from service.clock import now
 from service.jobs.kinds import Kind
 from service.jobs.observers import STANDALONE, Observers
 from service.schedules.command_handler import ScheduleHandled, handle
+from service.store import job_status
 
 # A schedule created with an Idempotency-Key gets an id derived from its owner and key, so
 # a repeat finds the schedule already there (ScheduleAlreadyExists) instead of a twin.
@@ -155,3 +158,23 @@ async def page(
     """Newest first; `after` is the (created_at, id) of the last one of the previous page."""
     async with pool.connection() as conn:
         return await schedules.page(conn, owner=owner, status=status, kind=kind, after=after, limit=limit)
+
+
+async def created_jobs(
+    pool: AsyncConnectionPool, schedule_id: UUID, *, before: int | None = None, limit: int = 50
+) -> tuple[list[tuple[UUID, JobState]], int | None]:
+    """The jobs its fires and triggers created, newest first, from those recorded before the
+    schedule's version `before`; and the version the next page starts before, if any."""
+    async with pool.connection() as conn:
+        events = await read_stream(conn, schedule_id)
+        created = [
+            (e.version, e.event.job_id)
+            for e in reversed(events)
+            if isinstance(e.event, ScheduleFired | ScheduleTriggered)
+            and e.event.job_id is not None
+            and (before is None or e.version < before)
+        ]
+        page = created[:limit]
+        states = await job_status.load_many(conn, [job_id for _, job_id in page])
+    found = [(job_id, states[job_id]) for _, job_id in page if job_id in states]
+    return found, page[-1][0] if len(created) > limit else None

@@ -107,3 +107,27 @@ def test_a_history_edited_behind_the_databases_back_shows_broken_and_stays_so_wh
     expect(page.locator("[data-chain]")).to_have_attribute("data-chain", "broken")  # polls kept the verdict
     expect(page.locator("[data-chain]")).to_contain_text("at version 1")
     expect(page.locator("table.timeline tbody tr").last).to_contain_text("JobCompleted")
+
+
+def test_a_person_watches_a_schedules_job_complete_and_pauses_and_resumes_it(
+    page, api: httpx.Client, key: str, tmp_path
+):
+    expect = playwright.expect
+    body = {"kind": "demo.count", "params": {"total": 40, "per_batch": 10, "slow_ms": 300}, "cron": "30 2 * * *"}
+    schedule = api.post("/v1/schedules", json={**body, "time_zone": "Europe/Berlin", "overlap": "allow"}).json()
+    job = api.post(f"/v1/schedules/{schedule['id']}/trigger").json()["job"]
+
+    page.goto("/")
+    page.fill("#key", key)
+    page.click("button[type=submit]")
+    page.click("nav.pages >> text=Schedules")
+    page.click(f'tr[data-schedule="{schedule["id"]}"] a')
+    expect(page.locator("table.fires tbody tr")).to_have_count(5)
+    expect(page.locator(f'tr[data-job="{job["id"]}"] .status')).to_have_text("completed", timeout=LIVE_TIMEOUT_MS)
+    screenshot(page, tmp_path, "schedule.png")
+
+    page.click("button[data-action=pause]")
+    expect(page.locator(".summary [data-status]")).to_have_text("paused")
+    page.click("button[data-action=resume]")
+    expect(page.locator(".summary [data-status]")).to_have_text("active")
+    assert api.get(f"/v1/schedules/{schedule['id']}").json()["status"] == "active"

@@ -1,7 +1,8 @@
 // Live pages without a framework, polling about once a second.
-// The job list swaps in its rows fragment. A job page asks what changed since the
-// version it shows: nothing (204), or the summary and only the new events, which it
-// appends (keeping a broken-chain badge once shown); it stops once the job is final.
+// A list (the jobs, the schedules, a schedule's last jobs) swaps in its rows fragment.
+// A job page asks what changed since the version it shows: nothing (204), or the
+// summary and only the new events, which it appends (keeping a broken-chain badge
+// once shown); it stops once the job is final.
 "use strict";
 
 const INTERVAL_MS = 1000;
