@@ -6,7 +6,7 @@ Full pages and the fragments their script polls share templates, so a live updat
 renders exactly what a reload would.
 """
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 from uuid import UUID
 
@@ -14,17 +14,16 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Template
-from psycopg_pool import AsyncConnectionPool
 
 from domain.errors import JobNotFound
 from domain.job import fold
 from domain.lifecycle import Status
 from domain.state import JobState
 from projections.chain import verify
-from projections.log import Metadata, job_event, job_owner, link, read_stream
+from projections.log import job_event, job_owner, link, read_stream
 from service.api.audit import MAX_VERSION
 from service.api.auth import may_see
-from service.api.dependencies import CurrentSettings, Kinds, Pool
+from service.api.dependencies import CommitObservers, CurrentSettings, Kinds, Pool
 from service.api.jobs import provenance
 from service.api.schemas import document
 from service.auth.keys import Principal, Scope, authenticate
@@ -33,7 +32,7 @@ from service.dashboard import csrf, schedules, session
 from service.dashboard.diagram import state_diagram
 from service.dashboard.errors import HTML_HANDLERS
 from service.dashboard.views import STATUSES, chain_badge, is_live, timeline
-from service.jobs.kinds import Kind as KindSpec
+from service.jobs.observers import Observers
 from service.schedules import service as schedule_service
 from service.store.job_status import BadCursor, Filters, page
 
@@ -51,7 +50,7 @@ PAGE_HEADERS = {
 # The filter form sends its empty fields too: "" means any.
 StatusFilter = Annotated[str | None, QueryParameter(pattern="^(" + "|".join(Status) + ")?$")]
 Kind = Annotated[str | None, QueryParameter(max_length=100, pattern=r"^[^\x00]*$")]
-ScheduleChange = Callable[[AsyncConnectionPool, Mapping[str, KindSpec], UUID, Metadata], Awaitable[object]]
+ScheduleChange = Callable[..., Awaitable[object]]  # service.pause or service.resume
 
 
 class SignInForm(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -149,14 +148,20 @@ async def _changes(pool: Pool, job_id: UUID, snapshot: JobState, since: int) -> 
 
 
 async def _changed(
-    request: Request, pool: Pool, kinds: Kinds, schedule_id: UUID, form: ScheduleForm, change: ScheduleChange
+    request: Request,
+    pool: Pool,
+    kinds: Kinds,
+    observers: Observers,
+    schedule_id: UUID,
+    form: ScheduleForm,
+    change: ScheduleChange,
 ) -> Redirect:
     """A pause or resume by form: the form's token, then the key's right to change this
     schedule, then the change; back to the schedule's page, which shows its new status."""
     csrf.check(request, form.csrf_token)
     principal = await session.viewer(request, pool)
     await schedules.changeable(pool, principal, schedule_id)
-    await change(pool, kinds, schedule_id, provenance(request, principal))
+    await change(pool, kinds, schedule_id, provenance(request, principal), observers=observers)  # wakes the keeper
     return Redirect(f"/schedules/{schedule_id}", status_code=303)
 
 
@@ -303,8 +308,9 @@ class DashboardController(Controller):
         data: URLEncodedBody[ScheduleForm],
         pool: Pool,
         kinds: Kinds,
+        observers: CommitObservers,
     ) -> Redirect:
-        return await _changed(request, pool, kinds, schedule_id, data, schedule_service.pause)
+        return await _changed(request, pool, kinds, observers, schedule_id, data, schedule_service.pause)
 
     @post("/schedules/{schedule_id:uuid}/resume", status_code=303)
     async def resume(
@@ -314,5 +320,6 @@ class DashboardController(Controller):
         data: URLEncodedBody[ScheduleForm],
         pool: Pool,
         kinds: Kinds,
+        observers: CommitObservers,
     ) -> Redirect:
-        return await _changed(request, pool, kinds, schedule_id, data, schedule_service.resume)
+        return await _changed(request, pool, kinds, observers, schedule_id, data, schedule_service.resume)

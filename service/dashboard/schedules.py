@@ -75,7 +75,11 @@ async def shown(pool: AsyncConnectionPool, principal: Principal, schedule_id: UU
 
 async def last_jobs(pool: AsyncConnectionPool, schedule_id: UUID) -> dict[str, Any]:
     found, more = await service.created_jobs(pool, schedule_id, limit=LAST_JOBS)
-    return {"jobs": [document(job_id, state) for job_id, state in found], "more_jobs": more is not None}
+    return {
+        "jobs": [document(job_id, state) for job_id, state in found],
+        "more_jobs": more is not None,
+        "schedule_id": schedule_id,
+    }
 
 
 async def changeable(pool: AsyncConnectionPool, principal: Principal, schedule_id: UUID) -> None:

@@ -81,11 +81,14 @@ async def test_pause_then_resume_by_form_changes_its_status(browser: AsyncTestCl
     await sign_in(browser, keys.acme)
     page = await browser.get(f"/schedules/{schedule_id}")
     assert status(page.text) == "active" and 'data-action="pause"' in page.text
+    woken = browser.app.state.event_feed.schedules_changed  # the keeper that brings QStash in line
+    woken.clear()
 
     paused = await browser.post(
         f"/schedules/{schedule_id}/pause", data={"csrf_token": csrf_token(page)}, follow_redirects=False
     )
     assert (paused.status_code, paused.headers["location"]) == (303, f"/schedules/{schedule_id}")
+    assert woken.is_set()
     page = await browser.get(f"/schedules/{schedule_id}")
     assert status(page.text) == "paused" and 'data-action="resume"' in page.text
     assert "None while it is paused" in page.text
