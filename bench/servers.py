@@ -94,7 +94,8 @@ def jobtrail_serve(
 ) -> Iterator[tuple[str, subprocess.Popen]]:
     """A `jobtrail serve` on free ports against `url`, logging to data_dir/server.log; yields
     its base URL and process once /readyz answers, and stops it after."""
-    port, broker_port = free_port(), free_port()
+    port = free_port()
+    broker_port = int(env.get("JOBTRAIL_BROKER_PORT") or free_port())  # a bench that talks to the broker picks it
     base = f"http://127.0.0.1:{port}"
     env = env | {
         "DATABASE_URL": url,
