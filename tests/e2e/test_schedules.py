@@ -111,11 +111,11 @@ def test_pause_stops_the_jobs_and_resume_starts_them_again_without_catching_up(a
     wait_for_jobs(api, schedule_id, paused_with + 3)
     api.post(f"/v1/schedules/{schedule_id}/pause").raise_for_status()
 
-    history = events(api, schedule_id)
-    types = [e["type"] for e in history]
+    recorded = events(api, schedule_id)
+    types = [e["type"] for e in recorded]
     paused_at, resumed_at = types.index("SchedulePaused"), types.index("ScheduleResumed")
     assert "ScheduleFired" not in types[paused_at:resumed_at]
-    before, after = ticks(fired(history[:paused_at])), ticks(fired(history[resumed_at:]))
+    before, after = ticks(fired(recorded[:paused_at])), ticks(fired(recorded[resumed_at:]))
     assert consecutive(before) and consecutive(after)
     assert after[0] - before[-1] >= 6 * MINUTE  # the ticks passed while paused made no job
     assert len(before) + len(after) == schedule(api, schedule_id)["jobs_created"]
