@@ -294,7 +294,7 @@ def bare_app() -> Litestar:
                 base = broker
                 if broker == "embedded":
                     sock = stack.enter_context(socket.create_server(("127.0.0.1", 0)))
-                    base = await stack.enter_async_context(local_broker(Settings(broker_port=0), sock))
+                    base = (await stack.enter_async_context(local_broker(Settings(broker_port=0), sock))).url
                 client = qstash_client(DEV_QSTASH_TOKEN, base, local_broker=True)
                 stack.push_async_callback(client.http._client.aclose)
                 clients.append(client)

@@ -13,8 +13,9 @@ feed and the metrics reach the command handler as its Observers
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from litestar import Litestar
 from litestar.datastructures import State
@@ -62,11 +63,19 @@ logger = logging.getLogger("jobtrail.app")
 MAX_BODY_BYTES = 1024 * 1024
 
 
-def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deliveries: bool = True) -> Litestar:
+def create_app(
+    settings: Settings,
+    *,
+    kinds: dict[str, Kind] | None = None,
+    deliveries: bool = True,
+    fire_clock: Callable[[], datetime] | None = None,
+) -> Litestar:
     """The service; `deliveries=False` serves the API alone (no relay, schedule or probe).
 
     With no QSTASH_TOKEN, deliveries go through the local broker that `serve` runs, at
-    `settings.broker_url`; the app never starts one itself.
+    `settings.broker_url`; the app never starts one itself. `fire_clock`, a test facility,
+    is the clock a schedule's fire derives its tick from (service/schedules/fire.py): a
+    time-scaled local broker's in the same process; None, the service's own.
     """
     kinds = kinds if kinds is not None else load_kinds()
     metrics = Metrics()
@@ -153,6 +162,7 @@ def create_app(settings: Settings, *, kinds: dict[str, Kind] | None = None, deli
                 "outage": outage,
                 "broker_status": broker_status,
                 "delivery_probe": probe_status,
+                "fire_clock": fire_clock,
             }
         ),
         dependencies={

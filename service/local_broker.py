@@ -8,15 +8,20 @@ credentials, as it would to `jobtrail qstash-dev`.
 It keeps its messages in memory, so it starts empty: the runs it held for an earlier
 `serve` died with it. Whoever runs it therefore re-sends them (`resend_lost_runs`), once
 the database answers.
+
+Scaled (JOBTRAIL_BROKER_TIME_SCALE, a test facility), its schedules run on a virtual
+clock; it hands that clock out (`LocalBroker.schedule_clock`) for a serving process in
+its own process to derive schedule ticks from, so that a scaled minute is a tick.
 """
 
 import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
 
+import msgspec
 import structlog
 import uvicorn
 from qstash import AsyncQStash
@@ -33,6 +38,12 @@ logger = logging.getLogger("jobtrail.broker")
 RESEND_LIMIT = 10_000
 
 
+class LocalBroker(msgspec.Struct, frozen=True, kw_only=True):
+    url: str
+    # The virtual clock of a scaled broker's schedules; None at scale 1 (the wall clock).
+    schedule_clock: Callable[[], datetime] | None = None
+
+
 class _QuietServer(uvicorn.Server):
     """uvicorn's server takes SIGINT/SIGTERM for itself; the broker must not: the process
     that runs it stops it last, after the service that publishes to it."""
@@ -43,8 +54,8 @@ class _QuietServer(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def local_broker(settings: Settings, sock: socket.socket) -> AsyncIterator[str]:
-    """The broker, serving on `sock` (bound by the caller) until the block ends; yields its URL."""
+async def local_broker(settings: Settings, sock: socket.socket) -> AsyncIterator[LocalBroker]:
+    """The broker, serving on `sock` (bound by the caller) until the block ends."""
     from service.broker.app import create_broker
     from service.broker.config import BrokerConfig, Faults
 
@@ -58,9 +69,10 @@ async def local_broker(settings: Settings, sock: socket.socket) -> AsyncIterator
             shuffle="shuffle" in settings.broker_faults,
         ),
     )
+    app = create_broker(config, configure_logging=False)
     server = _QuietServer(
         uvicorn.Config(
-            create_broker(config, configure_logging=False),
+            app,
             log_level=None,  # uvicorn's loggers are shared: the service's server sets their level
             log_config=None,  # its lines go through the service's renderer
             timeout_graceful_shutdown=3,
@@ -80,7 +92,8 @@ async def local_broker(settings: Settings, sock: socket.socket) -> AsyncIterator
         await asyncio.sleep(0.01)
     host, port = sock.getsockname()[:2]
     try:
-        yield f"http://{host}:{port}"
+        clock = app.state.broker.scheduler.now if config.time_scale != 1 else None
+        yield LocalBroker(url=f"http://{host}:{port}", schedule_clock=clock)
     finally:
         server.should_exit = True
         await task

@@ -43,9 +43,12 @@ class DeleteSchedule(ScheduleCommand, frozen=True, kw_only=True):
 class FireSchedule(ScheduleCommand, frozen=True, kw_only=True):
     """A fire delivered at `at`. Its job's id is derived from the schedule's and the tick's
     (jobs.job_id_for), so `schedule_id` comes along; `previous_job_active` tells whether the
-    schedule's last job (ScheduleState.last_job_id) is still pending or processing."""
+    schedule's last job (ScheduleState.last_job_id) is still pending or processing.
+    `delivered_at`, when given, is the moment the tick is derived from instead of `at`: the
+    sender's schedule clock, where it runs apart from ours (a time-scaled test broker)."""
 
     schedule_id: UUID
+    delivered_at: datetime | None = None
     previous_job_active: bool = False
     tolerance_s: float = TOLERANCE_S
     early_s: float = 0.0  # how far ahead of ours the sender's clock may run

@@ -144,7 +144,7 @@ def _fire(command: FireSchedule, state: ScheduleState) -> list[AnyScheduleEvent]
     found = tick_for(
         state.cron,
         state.time_zone,
-        command.at,
+        command.at if command.delivered_at is None else command.delivered_at,
         state.ticks_after,
         state.catch_up,
         timedelta(seconds=command.tolerance_s),

@@ -135,6 +135,7 @@ class QStashController(Controller):
             message_id=_message_id(request),
             jti=jti,
             retried=_retried(request),
+            clock=state.fire_clock,
         )
         return _answer(request, answer)
 

@@ -40,7 +40,7 @@ from service.cli.http_server import HttpServer
 from service.cli.subcommand import add, positive
 from service.cli.workers import Supervisor
 from service.clock import now
-from service.local_broker import local_broker, resend_lost_runs
+from service.local_broker import LocalBroker, local_broker, resend_lost_runs
 from service.logs import configure_logging
 from service.qstash.client import close_client, qstash_client
 from service.settings import MAX_WORKERS, Settings
@@ -96,9 +96,12 @@ async def _serve(args: argparse.Namespace) -> int:
         + (f"; QStash delivers to {settings.base_url}" if settings.base_url != served else ""),
         flush=True,
     )
-    async with _beside_serving(settings, broker, dev=args.dev, served=served):
+    async with _beside_serving(settings, broker, dev=args.dev, served=served) as running:
         if workers == 1:
-            await HttpServer(create_app(settings), settings.shutdown_grace_s).serve(sockets=[api])
+            # A scaled broker's clock reaches only a serving process in its own process.
+            fire_clock = running.schedule_clock if running else None
+            app = create_app(settings, fire_clock=fire_clock)
+            await HttpServer(app, settings.shutdown_grace_s).serve(sockets=[api])
         else:
             await Supervisor(settings, api, workers).run()
     return 0
@@ -127,17 +130,18 @@ def _url(host: str, port: int) -> str:
 @contextlib.asynccontextmanager
 async def _beside_serving(
     settings: Settings, broker: socket.socket | None, *, dev: bool, served: str
-) -> AsyncIterator[None]:
-    """The local broker for every serving process, stopped after them; and what waits for
-    the database: the development key, the rescue of the runs an earlier broker lost."""
+) -> AsyncIterator[LocalBroker | None]:
+    """The local broker for every serving process (yielded, if any), stopped after them;
+    and what waits for the database: the development key, the rescue of the runs an
+    earlier broker lost."""
     async with contextlib.AsyncExitStack() as stack:
-        started = None
+        started = running = None
         if broker is not None:
             started = now()  # before the broker takes its first message
-            await stack.enter_async_context(local_broker(settings, broker))
+            running = await stack.enter_async_context(local_broker(settings, broker))
         waiting = asyncio.create_task(_once_the_database_answers(settings, dev, served, started))
         try:
-            yield
+            yield running
         finally:
             waiting.cancel()
             await asyncio.gather(waiting, return_exceptions=True)

@@ -8,9 +8,15 @@ the events it caused. Beyond them, the tick guards itself: a copy under another 
 id finds its tick already recorded and is a no-op, and a copy racing it to the append
 meets the schedule's version, or the job's stream already created under the id both
 derived, and decides again (service/schedules/command_handler.py).
+
+`clock`, when given, tells the moment of delivery the tick is derived from, and nothing
+else (recorded times and the job's deadlines keep the service's clock): in tests, the
+virtual clock of a time-scaled local broker (service/local_broker.py), so that its scaled
+minutes are the ticks' minutes.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -66,6 +72,7 @@ async def fire(
     message_id: str,
     jti: str | None = None,
     retried: int = 0,
+    clock: Callable[[], datetime] | None = None,
 ) -> Answer:
     """Handle a fire delivered now: the job it created, or the recorded reason it created none."""
     async with pool.connection() as conn:
@@ -76,7 +83,7 @@ async def fire(
         return REPLAYED
     at = now()
     metadata = Metadata(actor="qstash", message_id=message_id, retried=retried or None)
-    command = FireSchedule(at=at, schedule_id=schedule_id)
+    command = FireSchedule(at=at, schedule_id=schedule_id, delivered_at=None if clock is None else clock())
     try:
         handled = await handle(
             pool,

@@ -9,6 +9,7 @@ from service.settings import DEV_QSTASH_TOKEN
 from tests.e2e.conftest import Service, create, free_port, start_broker, stop_process, wait_for, wait_until_final
 
 CHECK_S = "0.2"
+QSTASH_CRON = "CRON_TZ=Europe/Berlin 0 9 * * 1-5"
 
 
 def service_with_broker_at(database_url: str, tmp_path, broker_port: int) -> Service:
@@ -79,5 +80,46 @@ def test_a_restarted_standalone_broker_gets_the_sweep_schedule_back(database_url
             wait_for(lambda: swept(broker_port), "a sweep from the restarted broker")
             assert broker_state(service) == "up"
         finally:
+            service.stop()
+            stop_process(broker)
+
+
+def broker_schedule(broker_port: int, schedule_id: str) -> tuple[str, str, bool] | None:
+    """What the broker holds for a schedule: (destination, cron, paused), or None."""
+    response = httpx.get(
+        f"http://127.0.0.1:{broker_port}/v2/schedules/{schedule_id}",
+        headers={"Authorization": f"Bearer {DEV_QSTASH_TOKEN}"},
+        timeout=5,
+    )
+    found = response.json() if response.status_code == 200 else None
+    return (found["destination"], found["cron"], bool(found.get("isPaused"))) if found else None
+
+
+def test_a_restarted_standalone_broker_gets_every_schedule_back_paused_or_not(database_url, tmp_path, key):
+    broker_port = free_port()
+    service = service_with_broker_at(database_url, tmp_path, broker_port)
+    api = httpx.Client(base_url=service.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    body = {"kind": "demo.count", "params": {"total": 3}, "cron": "0 9 * * 1-5", "time_zone": "Europe/Berlin"}
+    with (tmp_path / "broker.log").open("ab") as log:
+        broker = start_broker(broker_port, log)
+        try:
+            service.start()
+            running = api.post("/v1/schedules", json=body).raise_for_status().json()["id"]
+            paused = api.post("/v1/schedules", json={**body, "paused": True}).raise_for_status().json()["id"]
+            expected = {
+                schedule_id: (f"{service.base_url}/qstash/schedules/{schedule_id}/fire", QSTASH_CRON, is_paused)
+                for schedule_id, is_paused in ((running, False), (paused, True))
+            }
+
+            def held() -> bool:
+                return all(broker_schedule(broker_port, sid) == want for sid, want in expected.items())
+
+            wait_for(held, "the broker to hold both schedules")
+            stop_process(broker)  # its schedules were in memory only
+            broker = start_broker(broker_port, log)
+            assert broker_schedule(broker_port, running) is None
+            wait_for(held, "the keeper to put both schedules back, the paused one paused")
+        finally:
+            api.close()
             service.stop()
             stop_process(broker)

@@ -137,6 +137,12 @@ def test_a_fire_a_little_ahead_of_its_tick_counts_for_it_within_the_allowed_skew
     given(created()).when(fire(9.99)).then()
 
 
+def test_a_fire_on_a_clock_of_its_own_takes_its_tick_from_that_clock_and_records_ours():
+    # A time-scaled test broker: its schedule clock has run to 40.1 while ours says 1.
+    given(created()).when(fire(1, delivered_at=at(40.1))).then(fired(1, tick=40, missed=3))
+    given(created(), fired(1, tick=40)).when(fire(1.01, delivered_at=at(40.2))).then()
+
+
 @pytest.mark.parametrize(
     ("overlap", "expected"),
     [

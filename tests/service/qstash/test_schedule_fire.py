@@ -1,7 +1,8 @@
 """POST /qstash/schedules/{id}/fire: signed as every QStash route, at most one job per tick.
 
 The fire's clock is pinned (service.schedules.fire.now), so a tick is never split by a
-minute boundary between two copies of one fire.
+minute boundary between two copies of one fire. An app given a fire clock (a time-scaled
+broker's, in tests) derives the tick from it and records the rest on the service's.
 """
 
 import asyncio
@@ -135,6 +136,19 @@ async def test_a_paused_schedule_fires_no_job_and_the_fire_is_recorded(client, p
     again = await send(client, schedule_id, "msg_paused")
     assert again.json()["duplicate"] is True  # recorded in the inbox
     assert (await state(pool, schedule_id)).jobs_created == 0
+
+
+async def test_an_apps_fire_clock_gives_the_tick_and_the_service_clock_the_recorded_time(client, pool, monkeypatch):
+    schedule_id = await hourly(pool)
+    delivered_at(monkeypatch, TICK - timedelta(minutes=50))  # the service's clock: 08:10
+    client.app.state.fire_clock = lambda: TICK + timedelta(hours=2, seconds=3)  # the broker's: 11:00:03
+    answer = await send(client, schedule_id)
+    later = TICK + timedelta(hours=2)
+    assert answer.json()["tick"] == later.isoformat()
+    assert answer.json()["job_id"] == str(job_id_for(schedule_id, later))
+    async with pool.connection() as conn:
+        fired = (await read_stream(conn, schedule_id))[-1].event
+    assert isinstance(fired, ScheduleFired) and fired.at == TICK - timedelta(minutes=50)
 
 
 async def test_an_unknown_schedule_is_a_recorded_no_op(client, pool, monkeypatch):
