@@ -36,6 +36,12 @@ DASHBOARD = {
     "/jobs/rows",
     "/jobs/{job_id:uuid}",
     "/jobs/{job_id:uuid}/live",
+    "/schedules",
+    "/schedules/rows",
+    "/schedules/{schedule_id:uuid}",
+    "/schedules/{schedule_id:uuid}/jobs",
+    "/schedules/{schedule_id:uuid}/pause",
+    "/schedules/{schedule_id:uuid}/resume",
     "/static/{file_path:path}",
 }
 TENANTS_JOBS = 100

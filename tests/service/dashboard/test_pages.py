@@ -19,7 +19,8 @@ from service.dashboard.diagram import state_diagram
 from service.dashboard.views import chain_badge
 from service.jobs.command_handler import handle
 from tests.service.api.conftest import auth
-from tests.service.dashboard.conftest import Keys, create, sign_in
+from tests.service.api.test_schedules import NIGHTLY
+from tests.service.dashboard.conftest import Keys, create, csrf_token, sign_in
 
 pytestmark = pytest.mark.anyio
 
@@ -85,9 +86,19 @@ async def test_a_bad_filter_is_an_html_error_page(browser: AsyncTestClient, keys
 async def test_the_pages_need_a_sign_in(browser: AsyncTestClient, keys: Keys) -> None:
     job = (await create(browser, keys.acme))["id"]
 
-    for path in ("/jobs", "/jobs/rows", f"/jobs/{job}", f"/jobs/{job}/live"):
+    schedule = (await browser.post("/v1/schedules", json=NIGHTLY, headers=auth(keys.acme))).json()["id"]
+
+    pages = ("/jobs", "/jobs/rows", f"/jobs/{job}", f"/jobs/{job}/live")
+    pages += ("/schedules", "/schedules/rows", f"/schedules/{schedule}", f"/schedules/{schedule}/jobs")
+    for path in pages:
         response = await browser.get(path, follow_redirects=False)
         assert (response.status_code, response.headers["location"]) == (303, "/"), path
+    token = csrf_token(await browser.get("/"))  # a valid form, from a browser that never signed in
+    for change in ("pause", "resume"):
+        response = await browser.post(
+            f"/schedules/{schedule}/{change}", data={"csrf_token": token}, follow_redirects=False
+        )
+        assert (response.status_code, response.headers["location"]) == (303, "/"), change
 
 
 async def test_the_job_page_shows_status_counters_timeline_with_provenance_and_a_verified_chain(
