@@ -88,8 +88,8 @@ async def test_the_pages_need_a_sign_in(browser: AsyncTestClient, keys: Keys) ->
 
     schedule = (await browser.post("/v1/schedules", json=NIGHTLY, headers=auth(keys.acme))).json()["id"]
 
-    pages = ("/jobs", "/jobs/rows", f"/jobs/{job}", f"/jobs/{job}/live")
-    pages += ("/schedules", "/schedules/rows", f"/schedules/{schedule}", f"/schedules/{schedule}/jobs")
+    pages = ["/jobs", "/jobs/rows", f"/jobs/{job}", f"/jobs/{job}/live"]
+    pages += ["/schedules", "/schedules/rows", f"/schedules/{schedule}", f"/schedules/{schedule}/jobs"]
     for path in pages:
         response = await browser.get(path, follow_redirects=False)
         assert (response.status_code, response.headers["location"]) == (303, "/"), path
