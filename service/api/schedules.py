@@ -17,7 +17,6 @@ from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, Quer
 from msgspec.structs import asdict
 
 from domain.schedule.commands import (
-    AnyScheduleCommand,
     CreateSchedule,
     DeleteSchedule,
     PauseSchedule,
@@ -53,7 +52,6 @@ from service.auth.keys import Scope
 from service.clock import now
 from service.jobs.kinds import InvalidParams, Kind, UnknownKind, lookup, validate_params
 from service.schedules import service
-from service.schedules.command_handler import ScheduleHandled, handle
 from service.store import job_status
 from service.store.job_status import BadCursor, decode_cursor, encode_cursor
 
@@ -410,12 +408,11 @@ async def _apply(
     observers: CommitObservers,
     principal: Caller,
     schedule_id: uuid.UUID,
-    command: AnyScheduleCommand,
+    command: UpdateSchedule | PauseSchedule | ResumeSchedule | DeleteSchedule,
 ) -> Response[ScheduleDocument]:
-    handled: ScheduleHandled = await handle(
-        pool, schedule_id, command, provenance(request, principal), kinds, observers=observers
+    handled = await service.change(
+        pool, kinds, schedule_id, command, provenance(request, principal), observers=observers
     )
-    observers.schedule_changed()  # QStash's copy of the schedule follows at once, not at the next check
     return schedule_response(schedule_id, handled.state)
 
 

@@ -66,6 +66,22 @@ async def create(
     return schedule_id, handled.state, True
 
 
+async def change(
+    pool: AsyncConnectionPool,
+    kinds: Mapping[str, Kind],
+    schedule_id: UUID,
+    command: UpdateSchedule | PauseSchedule | ResumeSchedule | DeleteSchedule,
+    metadata: Metadata,
+    *,
+    observers: Observers = STANDALONE,
+) -> ScheduleHandled:
+    """Apply an update, pause, resume or delete, and wake the keeper so QStash's copy of
+    the schedule follows at once rather than at its next check."""
+    handled = await handle(pool, schedule_id, command, metadata, kinds, observers=observers)
+    observers.schedule_changed()
+    return handled
+
+
 async def update(
     pool: AsyncConnectionPool,
     kinds: Mapping[str, Kind],
@@ -76,9 +92,7 @@ async def update(
     observers: Observers = STANDALONE,
 ) -> ScheduleHandled:
     """Change the fields named in `changes` (ScheduleChanges' fields)."""
-    handled = await handle(pool, schedule_id, UpdateSchedule(at=now(), **changes), metadata, kinds, observers=observers)
-    observers.schedule_changed()
-    return handled
+    return await change(pool, kinds, schedule_id, UpdateSchedule(at=now(), **changes), metadata, observers=observers)
 
 
 async def pause(
@@ -89,9 +103,7 @@ async def pause(
     *,
     observers: Observers = STANDALONE,
 ) -> ScheduleHandled:
-    handled = await handle(pool, schedule_id, PauseSchedule(at=now()), metadata, kinds, observers=observers)
-    observers.schedule_changed()
-    return handled
+    return await change(pool, kinds, schedule_id, PauseSchedule(at=now()), metadata, observers=observers)
 
 
 async def resume(
@@ -102,9 +114,7 @@ async def resume(
     *,
     observers: Observers = STANDALONE,
 ) -> ScheduleHandled:
-    handled = await handle(pool, schedule_id, ResumeSchedule(at=now()), metadata, kinds, observers=observers)
-    observers.schedule_changed()
-    return handled
+    return await change(pool, kinds, schedule_id, ResumeSchedule(at=now()), metadata, observers=observers)
 
 
 async def delete(
@@ -115,9 +125,7 @@ async def delete(
     *,
     observers: Observers = STANDALONE,
 ) -> ScheduleHandled:
-    handled = await handle(pool, schedule_id, DeleteSchedule(at=now()), metadata, kinds, observers=observers)
-    observers.schedule_changed()
-    return handled
+    return await change(pool, kinds, schedule_id, DeleteSchedule(at=now()), metadata, observers=observers)
 
 
 async def trigger(
