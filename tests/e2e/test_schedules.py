@@ -5,20 +5,15 @@ fire's tick from the broker's virtual clock (service/local_broker.py), so every 
 minute is a tick of its own.
 """
 
-import asyncio
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
-from projections.export import export_lines
-from projections.log import read_stream
 from tests.e2e.conftest import FINAL, JOBTRAIL, Service, api_client, history, wait_for
 
 TIME_SCALE = 0.005
@@ -69,16 +64,6 @@ def wait_for_jobs(api: httpx.Client, schedule_id: str, count: int, timeout_s: fl
     wait_for(lambda: schedule(api, schedule_id)["jobs_created"] >= count, f"{count} jobs", timeout_s)
 
 
-def exported(database_url: str, stream_id: uuid.UUID) -> bytes:
-    """The stream as the job export's NDJSON (there is no export route for a schedule)."""
-
-    async def read() -> bytes:
-        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-            return b"".join(export_lines(stream_id, await read_stream(conn, stream_id)))
-
-    return asyncio.run(read())
-
-
 def consecutive(moments: list[datetime]) -> bool:
     return all(later - earlier == MINUTE for earlier, later in zip(moments, moments[1:], strict=False))
 
@@ -126,7 +111,9 @@ def test_pause_stops_the_jobs_and_resume_starts_them_again_without_catching_up(a
     shown = subprocess.run([JOBTRAIL, "history", schedule_id, "--verify"], env=env, capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr
     export = tmp_path / "schedule.ndjson"
-    export.write_bytes(exported(env["DATABASE_URL"], uuid.UUID(schedule_id)))
+    answer = api.get(f"/v1/schedules/{schedule_id}/export")
+    assert answer.status_code == 200, answer.text
+    export.write_bytes(answer.content)
     verified = subprocess.run([JOBTRAIL, "verify-export", str(export)], env=env, capture_output=True, text=True)
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
