@@ -225,5 +225,7 @@ def test_kill_9_of_serve_across_a_tick_leaves_exactly_one_job_per_schedule_and_t
     assert len(fires_of_tick) == KILLED_SCHEDULES  # the tick the kill cut short: one job for each schedule
     after_kill = [e for e in fires_of_tick if datetime.fromisoformat(e["recorded_at"]) > killed_at]
     assert after_kill  # the kill did cut the tick short
+    # Fires the kill cut off or refused: the broker recorded them failed, to be retried.
+    assert " attempt 0 failed: " in (tmp_path / "broker.log").read_text()
     assert len(job_ids) == len(set(job_ids))  # no job for two ticks or two schedules
     assert set(creations.values()) == {1}  # each job created once
