@@ -1,5 +1,5 @@
 """Schedule routes: create, read, list, update, pause, resume, trigger, delete, and a
-schedule's jobs and history. Thin: parse, authorize, hand to the schedule's command handler.
+schedule's jobs, history and export. Thin: parse, authorize, hand to the schedule's command handler.
 
 Keys, scopes and tenancy are the jobs' (service/api/auth.py): `jobs:read` reads the key
 owner's schedules, `audit:read` every owner's, and only `jobs:write` changes them, the
@@ -14,6 +14,7 @@ import structlog
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.response import Stream
 from msgspec.structs import asdict
 
 from domain.schedule.commands import (
@@ -31,7 +32,8 @@ from domain.schedule.spec import ScheduleSpec
 from domain.schedule.state import ScheduleState, upcoming
 from projections import schedules
 from projections.chain import verify
-from projections.log import link, read_stream
+from projections.export import export_lines
+from projections.log import RecordedEvent, link, read_stream
 from service.api.audit import History, event_document
 from service.api.auth import BEARER, may_see, require, require_read
 from service.api.content_type import require_json_body
@@ -376,17 +378,37 @@ class SchedulesController(Controller):
         responses=problem_responses(400, 401, 403, 404),
     )
     async def events(self, schedule_id: FromPath[uuid.UUID], principal: Caller, pool: Pool) -> History:
-        require_read(principal)
-        async with pool.connection() as conn:
-            events = await read_stream(conn, schedule_id)
-        first = events[0].event if events else None
-        if not isinstance(first, ScheduleCreated) or not may_see(principal, first.owner):
-            raise ScheduleNotFound()
+        events = await _history(pool, principal, schedule_id)
         return History(
             job_id=schedule_id,
             events=[event_document(e) for e in events],
             chain=verify([link(e) for e in events]),
         )
+
+    @get(
+        "/{schedule_id:uuid}/export",
+        summary="A schedule's history as NDJSON, verifiable offline with `jobtrail verify-export`",
+        media_type="application/x-ndjson",
+        responses=problem_responses(400, 401, 403, 404),
+    )
+    async def export(self, schedule_id: FromPath[uuid.UUID], principal: Caller, pool: Pool) -> Stream:
+        events = await _history(pool, principal, schedule_id)
+        return Stream(
+            export_lines(schedule_id, events),
+            media_type="application/x-ndjson",
+            headers={"Content-Disposition": f'attachment; filename="schedule-{schedule_id}.ndjson"'},
+        )
+
+
+async def _history(pool: Pool, principal: Caller, schedule_id: uuid.UUID) -> list[RecordedEvent]:
+    """The schedule's events, if this caller may read them; otherwise a 404 like a missing one."""
+    require_read(principal)
+    async with pool.connection() as conn:
+        events = await read_stream(conn, schedule_id)
+    first = events[0].event if events else None
+    if not isinstance(first, ScheduleCreated) or not may_see(principal, first.owner):
+        raise ScheduleNotFound()
+    return events
 
 
 def _document(schedule_id: uuid.UUID, state: ScheduleState) -> ScheduleDocument:

@@ -1,8 +1,11 @@
 """Schedules over HTTP: create, read with next fires and words, list, update, pause,
-resume, trigger, delete, a schedule's jobs and its verified history; 422s naming the field;
+resume, trigger, delete, a schedule's jobs, its verified history and export; 422s naming the field;
 another owner's key answers 404 on every route."""
 
+import asyncio
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +13,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from service.api.schedule_schemas import ScheduleDocument
+from service.cli import main
 from tests.service.api.conftest import Keys, auth
 
 pytestmark = pytest.mark.anyio
@@ -192,6 +196,27 @@ async def test_a_schedules_history_verifies_its_hash_chain(client: AsyncTestClie
     assert all(e["provenance"]["actor"].startswith("api-key:") for e in history["events"])
 
 
+async def test_a_schedules_export_passes_verify_export_and_an_altered_line_fails_it(
+    client: AsyncTestClient, keys: Keys, tmp_path: Path
+) -> None:
+    created = await create_schedule(client, keys.acme)
+    path = f"/v1/schedules/{created['id']}"
+    await client.post(f"{path}/pause", headers=auth(keys.acme))
+
+    response = await client.get(f"{path}/export", headers=auth(keys.acme))
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/x-ndjson"
+    lines = response.content.splitlines(keepends=True)
+    assert [json.loads(line)["kind"] for line in lines] == ["event", "event", "head"]
+    intact, altered = tmp_path / "intact.ndjson", tmp_path / "altered.ndjson"
+    intact.write_bytes(b"".join(lines))
+    altered.write_bytes(b"".join([lines[0].replace(b"30 2 * * *", b"30 3 * * *"), *lines[1:]]))
+    # The CLI runs its own event loop, so it cannot run on this test's.
+    assert await asyncio.to_thread(main, ["verify-export", str(intact)]) == 0
+    assert await asyncio.to_thread(main, ["verify-export", str(altered)]) == 2
+
+
 async def test_the_list_pages_filters_and_shows_each_ones_next_fire(client: AsyncTestClient, keys: Keys) -> None:
     made = [(await create_schedule(client, keys.acme))["id"] for _ in range(3)]
     await client.post(f"/v1/schedules/{made[0]}/pause", headers=auth(keys.acme))
@@ -224,6 +249,7 @@ async def test_another_owners_key_gets_404_on_every_route_and_changes_nothing(
         ("DELETE", path, None),
         ("GET", f"{path}/jobs", None),
         ("GET", f"{path}/events", None),
+        ("GET", f"{path}/export", None),
     ]
     for method, url, body in calls:
         response = await client.request(method, url, json=body, headers=auth(keys.globex))
@@ -240,10 +266,11 @@ async def test_an_auditor_reads_a_schedule_but_cannot_change_it(client: AsyncTes
 
     read = await client.get(path, headers=auth(keys.auditor))
     events = await client.get(f"{path}/events", headers=auth(keys.auditor))
+    export = await client.get(f"{path}/export", headers=auth(keys.auditor))
     pause = await client.post(f"{path}/pause", headers=auth(keys.auditor))
     created_by_reader = await client.post("/v1/schedules", json=NIGHTLY, headers=auth(keys.acme_read))
 
-    assert read.status_code == 200 and events.status_code == 200
+    assert read.status_code == events.status_code == export.status_code == 200
     assert pause.status_code == 403
     assert created_by_reader.status_code == 403
 
