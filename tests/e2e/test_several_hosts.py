@@ -198,7 +198,27 @@ def cluster(nginx_binary: str, database_url: str, tmp_path: Path) -> Iterator[tu
             stack.callback(service.stop)
             service.start()
         wait_for(lambda: all(deliveries_reach(service) for service in services), "every self-probe", timeout_s=30)
+        # nginx started first, so it may have met a process not yet listening and set it
+        # aside for fail_timeout: wait until it routes to all three again.
+        ports = {service.port for service in services}
+        wait_for(lambda: routed_to(nginx) >= ports, "nginx to route to every process", timeout_s=30)
         yield nginx, services
+
+
+def routed_to(nginx: Nginx) -> set[int]:
+    """The ports of the processes that answered the `GET /healthz` requests sent now through
+    nginx (six, so that round robin reaches each process it has in rotation)."""
+    since = time.time()
+    for _ in range(6):
+        httpx.get(f"{nginx.url}/healthz", timeout=5)
+    ports = set()
+    for line in nginx.access_log():
+        entry = ACCESS_LINE.fullmatch(line)
+        assert entry is not None, line
+        msec, method, uri, status, addresses = entry.groups()
+        if (method, uri, status) == ("GET", "/healthz", "200") and float(msec) >= since - 0.01:
+            ports.add(int(addresses.split(", ")[-1].rsplit(":", 1)[1]))
+    return ports
 
 
 def deliveries_reach(service: Service) -> bool:
