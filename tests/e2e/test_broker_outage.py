@@ -116,8 +116,8 @@ def test_a_restarted_standalone_broker_gets_every_schedule_back_paused_or_not(da
 
             wait_for(held, "the broker to hold both schedules")
             stop_process(broker)  # its schedules were in memory only
-            broker = start_broker(broker_port, log)
-            assert broker_schedule(broker_port, running) is None
+            broker = start_broker(broker_port, log)  # a new process: it starts with no schedule
+            # (not asserted: the keeper's next check may already have put them back)
             wait_for(held, "the keeper to put both schedules back, the paused one paused")
         finally:
             api.close()
