@@ -34,6 +34,7 @@ OWNERS: dict[str, set[str]] = {
     "schema_migrations": {"service/store/migrate.py"},
     "events": {"projections/log.py"},
     "schedules": {"projections/schedules.py"},
+    "tombstones": {"service/store/tombstones.py"},
 }
 # (module, constant) -> the tables it may name outside their owners.
 EXCEPTIONS = {
