@@ -49,6 +49,9 @@ VARIABLES = {
     "sse_key_recheck_s": "JOBTRAIL_SSE_KEY_RECHECK_S",
     "dashboard_session_s": "JOBTRAIL_DASHBOARD_SESSION_S",
     "report_stuck_after_s": "JOBTRAIL_REPORT_STUCK_AFTER_S",
+    "retain_s": "JOBTRAIL_RETAIN_S",
+    "retain_failed_s": "JOBTRAIL_RETAIN_FAILED_S",
+    "archive_dir": "JOBTRAIL_ARCHIVE_DIR",
     "log_format": "JOBTRAIL_LOG_FORMAT",
     "log_level": "JOBTRAIL_LOG_LEVEL",
 }
@@ -141,6 +144,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Test-only fault injection in the local broker: a comma list of "duplicate"
     # (deliver every message twice) and "shuffle" (deliver ready messages in random order).
     broker_faults: Annotated[str, msgspec.Meta(pattern=r"^((duplicate|shuffle)(,(duplicate|shuffle))*)?$")] = ""
+    # Retention (service/archive): a finished job's history is archived and removed this
+    # long after it finished; None keeps every job for ever. A kind's own period wins.
+    # `error` and `timeout` jobs, which can still be requeued, may be kept longer.
+    retain_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    retain_failed_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    # Where archived histories are written; None: `archive` under the data directory.
+    archive_dir: Path | None = None
     # "auto": console lines on a terminal, JSON lines otherwise (a pipe, a file, a collector).
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -180,6 +190,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     @property
+    def archive_root(self) -> Path:
+        return self.archive_dir if self.archive_dir is not None else self.data_dir / "archive"
+
+    @property
     def embedded_broker(self) -> bool:
         return self.qstash_token is None
 
@@ -216,13 +230,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             for field, variable in VARIABLES.items()
             if environ.get(variable, "").strip()
         }
-        data_dir = raw.pop("data_dir", None)  # msgspec does not build a Path from a str
+        # msgspec does not build a Path from a str; a relative one is taken from the working directory, once
+        data_dir, archive_dir = raw.pop("data_dir", None), raw.pop("archive_dir", None)
         try:
             settings = msgspec.convert(raw, cls, strict=False)
         except msgspec.ValidationError as error:
             raise SettingsError(_explain(error)) from None
-        if data_dir is not None:  # a relative one is taken from the working directory, once
+        if data_dir is not None:
             settings = msgspec.structs.replace(settings, data_dir=Path(data_dir).expanduser().absolute())
+        if archive_dir is not None:
+            settings = msgspec.structs.replace(settings, archive_dir=Path(archive_dir).expanduser().absolute())
         if settings.data_dir.exists() and not settings.data_dir.is_dir():
             raise SettingsError(f"JOBTRAIL_DATA_DIR is not a directory: {settings.data_dir}")
         return settings
