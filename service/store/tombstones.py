@@ -10,6 +10,7 @@ from uuid import UUID
 
 import msgspec
 from psycopg import AsyncConnection
+from psycopg.pq import TransactionStatus
 
 
 class Tombstone(msgspec.Struct, frozen=True, kw_only=True):
@@ -24,7 +25,7 @@ class Tombstone(msgspec.Struct, frozen=True, kw_only=True):
     archive_name: str
     archive_sha256: bytes
     finished_at: datetime | None
-    archived_at: datetime
+    archived_at: datetime | None = None  # set by the database
 
 
 COLUMNS = (
@@ -33,6 +34,15 @@ COLUMNS = (
 )
 
 LATEST = f"SELECT {COLUMNS} FROM tombstones WHERE stream_id = %(stream_id)s ORDER BY id DESC LIMIT 1"
+
+INSERT = f"""
+INSERT INTO tombstones ({COLUMNS.replace(", archived_at", "")})
+VALUES (%(stream_id)s, %(owner)s, %(kind)s, %(status)s, %(events)s, %(first_position)s, %(last_position)s,
+        %(chain_head)s, %(archive_name)s, %(archive_sha256)s, %(finished_at)s)
+RETURNING archived_at
+"""
+
+REMOVE = "SELECT archive_stream(%(stream_id)s)"
 
 COUNT = "SELECT count(DISTINCT stream_id) FROM tombstones WHERE %(owner)s::text IS NULL OR owner = %(owner)s"
 
@@ -45,6 +55,20 @@ async def latest(conn: AsyncConnection, stream_id: UUID) -> Tombstone | None:
     """The stream's most recent tombstone, if it was ever archived."""
     row = await (await conn.execute(LATEST, {"stream_id": stream_id})).fetchone()
     return _tombstone(row) if row else None
+
+
+async def bury(conn: AsyncConnection, stone: Tombstone) -> int:
+    """Write the tombstone and remove the job it describes; returns the events removed.
+
+    Must run inside a transaction: archive_stream() accepts only a tombstone written in
+    the same one, and refuses it unless it matches the stream as stored (count, positions,
+    chain head) and the job is finished. On any refusal nothing is written or removed."""
+    if conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE:  # the pair would split
+        raise RuntimeError("bury() needs an open transaction")
+    params = msgspec.structs.asdict(stone)
+    await conn.execute(INSERT, params)
+    row = await (await conn.execute(REMOVE, {"stream_id": stone.stream_id})).fetchone()
+    return int(row[0]) if row else 0
 
 
 async def count_archived(conn: AsyncConnection, owner: str | None = None) -> int:
