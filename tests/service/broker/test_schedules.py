@@ -101,3 +101,8 @@ async def test_a_cron_tz_schedule_sent_raw_is_accepted(broker) -> None:
 
     assert answer.status_code == 200
     assert broker.state.store.schedules[answer.json()["scheduleId"]].cron.zone == "Europe/Berlin"
+
+
+async def test_a_schedule_to_a_url_group_is_refused_by_name(broker) -> None:
+    with pytest.raises(QStashError, match="status: 400.*URL group"):
+        await broker.client.schedule.create(destination="my-group", cron="* * * * *")
