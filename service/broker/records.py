@@ -39,7 +39,11 @@ class MessageSpec(msgspec.Struct, frozen=True, kw_only=True):
     failure_callback: CallbackConfig | None = None
     deduplication_id: str | None = None
     content_based_deduplication: bool = False
-    label: str | None = None
+    label: str | None = None  # as published: one label or a comma-separated list
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(part.strip() for part in (self.label or "").split(",") if part.strip())
 
 
 class Message(msgspec.Struct, kw_only=True):
@@ -51,6 +55,8 @@ class Message(msgspec.Struct, kw_only=True):
     not_before_ms: int
     schedule_id: str | None = None
     caller_ip: str | None = None
+    topic_name: str | None = None  # the URL group it was published to, if any
+    endpoint_name: str | None = None
     is_callback: bool = False
     retried: int = 0
     queue_seq: int = -1
@@ -62,6 +68,18 @@ class DlqEntry(msgspec.Struct, frozen=True, kw_only=True):
     response_status: int
     response_headers: Pairs
     response_body: bytes
+
+
+class Endpoint(msgspec.Struct, frozen=True, kw_only=True):
+    url: str
+    name: str | None = None
+
+
+class UrlGroup(msgspec.Struct, kw_only=True):
+    name: str
+    created_at_ms: int
+    updated_at_ms: int
+    endpoints: list[Endpoint] = msgspec.field(default_factory=list)
 
 
 class Schedule(msgspec.Struct, kw_only=True):

@@ -11,7 +11,7 @@ from litestar import Request, Response, delete, get, patch, post
 from litestar.params import FromPath
 
 from service.broker.cron import InvalidCron
-from service.broker.destination import destination, target_after
+from service.broker.destination import destination, is_url, target_after
 from service.broker.edge import caller_ip, raw_headers
 from service.broker.errors import BadRequest, NotFound
 from service.broker.headers import parse_spec
@@ -28,7 +28,9 @@ async def create_or_toggle(request: Request, rest: FromPath[str]) -> Response:
     toggle = _TOGGLE.fullmatch(target_after(request.scope, PREFIX))
     if toggle is not None:
         return _toggle(request, toggle.group(1), paused=toggle.group(2) == "pause")
-    url, query_config = destination(request.scope, PREFIX)
+    url, query_config = destination(request.scope, PREFIX, url_groups=True)
+    if not is_url(url):
+        raise BadRequest("schedules to a URL group are not supported by the local broker")
     headers = [*raw_headers(request), *query_config.items()]
     first = {name.lower(): value for name, value in reversed(headers)}
     cron = first.get("upstash-cron")

@@ -52,6 +52,7 @@ class Worker:
 
     async def _deliver(self, message: Message) -> None:
         try:
+            self._store.events.record(message, "ACTIVE")
             outcome = await self._deliverer.attempt(message)
             if outcome.delivered and self._config.faults.duplicate_deliveries:
                 await self._deliverer.attempt(message)
@@ -65,8 +66,18 @@ class Worker:
             self._publisher.publish(callback_spec(spec.callback, message, outcome), is_callback=True)
         if outcome.delivered:
             self._store.finish(message.message_id)
+            self._store.events.record(message, "DELIVERED", response_status=outcome.status)
             self._record_schedule_state(message, "SUCCESS")
-        elif not self._store.is_pending(message):
+            return
+        self._store.events.record(
+            message,
+            "ERROR",
+            error=outcome.error or f"status {outcome.status}",
+            response_status=outcome.status,
+            response_headers=outcome.headers,
+            response_body=outcome.body,
+        )
+        if not self._store.is_pending(message):
             log.info("%s was cancelled during delivery", message.message_id)
         elif outcome.non_retryable or message.retried >= spec.retries:
             self._fail(message, outcome)
@@ -79,10 +90,9 @@ class Worker:
             )
             message.retried += 1
             now = time.time()
-            self._store.enqueue(
-                message,
-                self._publisher.due_at(now, self._retry_delay_s(message, outcome, now)),
-            )
+            due_at = self._publisher.due_at(now, self._retry_delay_s(message, outcome, now))
+            self._store.enqueue(message, due_at)
+            self._store.events.record(message, "RETRY", next_delivery_ms=int(due_at * 1000))
 
     def _retry_delay_s(self, message: Message, outcome: Outcome, now: float) -> float:
         hinted = backoff.hinted_delay_s({k.lower(): v for k, v in outcome.headers}, now)
@@ -108,6 +118,7 @@ class Worker:
             response_body=outcome.body,
         )
         self._store.add_dlq(entry)
+        self._store.events.record(message, "FAILED", response_status=entry.response_status)
         log.info(
             "%s failed after %d retries; DLQ %s",
             message.message_id,

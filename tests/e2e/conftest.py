@@ -107,9 +107,12 @@ BROKER_TIME_SCALE = "0.01"
 
 
 def start_broker(port: int, log, time_scale: str = BROKER_TIME_SCALE) -> subprocess.Popen:
-    """`jobtrail qstash-dev` on `port`, answering."""
+    """`jobtrail qstash-dev` on `port`, answering; it forgets a finished message at once, so
+    `GET /v2/messages/{id}` answering 200 means QStash still holds it (waiting or retrying)."""
     broker = subprocess.Popen(
-        [JOBTRAIL, "qstash-dev", "--port", str(port), "--time-scale", time_scale], stdout=log, stderr=log
+        [JOBTRAIL, "qstash-dev", "--port", str(port), "--time-scale", time_scale, "--retention-s", "0"],
+        stdout=log,
+        stderr=log,
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
