@@ -14,7 +14,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.logging import LoggingConfig
 
-from service.broker import message_routes, publish_routes, schedule_routes
+from service.broker import flow_control_routes, message_routes, publish_routes, queue_routes, schedule_routes
 from service.broker.config import BrokerConfig
 from service.broker.delivery import Deliverer
 from service.broker.edge import HANDLERS, require_token
@@ -32,7 +32,7 @@ class Broker:
 
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config
-        self.store = Store()
+        self.store = Store(config.global_parallelism)
         self.publisher = Publisher(self.store, config)
         self.scheduler = Scheduler(self.store, self.publisher, config)
 
@@ -73,6 +73,16 @@ def create_broker(config: BrokerConfig | None = None, *, configure_logging: bool
             message_routes.delete_dlq,
             message_routes.delete_dlq_many,
             message_routes.signing_keys,
+            queue_routes.enqueue,
+            queue_routes.upsert_queue,
+            queue_routes.list_queues,
+            queue_routes.get_queue,
+            queue_routes.delete_queue,
+            queue_routes.pause_or_resume_queue,
+            flow_control_routes.list_flow_control,
+            flow_control_routes.get_flow_control,
+            flow_control_routes.act_on_flow_control,
+            flow_control_routes.global_parallelism,
         ],
         guards=[require_token],
         exception_handlers=HANDLERS,

@@ -27,8 +27,12 @@ class BrokerConfig(msgspec.Struct, frozen=True, kw_only=True):
     dedup_window_s: float = 600.0
     dedup_capacity: int = 4096  # ids remembered at most, whatever the rate (service/broker/dedup.py)
     max_timeout_s: float = 900.0
+    # Calls in flight at once across all keys and queues, as a QStash plan caps them.
+    global_parallelism: int = 1000
     faults: Faults = Faults()
 
     def __post_init__(self) -> None:
         if self.time_scale <= 0:
             raise ValueError("time_scale must be positive")
+        if self.global_parallelism < 1:
+            raise ValueError("global_parallelism must be at least 1")

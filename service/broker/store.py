@@ -1,4 +1,5 @@
-"""In-memory broker state: pending messages in due order, the DLQ and schedules.
+"""In-memory broker state: pending messages in due order, the DLQ, schedules, and the gate
+(queues and flow-control keys) that due messages pass on their way out.
 
 One event loop owns it, so no locks. Messages wait in a heap of (due, seq); re-queueing a
 message gives it a new seq and the old heap entry is skipped when popped, which is how
@@ -10,11 +11,12 @@ import heapq
 import itertools
 import random
 
+from service.broker.gate import Gate
 from service.broker.records import DlqEntry, Message, Schedule
 
 
 class Store:
-    def __init__(self) -> None:
+    def __init__(self, global_parallelism: int = 1000) -> None:
         self.messages: dict[str, Message] = {}
         self.dlq: dict[str, DlqEntry] = {}
         self.schedules: dict[str, Schedule] = {}
@@ -22,6 +24,7 @@ class Store:
         self._seq = itertools.count()
         self._dlq_seq = itertools.count()
         self._changed = asyncio.Event()
+        self.gate = Gate(self._changed.set, global_parallelism)
 
     def enqueue(self, message: Message, due_at: float) -> None:
         message.queue_seq = next(self._seq)
@@ -59,7 +62,10 @@ class Store:
 
     def finish(self, message_id: str) -> Message | None:
         """Forget a message: delivered, failed or cancelled."""
-        return self.messages.pop(message_id, None)
+        message = self.messages.pop(message_id, None)
+        if message is not None:
+            self.gate.finished(message)
+        return message
 
     def is_pending(self, message: Message) -> bool:
         return self.messages.get(message.message_id) is message
