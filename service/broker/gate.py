@@ -47,13 +47,27 @@ class Gate:
         for message in due:
             self.waiting[message.message_id] = message
         started = []
+        # Whom a message must ask, and whether it holds its queue's place already (a retry):
+        # once such a one is held back, the rest like it are too, this scan.
+        blocked: set[tuple[str | None, str | None, bool]] = set()
         for message in list(self.waiting.values()):
             if self.active >= self.global_parallelism:
                 break
+            spec = message.spec
+            holds = spec.queue in self.queues and message.message_id in self.queues[spec.queue].holders
+            gates = (spec.queue, spec.flow_control.key if spec.flow_control is not None else None, holds)
+            # A queue is first in, first out: behind its first message held back, for
+            # whatever reason, the rest of its new messages wait too.
+            if gates in blocked or (not holds and (spec.queue, None, False) in blocked):
+                continue
             if self._may_start(message, now):
                 del self.waiting[message.message_id]
                 self._start(message, now)
                 started.append(message)
+            else:
+                blocked.add(gates)
+                if spec.queue is not None and not holds:
+                    blocked.add((spec.queue, None, False))
         return started
 
     def attempt_ended(self, message: Message) -> None:
