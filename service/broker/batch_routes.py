@@ -13,6 +13,7 @@ from litestar import Request, Response, post
 from service.broker.destination import check_url, is_group_name, is_url
 from service.broker.edge import caller_ip
 from service.broker.errors import BadRequest, BrokerError
+from service.broker.queues import valid_name
 from service.broker.routing import send
 
 
@@ -37,7 +38,8 @@ async def batch(request: Request) -> Response:
     for raw in raw_items:
         try:
             item = _item(raw)
-            sent = send(broker.publisher, broker.store, item.destination, item.headers.items(), _body(item), ip)
+            headers, body = item.headers.items(), _body(item)
+            sent = send(broker.publisher, broker.store, item.destination, headers, body, ip, queue=item.queue)
             answers.append(sent.answer)
         except BrokerError as error:
             answers.append({"error": error.message})
@@ -50,7 +52,7 @@ def _item(raw: msgspec.Raw) -> BatchItem:
     except msgspec.DecodeError as error:
         raise BadRequest(f"invalid batch message: {error}") from None
     if item.queue is not None:
-        raise BadRequest("queue in a batch message: queues are not supported by the local broker")
+        valid_name(item.queue)
     if not (is_url(item.destination) or is_group_name(item.destination)):
         check_url(item.destination)
     return item

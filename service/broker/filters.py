@@ -52,9 +52,8 @@ _FIELDS: dict[str, Callable[[Facts], Any]] = {
     "host": _url_part("host"),
     "path": _url_part("path"),
     "topicName": lambda facts: facts.message.topic_name,
-    # Queues and flow-control keys are not this broker's (yet): no message has one.
-    "queueName": lambda facts: None,
-    "flowControlKey": lambda facts: None,
+    "queueName": lambda facts: facts.message.spec.queue,
+    "flowControlKey": lambda facts: facts.message.spec.flow_control.key if facts.message.spec.flow_control else None,
     "scheduleId": lambda facts: facts.message.schedule_id,
     "callerIp": lambda facts: facts.message.caller_ip,
     "callerIP": lambda facts: facts.message.caller_ip,

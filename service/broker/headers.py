@@ -12,6 +12,7 @@ import msgspec
 from service.broker.backoff import InvalidExpression, compile_retry_delay
 from service.broker.durations import InvalidDuration, parse_duration
 from service.broker.errors import BadRequest
+from service.broker.flow_control import parse_flow_control
 from service.broker.records import CallbackConfig, MessageSpec, Pairs
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
@@ -70,6 +71,7 @@ def parse_spec(url: str, headers: Iterable[tuple[str, str]], body: bytes) -> Mes
         deduplication_id=first.get("upstash-deduplication-id"),
         content_based_deduplication=first.get("upstash-content-based-deduplication", "").lower() == "true",
         label=first.get("upstash-label"),
+        flow_control=parse_flow_control(first.get("upstash-flow-control-key"), first.get("upstash-flow-control-value")),
     )
 
 

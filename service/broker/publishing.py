@@ -58,6 +58,7 @@ class Publisher:
         )
         if key is not None:
             self.dedup.remember(key, message.message_id, now)
+        self._store.gate.accepted(spec, message.created_at_ms)
         self._store.enqueue(message, self.due_at(now, wait_s))
         self._store.events.record(message, "CREATED")
         return Published(message.message_id)

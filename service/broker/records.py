@@ -22,8 +22,20 @@ class CallbackConfig(msgspec.Struct, frozen=True, kw_only=True):
     delay_s: float = 0.0
 
 
+class FlowControl(msgspec.Struct, frozen=True, kw_only=True):
+    """`Upstash-Flow-Control-Key` and `-Value`: the limits a message asks its key to have (§13)."""
+
+    key: str
+    parallelism: int | None = None
+    rate: int | None = None
+    period_s: float = 1.0
+
+
 class MessageSpec(msgspec.Struct, frozen=True, kw_only=True):
-    """A publish request, parsed and validated; schedules keep one as their template."""
+    """A publish request, parsed and validated; schedules keep one as their template.
+
+    `queue` is set by enqueue, and by a schedule's `Upstash-Queue-Name` on what it fires.
+    """
 
     url: str
     method: str = "POST"
@@ -40,6 +52,8 @@ class MessageSpec(msgspec.Struct, frozen=True, kw_only=True):
     deduplication_id: str | None = None
     content_based_deduplication: bool = False
     label: str | None = None  # as published: one label or a comma-separated list
+    flow_control: FlowControl | None = None
+    queue: str | None = None
 
     @property
     def labels(self) -> tuple[str, ...]:

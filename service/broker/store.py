@@ -1,5 +1,6 @@
 """In-memory broker state: pending messages in due order, finished ones for a while, the
-DLQ, schedules, URL groups and the message log.
+DLQ, schedules, URL groups, the message log, and the gate (queues and flow-control keys)
+that due messages pass on their way out.
 
 One event loop owns it, so no locks. Messages wait in a heap of (due, seq); re-queueing a
 message gives it a new seq and the old heap entry is skipped when popped, which is how
@@ -20,6 +21,7 @@ from collections.abc import Callable
 
 from service.broker.config import BrokerConfig
 from service.broker.events import EventLog
+from service.broker.gate import Gate
 from service.broker.records import DlqEntry, Message, Schedule, UrlGroup
 
 
@@ -39,6 +41,7 @@ class Store:
         self._seq = itertools.count()
         self._dlq_seq = itertools.count()
         self._changed = asyncio.Event()
+        self.gate = Gate(self._changed.set, config.global_parallelism)
 
     def enqueue(self, message: Message, due_at: float) -> None:
         message.queue_seq = next(self._seq)
@@ -79,6 +82,7 @@ class Store:
         readable through `find` for the retention window."""
         message = self.messages.pop(message_id, None)
         if message is not None:
+            self.gate.finished(message)
             now = self._clock()
             self._forget_expired(now)
             self._finished[message_id] = (message, now + self._retention_s)

@@ -141,7 +141,26 @@ def _spec_fields(spec: MessageSpec) -> dict[str, Any]:
         "retryDelayExpression": spec.retry_delay,
         "label": spec.label,
         "labels": list(spec.labels) or None,
+        "queueName": spec.queue,
+        **_flow_control_fields(spec),
     }
+
+
+def _flow_control_fields(spec: MessageSpec) -> dict[str, Any]:
+    limits = spec.flow_control
+    if limits is None:
+        return {}
+    return {
+        "flowControlKey": limits.key,
+        "parallelism": limits.parallelism,
+        "rate": limits.rate,
+        "period": whole_seconds(limits.period_s) if limits.rate is not None else None,
+    }
+
+
+def whole_seconds(seconds: float) -> int:
+    """Periods are shown in whole seconds, as the SDK reads them; a shorter one shows as 1."""
+    return max(1, round(seconds))
 
 
 def _present(view: dict[str, Any]) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """The delivery loop: due messages go out concurrently, failures retry, exhausted ones go to the DLQ.
 
-Each due message is delivered in its own task, as QStash delivers in parallel; a retry is
-the same message (same id, `retried` + 1) queued again at its backoff. A message cancelled
-while in flight is not retried. Failure callbacks are new messages (§11, §12).
+Each due message passes the gate (its queue, its flow-control key, the global parallelism;
+service/broker/gate.py) and is then delivered in its own task, as QStash delivers in
+parallel; one held back waits in the gate's waitlist. A retry is the same message (same
+id, `retried` + 1) queued again at its backoff. A message cancelled while in flight is not
+retried. Callbacks and failure callbacks are new messages (§11, §12).
 """
 
 import asyncio
@@ -14,7 +16,7 @@ from service.broker.callbacks import callback_spec
 from service.broker.config import BrokerConfig
 from service.broker.delivery import Deliverer, Outcome
 from service.broker.publishing import Publisher
-from service.broker.records import DlqEntry, Message
+from service.broker.records import DlqEntry, Message, MessageSpec
 from service.broker.store import Store
 
 log = logging.getLogger("jobtrail.broker")
@@ -38,12 +40,13 @@ class Worker:
         while True:
             self._store.clear_changed()
             now = time.time()
-            for message in self._store.pop_due(now, shuffle=self._config.faults.shuffle):
+            gate = self._store.gate
+            for message in gate.admit(self._store.pop_due(now, shuffle=self._config.faults.shuffle), now):
                 task = asyncio.create_task(self._deliver(message))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-            next_due = self._store.next_due()
-            await self._store.wait_for_change(None if next_due is None else max(0.0, next_due - time.time()))
+            wakes = [at for at in (self._store.next_due(), gate.next_wake()) if at is not None]
+            await self._store.wait_for_change(max(0.0, min(wakes) - time.time()) if wakes else None)
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -53,9 +56,12 @@ class Worker:
     async def _deliver(self, message: Message) -> None:
         try:
             self._store.events.record(message, "ACTIVE")
-            outcome = await self._deliverer.attempt(message)
-            if outcome.delivered and self._config.faults.duplicate_deliveries:
-                await self._deliverer.attempt(message)
+            try:
+                outcome = await self._deliverer.attempt(message)
+                if outcome.delivered and self._config.faults.duplicate_deliveries:
+                    await self._deliverer.attempt(message)
+            finally:
+                self._store.gate.attempt_ended(message)
             self._settle(message, outcome)
         except Exception:
             log.exception("delivery of %s failed unexpectedly", message.message_id)
@@ -63,7 +69,7 @@ class Worker:
     def _settle(self, message: Message, outcome: Outcome) -> None:
         spec = message.spec
         if spec.callback is not None and not message.is_callback and outcome.status is not None:
-            self._publisher.publish(callback_spec(spec.callback, message, outcome), is_callback=True)
+            self._publish_callback(message, callback_spec(spec.callback, message, outcome))
         if outcome.delivered:
             self._store.finish(message.message_id)
             self._store.events.record(message, "DELIVERED", response_status=outcome.status)
@@ -107,8 +113,11 @@ class Worker:
         if schedule is not None and message.message_id in schedule.last_states:
             schedule.last_states[message.message_id] = state
 
+    def _publish_callback(self, source: Message, spec: MessageSpec) -> None:
+        published = self._publisher.publish(spec, is_callback=True)
+        self._store.gate.callback_published(source, published.message_id)
+
     def _fail(self, message: Message, outcome: Outcome) -> None:
-        self._store.finish(message.message_id)
         self._record_schedule_state(message, "FAIL")
         entry = DlqEntry(
             dlq_id=self._store.new_dlq_id(int(time.time() * 1000)),
@@ -127,5 +136,5 @@ class Worker:
         )
         failure_callback = message.spec.failure_callback
         if failure_callback is not None and not message.is_callback:
-            spec = callback_spec(failure_callback, message, outcome, entry.dlq_id)
-            self._publisher.publish(spec, is_callback=True)
+            self._publish_callback(message, callback_spec(failure_callback, message, outcome, entry.dlq_id))
+        self._store.finish(message.message_id)  # after its failure callback, which keeps its queue's place

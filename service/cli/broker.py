@@ -26,8 +26,8 @@ def register(subparsers) -> None:
         "qstash-dev",
         qstash_dev_command,
         "run a local QStash-compatible broker",
-        "Run an in-memory QStash stand-in (publish, schedules, signed delivery with retries,\n"
-        "DLQ, failure callbacks) with the official dev server's token and signing keys.\n\n"
+        "Run an in-memory QStash stand-in (publish, queues, schedules, flow control, signed\n"
+        "delivery with retries, DLQ, failure callbacks) with the official dev server's token and signing keys.\n\n"
         "example:\n  jobtrail qstash-dev --port 8080",
     )
     command.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
