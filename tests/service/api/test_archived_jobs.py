@@ -19,6 +19,7 @@ from service.jobs.command_handler import handle
 from service.store.tombstones import Tombstone
 from tests.archiving import archive
 from tests.service.api.conftest import COUNT, Keys, auth, create
+from tests.service.health.stats_scenario import project
 
 pytestmark = pytest.mark.anyio
 
@@ -202,3 +203,26 @@ async def test_the_job_list_counts_the_archived_jobs_of_its_caller_on_its_first_
     assert (len(second["jobs"]), second["archived"]) == (1, None)
     assert (len(every_owner["jobs"]), every_owner["archived"]) == (2, 3)
     assert (globex["jobs"], globex["archived"]) == ([], 1)
+
+
+async def test_stats_count_the_callers_archived_jobs_metrics_every_owners_and_the_windows_no_longer_count_them(
+    client, pool, store, keys: Keys
+):
+    seen = await create(client, keys.acme)
+    await client.post(f"/v1/jobs/{seen['id']}/cancel", headers=auth(keys.acme))
+    async with pool.connection() as conn:
+        await project(conn)  # the stats view has its row before it is archived
+    await archive(pool, store, uuid.UUID(seen["id"]))
+    await archived_job(client, pool, store, keys.acme)
+    await archived_job(client, pool, store, keys.globex)
+    await create(client, keys.acme)
+    async with pool.connection() as conn:
+        await project(conn)
+
+    acme = (await client.get("/v1/stats", headers=auth(keys.acme))).json()
+    every_owner = (await client.get("/v1/stats", headers=auth(keys.auditor))).json()
+    metrics = (await client.get("/metrics")).text
+
+    assert (acme["archived"], acme["jobs"]["total"], acme["finished"]["total"]) == (2, 1, 0)
+    assert (every_owner["archived"], every_owner["jobs"]["total"]) == (3, 1)
+    assert "jobtrail_jobs_archived 3.0" in metrics.splitlines()
