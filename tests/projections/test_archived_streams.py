@@ -16,7 +16,7 @@ from domain.commands import Cancel, RecordBatch, StartRun
 from domain.kinds import KindConfig, create_job
 from projections import job_status
 from projections.drift import find_drift
-from projections.log import Metadata, read_after, read_stream
+from projections.log import Metadata, RecordedEvent, read_after, read_stream
 from projections.rebuild import rebuild_job_status
 from projections.shadow_rebuild import shadow_rebuild
 from projections.stats import StatsProjection, reset
@@ -98,7 +98,7 @@ async def test_a_round_of_events_read_before_their_job_was_archived_writes_no_st
 ) -> None:
     archived, kept = await finished_job(pool), await finished_job(pool)
     async with pool.connection() as conn:
-        events = []
+        events: list[RecordedEvent] = []
         while len(events) < 4:  # other tests' open transactions may hold the log back a moment
             events = await read_after(conn, 0, 0)
         await archive(pool, DirectoryStore(tmp_path), archived)
