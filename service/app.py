@@ -42,6 +42,7 @@ from service.api.qstash import QStashController
 from service.api.request_context import request_context
 from service.api.schedules import SchedulesController
 from service.api.stats import read_stats
+from service.archive.store import ArchiveStore, DirectoryStore
 from service.background import background
 from service.dashboard import DIRECTORY as DASHBOARD
 from service.dashboard.pages import DashboardController
@@ -69,6 +70,7 @@ def create_app(
     kinds: dict[str, Kind] | None = None,
     deliveries: bool = True,
     fire_clock: Callable[[], datetime] | None = None,
+    archive_store: ArchiveStore | None = None,
 ) -> Litestar:
     """The service; `deliveries=False` serves the API alone (no relay, schedule or probe).
 
@@ -76,6 +78,8 @@ def create_app(
     `settings.broker_url`; the app never starts one itself. `fire_clock`, a test facility,
     is the clock a schedule's fire derives its tick from (service/schedules/fire.py): a
     time-scaled local broker's in the same process; None, the service's own.
+    `archive_store` is where archived histories are read from (and written to); None, the
+    directory `settings.archive_root`.
     """
     kinds = kinds if kinds is not None else load_kinds()
     metrics = Metrics()
@@ -163,6 +167,7 @@ def create_app(
                 "broker_status": broker_status,
                 "delivery_probe": probe_status,
                 "fire_clock": fire_clock,
+                "archive_store": archive_store if archive_store is not None else DirectoryStore(settings.archive_root),
             }
         ),
         dependencies={
@@ -174,6 +179,7 @@ def create_app(
             "broker_status": Provide(_broker_status, sync_to_thread=False),
             "delivery_probe": Provide(_delivery_probe, sync_to_thread=False),
             "database_start": Provide(_database_start, sync_to_thread=False),
+            "archives": Provide(_archive_store, sync_to_thread=False),
             "principal": Provide(provide_principal),
         },
         exception_handlers={**HANDLERS, Exception: on_unexpected},
@@ -234,3 +240,7 @@ def _delivery_probe(state: State) -> ProbeStatus | None:
 
 def _database_start(state: State) -> DatabaseStart:
     return state.database_start
+
+
+def _archive_store(state: State) -> ArchiveStore:
+    return state.archive_store

@@ -40,6 +40,9 @@ OWNERS: dict[str, set[str]] = {
 EXCEPTIONS = {
     ("service/store/event_store.py", "APPEND"): {"events", "job_status", "outbox", "batch_results", "inbox"},
     ("service/store/event_store.py", "APPEND_SCHEDULE"): {"events", "schedules", "inbox"},
+    # The streams a snapshot did not see change include those archived since: the
+    # tombstones' transactions say which (projections cannot import the service's module).
+    ("projections/log.py", "CHANGED_SINCE"): {"events", "tombstones"},
 }
 
 SQL_START = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE|WITH|COPY|LOCK|TRUNCATE|ANALYZE|CREATE|ALTER|DROP)\b")

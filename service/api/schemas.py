@@ -44,6 +44,9 @@ class JobDocument(msgspec.Struct, frozen=True, kw_only=True):
 class JobPage(msgspec.Struct, frozen=True, kw_only=True):
     jobs: list[JobDocument]
     next_cursor: str | None
+    # The jobs archived (docs/retention.md), which the pages no longer list: counted on the
+    # first page only (null on the pages after it), whatever the filters.
+    archived: int | None = None
 
 
 def document(stream_id: UUID, state: JobState) -> JobDocument:
