@@ -119,8 +119,8 @@ COUNT_EVENTS = "SELECT count(*) FROM events"
 # The streams with an event whose transaction `snapshot` did not see: a range scan of
 # the transaction_id index from the snapshot's xmin (projections/shadow_rebuild.py); and
 # the streams archived since, whose removal left no event to find: their tombstones
-# (service/store/tombstones.py), written by the transaction that removed them. The
-# tombstones have no index on their transaction: they are scanned whole.
+# (service/store/tombstones.py), written by the transaction that removed them, found
+# through their own transaction index.
 CHANGED_SINCE = """
 SELECT stream_id FROM events
  WHERE transaction_id >= pg_snapshot_xmin(%(snapshot)s::pg_snapshot)

@@ -35,6 +35,7 @@ OWNERS: dict[str, set[str]] = {
     "events": {"projections/log.py"},
     "schedules": {"projections/schedules.py"},
     "tombstones": {"service/store/tombstones.py"},
+    "archived_counts": {"service/store/tombstones.py"},
 }
 # (module, constant) -> the tables it may name outside their owners.
 EXCEPTIONS = {

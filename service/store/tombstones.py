@@ -1,8 +1,8 @@
 """Tombstones: what an archived job was, where its history went and that it was removed.
 
-Every statement on `tombstones` is here. A tombstone is written, and the job removed with
-`archive_stream()`, in one transaction (migrations/0015_tombstones.sql); the table is
-append-only.
+Every statement on `tombstones` (and on `archived_counts`, their per-owner count) is
+here. A tombstone is written, and the job removed with `archive_stream()`, in one
+transaction (migrations/0015_tombstones.sql); the table is append-only.
 """
 
 from datetime import datetime
@@ -59,7 +59,8 @@ SELECT EXISTS (SELECT FROM tombstones WHERE first_position <= %(position)s AND l
 
 REMOVE = "SELECT archive_stream(%(stream_id)s)"
 
-COUNT = "SELECT count(DISTINCT stream_id) FROM tombstones WHERE %(owner)s::text IS NULL OR owner = %(owner)s"
+# Kept by a trigger on tombstones (migrations/0016_archived_counts.sql): one row per owner.
+COUNT = "SELECT coalesce(sum(jobs), 0) FROM archived_counts WHERE %(owner)s::text IS NULL OR owner = %(owner)s"
 
 
 def _tombstone(row: tuple) -> Tombstone:
