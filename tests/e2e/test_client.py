@@ -1,16 +1,13 @@
 """The Python client against a real `jobtrail serve`: every route, pages, typed problems, retries."""
 
 import logging
-import os
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-import msgspec
 import pytest
-from psycopg.conninfo import make_conninfo
 
 from jobtrail.client import (
     AsyncClient,
@@ -24,34 +21,12 @@ from jobtrail.client import (
     WaitTimeout,
 )
 from service.auth.keys import Scope
-from tests.conftest import CREATE_DATABASE_FROM, DROP_DATABASE, _run_admin
-from tests.e2e.conftest import Service, new_key, wait_for
+from tests.e2e.conftest import Running, Service, new_key, wait_for
 from tests.e2e.proxy import CuttingProxy
 from tests.service.api.test_database_outage import set_outage
 
 QUICK = {"total": 100, "per_batch": 20}  # five runs
 SLOW = {"total": 100_000, "per_batch": 10, "slow_ms": 300}
-
-
-class Running(msgspec.Struct):
-    service: Service
-    database_url: str
-    key: str
-
-
-@pytest.fixture(scope="module")
-def running(admin_url: str, template_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    """One service for the module's tests: each creates its own jobs and looks only at those."""
-    name = f"jobtrail_client_{os.getpid()}"
-    _run_admin(admin_url, CREATE_DATABASE_FROM, name=name, template=template_db)
-    database_url = make_conninfo(admin_url, dbname=name)
-    service = Service(database_url, tmp_path_factory.mktemp("client"))
-    service.start()
-    try:
-        yield Running(service, database_url, new_key(database_url, Scope.JOBS_WRITE, Scope.JOBS_READ))
-    finally:
-        service.stop()
-        _run_admin(admin_url, DROP_DATABASE, name=name)
 
 
 @pytest.fixture
