@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -74,5 +75,6 @@ def test_half_a_remote_is_refused_rather_than_falling_back_to_the_database(missi
 
 def test_the_command_line_loads_the_client_only_when_it_goes_remote() -> None:
     probe = "import sys, service.cli; print('jobtrail.client' in sys.modules)"
-    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    repo = Path(__file__).resolve().parents[2]
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=repo, capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "False"
