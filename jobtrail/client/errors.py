@@ -87,14 +87,30 @@ class Conflict(ProblemError):
         return self.extensions.get("state")
 
 
-class Gone(ProblemError):
-    """410: the job was archived; the problem's extension members describe its tombstone."""
+class Tombstone(msgspec.Struct, frozen=True, kw_only=True):
+    """What an archived job was and where its history went (docs/retention.md)."""
 
-    def __getattr__(self, name: str) -> Any:
-        extensions = self.__dict__.get("extensions") or {}
-        if name in extensions:
-            return extensions[name]
-        raise AttributeError(name)
+    job_id: str
+    owner: str
+    kind: str
+    status: str  # the job's final status
+    events: int
+    first_position: int
+    last_position: int
+    chain_head: str  # hex
+    archive_name: str
+    archive_sha256: str  # hex, of the archive file's bytes
+    finished_at: datetime | None = None
+    archived_at: datetime | None = None
+
+
+class Gone(ProblemError):
+    """410: the job was archived; `tombstone` says what it was and where its history went."""
+
+    @property
+    def tombstone(self) -> Tombstone | None:
+        found = self.extensions.get("tombstone")
+        return msgspec.convert(found, Tombstone) if isinstance(found, dict) else None
 
 
 class PayloadTooLarge(ProblemError):

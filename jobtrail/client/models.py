@@ -48,6 +48,7 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
 class JobPage(msgspec.Struct, frozen=True, kw_only=True):
     jobs: list[Job]
     next_cursor: str | None = None
+    archived: int | None = None  # the owner's archived jobs, on the first page only
 
 
 class ChainReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -167,6 +168,7 @@ class Stats(msgspec.Struct, frozen=True, kw_only=True):
     projection_lag: Lag
     broker: Condition | None = None
     deliveries: Condition | None = None
+    archived: int | None = None  # jobs archived (docs/retention.md), whenever
 
 
 class FireTime(msgspec.Struct, frozen=True, kw_only=True):
@@ -216,6 +218,7 @@ class ScheduleJobs(msgspec.Struct, frozen=True, kw_only=True):
     schedule_id: UUID
     jobs: list[Job]
     next_cursor: str | None = None
+    archived: int | None = None  # the owner's archived jobs, on the first page only
 
 
 class Problem(msgspec.Struct, frozen=True, kw_only=True):

@@ -18,6 +18,7 @@ from service.cli.subcommand import add, positive
 from service.health import stats
 from service.health.verdict import judge
 from service.settings import Settings
+from service.store import tombstones
 from service.store.database import connected
 
 
@@ -48,6 +49,7 @@ async def _from_database(args: argparse.Namespace) -> StatsReport:
         stuck = await stats.stuck(conn, now, threshold, args.owner)
         backlog = await stats.backlog(conn)
         lag = await stats.lag(conn)
+        archived = await tombstones.count_archived(conn, args.owner)
     verdict, reasons = judge(finished, stuck, backlog, lag)
     return StatsReport(
         verdict=verdict,
@@ -58,6 +60,7 @@ async def _from_database(args: argparse.Namespace) -> StatsReport:
         jobs=jobs,
         finished=finished,
         stuck=stuck,
+        archived=archived,
         outbox=backlog,
         projection_lag=lag,
     )
@@ -78,6 +81,8 @@ def summary(report: Any) -> list[str]:
         f"outbox:      {report.outbox.unsent} unsent, the oldest {report.outbox.oldest_age_s:.0f} s old",
         f"stats lag:   {report.projection_lag.events} events, {report.projection_lag.seconds:.1f} s",
     ]
+    if report.archived is not None:
+        lines.append(f"archived:    {report.archived} jobs in all")
     for kind, durations in sorted(report.finished.durations_by_kind.items()):
         times = f"avg {durations.avg_s:.1f} s, p95 {durations.p95_s:.1f} s"
         lines.append(f"  {kind}: {durations.completed} completed, {times}")

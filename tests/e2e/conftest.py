@@ -48,6 +48,7 @@ class Service:
             "JOBTRAIL_BROKER_FAULTS": faults,
         }
         self.env.pop("QSTASH_TOKEN", None)
+        self.data_dir = data_dir
         self.log = data_dir / "server.log"
         self.process: subprocess.Popen | None = None
 

@@ -1,5 +1,6 @@
 """The Python client against a real `jobtrail serve`: every route, pages, typed problems, retries."""
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Iterator
@@ -8,19 +9,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from psycopg_pool import AsyncConnectionPool
 
 from jobtrail.client import (
     AsyncClient,
     Client,
     Conflict,
     Forbidden,
+    Gone,
     InvalidRequest,
     NotFound,
     Retries,
     Unauthorized,
     WaitTimeout,
 )
+from service.archive.store import DirectoryStore
 from service.auth.keys import Scope
+from service.store.tombstones import Tombstone
+from tests.archiving import archive
 from tests.e2e.conftest import Running, Service, new_key, wait_for
 from tests.e2e.proxy import CuttingProxy
 from tests.service.api.test_database_outage import set_outage
@@ -219,3 +225,26 @@ def test_a_read_during_a_database_outage_is_retried_past_the_503_until_it_answer
         service.stop()
     assert answer.id == job.id
     assert "retrying GET /v1/jobs/" in caplog.text
+
+
+def test_an_archived_job_is_gone_with_its_tombstone_and_its_export_still_comes(running: Running) -> None:
+    with Client(running.service.base_url, running.key, timeout=30) as jobtrail:
+        job = jobtrail.create("demo.count", QUICK)
+        jobtrail.wait(job.id, timeout=60)
+        exported = jobtrail.export(job.id)
+
+        stone = asyncio.run(_archive(running, uuid.UUID(str(job.id))))
+        with pytest.raises(Gone) as gone:
+            jobtrail.get(job.id)
+
+        assert gone.value.status == 410
+        assert gone.value.tombstone is not None
+        assert (gone.value.tombstone.status, gone.value.tombstone.events) == ("completed", stone.events)
+        assert gone.value.tombstone.chain_head == stone.chain_head.hex()
+        assert jobtrail.export(job.id) == exported
+
+
+async def _archive(running: Running, job_id: uuid.UUID) -> Tombstone:
+    store = DirectoryStore(running.service.data_dir / "archive")
+    async with AsyncConnectionPool(running.database_url, open=False) as pool:
+        return await archive(pool, store, job_id)
