@@ -35,10 +35,22 @@ OWNERS: dict[str, set[str]] = {
     "events": {"projections/log.py"},
     "schedules": {"projections/schedules.py"},
     "tombstones": {"service/store/tombstones.py"},
+    "webhook_endpoints": {"service/store/webhooks.py"},
+    "notify_secrets": {"service/store/webhooks.py"},
+    "notifications": {"service/store/notifications.py"},
+    "health_alerts": {"service/store/health_alerts.py"},
 }
 # (module, constant) -> the tables it may name outside their owners.
 EXCEPTIONS = {
-    ("service/store/event_store.py", "APPEND"): {"events", "job_status", "outbox", "batch_results", "inbox"},
+    ("service/store/event_store.py", "APPEND"): {
+        "events",
+        "job_status",
+        "outbox",
+        "batch_results",
+        "inbox",
+        "notifications",
+        "webhook_endpoints",
+    },
     ("service/store/event_store.py", "APPEND_SCHEDULE"): {"events", "schedules", "inbox"},
 }
 
