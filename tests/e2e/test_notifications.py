@@ -28,7 +28,8 @@ class Receiver:
     """Answers 500 to the first `failures` requests (all, when None), then 204; keeps what verified."""
 
     def __init__(self, failures: int | None = 0) -> None:
-        self.failures, self.seen, self.verified, self.secret = failures, 0, [], ""
+        self.failures, self.seen, self.secret = failures, 0, ""
+        self.verified: list[tuple[str, dict]] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
