@@ -78,6 +78,7 @@ def create_job(
     max_runs: int | None = None,
     deadline_s: float | None = None,
     idempotency_key: str | None = None,
+    notify_url: str | None = None,
 ) -> CreateJob:
     """A CreateJob under the kind's limits; a caller may tighten them, never loosen them."""
     if max_runs is not None and max_runs > config.max_runs:
@@ -94,5 +95,6 @@ def create_job(
         target_results=target_results,
         deadline=at + timedelta(seconds=seconds) if seconds is not None else None,
         idempotency_key=idempotency_key,
+        notify_url=notify_url,
         **asdict(limits),
     )

@@ -37,11 +37,13 @@ from service.api.jobs import JobsController
 from service.api.json_request import JSONRequest
 from service.api.live import LiveController
 from service.api.metrics import MetricsController
+from service.api.notification_callbacks import NotificationCallbacks
 from service.api.problems import HANDLERS, on_unexpected
 from service.api.qstash import QStashController
 from service.api.request_context import request_context
 from service.api.schedules import SchedulesController
 from service.api.stats import read_stats
+from service.api.webhooks import WebhooksController, job_notifications
 from service.archive.store import ArchiveStore, DirectoryStore
 from service.background import background
 from service.dashboard import DIRECTORY as DASHBOARD
@@ -151,6 +153,9 @@ def create_app(
             SchedulesController,
             AuditController,
             QStashController,
+            WebhooksController,  # notifications (issue 17): webhooks, a job's notifications, QStash's reports
+            job_notifications,
+            NotificationCallbacks,
             results_routes.list_results,
             LiveController,
             read_stats,

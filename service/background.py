@@ -23,8 +23,11 @@ from projections.runner import follow
 from projections.stats import StatsProjection
 from service.jobs.kinds import Kind
 from service.live.event_feed import EventFeed
+from service.notifications.alerts import AlertWatch
+from service.notifications.secrets import secret_box
 from service.qstash.broker_status import BrokerStatus
 from service.qstash.client import close_client, qstash_client
+from service.qstash.notify_relay import NotificationRelay
 from service.qstash.relay import Relay
 from service.qstash.schedule_keeper import ScheduleKeeper
 from service.qstash.self_probe import ProbeStatus, SelfProbe
@@ -95,7 +98,15 @@ async def background(
             asyncio.create_task(keeper.run(stop), name="schedule keeper"),
             asyncio.create_task(project_stats(database_url, stop, outage), name="stats projection"),
             asyncio.create_task(probe.run(stop), name="delivery probe"),
+            # Notifications (docs/notifications.md): job-finished webhooks and verdict alerts.
+            asyncio.create_task(
+                NotificationRelay(pool, client, settings, secret_box(settings)).run(feed.outbox_queued, stop),
+                name="notification relay",
+            ),
         ]
+        if settings.alert_url is not None:
+            watch = AlertWatch(pool, settings, broker_status, probe_status)
+            tasks.append(asyncio.create_task(watch.run(stop), name="alert watch"))
         try:
             yield client
         finally:

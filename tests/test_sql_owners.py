@@ -36,10 +36,22 @@ OWNERS: dict[str, set[str]] = {
     "schedules": {"projections/schedules.py"},
     "tombstones": {"service/store/tombstones.py"},
     "archived_counts": {"service/store/tombstones.py"},
+    "webhook_endpoints": {"service/store/webhooks.py"},
+    "notify_secrets": {"service/store/webhooks.py"},
+    "notifications": {"service/store/notifications.py"},
+    "health_alerts": {"service/store/health_alerts.py"},
 }
 # (module, constant) -> the tables it may name outside their owners.
 EXCEPTIONS = {
-    ("service/store/event_store.py", "APPEND"): {"events", "job_status", "outbox", "batch_results", "inbox"},
+    ("service/store/event_store.py", "APPEND"): {
+        "events",
+        "job_status",
+        "outbox",
+        "batch_results",
+        "inbox",
+        "notifications",
+        "webhook_endpoints",
+    },
     ("service/store/event_store.py", "APPEND_SCHEDULE"): {"events", "schedules", "inbox"},
     # The streams a snapshot did not see change include those archived since: the
     # tombstones' transactions say which (projections cannot import the service's module).

@@ -24,15 +24,16 @@ from domain.state import JobState, is_overdue
 from projections.log import Metadata
 from service.api.auth import BEARER, may_see, principal_and_job, require, require_read
 from service.api.content_type import require_json_body
-from service.api.dependencies import Caller, CommitObservers, Kinds, Pool
+from service.api.dependencies import Caller, CommitObservers, CurrentSettings, Kinds, Pool
 from service.api.problems import ProblemError, problem_responses
 from service.api.schemas import CreateJobRequest, JobDocument, JobPage, document
+from service.api.webhook_targets import checked_target
 from service.archive.gone import JobArchived
 from service.auth.keys import Scope
 from service.clock import now
 from service.jobs.command_handler import handle
 from service.jobs.kinds import Kind, lookup, requeue_deadline, validate_params
-from service.store import tombstones
+from service.store import tombstones, webhooks
 from service.store.job_status import BadCursor, Filters, load, page
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0f8a43-6d0e-4a55-9a3b-2f1c7e9d4a10")
@@ -104,6 +105,7 @@ class JobsController(Controller):
         pool: Pool,
         kinds: Kinds,
         observers: CommitObservers,
+        settings: CurrentSettings,
         idempotency_key: Annotated[
             str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=200)
         ] = None,
@@ -111,6 +113,8 @@ class JobsController(Controller):
         """Create a job. The same Idempotency-Key with the same body returns the same job (200)."""
         require(principal, Scope.JOBS_WRITE)
         kind = lookup(kinds, data.kind)
+        if data.notify_url is not None:
+            await notify_url_accepted(pool, settings, principal.owner, data.notify_url)
         command = create_job(
             kind.name,
             kind.config,
@@ -121,6 +125,7 @@ class JobsController(Controller):
             max_runs=data.max_runs,
             deadline_s=data.deadline_s,
             idempotency_key=idempotency_key,
+            notify_url=data.notify_url,
         )
         if idempotency_key is None:
             job_id = uuid.uuid4()
@@ -264,6 +269,16 @@ async def _apply(
     return job_response(job_id, handled.state)
 
 
+async def notify_url_accepted(pool: Pool, settings: CurrentSettings, owner: str, url: str) -> None:
+    """A notify_url notifications may go to, of an owner with a secret to sign them (422 naming the field)."""
+    await checked_target(settings, url, "notify_url")
+    async with pool.connection() as conn:
+        secret = await webhooks.notify_secret(conn, owner)
+    if secret is None:
+        message = "no secret signs this owner's notifications yet: POST /v1/webhooks/notify-secret first"
+        raise ProblemError(422, f"notify_url: {message}", errors=[{"key": "notify_url", "message": message}])
+
+
 def _same_request(state: JobState, command, deadline_s: float | None, kind: Kind) -> bool:
     seconds = deadline_s if deadline_s is not None else kind.config.deadline_s
     created = state.created_at
@@ -278,5 +293,6 @@ def _same_request(state: JobState, command, deadline_s: float | None, kind: Kind
         and state.params == command.params
         and state.target_results == command.target_results
         and state.max_runs == command.max_runs
+        and state.notify_url == command.notify_url
         and same_deadline
     )
