@@ -23,6 +23,10 @@ class KindConfig(Limits, frozen=True, kw_only=True):
     retries: int = 3
     batch_timeout_s: float = 30.0
     description: str = ""
+    # Retention (domain/retention.py): seconds after a job finished when it is archived;
+    # None defers to the global setting (JOBTRAIL_RETAIN_S, JOBTRAIL_RETAIN_FAILED_S).
+    retain_s: float | None = None
+    retain_failed_s: float | None = None
 
 
 def continuation_delay(base_s: float, factor: float, cap_s: float, run: int) -> float:
