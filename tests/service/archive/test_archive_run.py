@@ -108,7 +108,7 @@ async def test_a_job_some_global_subscriber_has_not_read_whole_is_not_taken(pool
         assert [found.stream_id for found in await job_status.expired(conn, ONE_DAY, days_later(2), 10)] == [job]
 
 
-async def test_a_dry_selection_changes_nothing_and_a_limit_bounds_the_run(
+async def test_a_limit_bounds_the_run_and_the_oldest_finish_goes_first(
     pool: AsyncConnectionPool, tmp_path: Path
 ) -> None:
     jobs = [await cancelled_job(pool, at=LONG_AGO + timedelta(minutes=n)) for n in range(5)]
