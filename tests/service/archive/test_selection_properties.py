@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from msgspec.structs import replace
 from psycopg_pool import AsyncConnectionPool
 
-from domain.commands import Cancel, FailJob, StartRun, TimeOut
+from domain.commands import AnyCommand, Cancel, FailJob, StartRun, TimeOut
 from domain.kinds import KindConfig
 from domain.retention import Periods, is_expired, kind_periods
 from service.archive.policy import retention_policy
@@ -33,15 +33,15 @@ JOBS = st.lists(
 
 async def job_ending(pool: AsyncConnectionPool, ending: str, kind: str, hours: int) -> UUID:
     at = LONG_AGO + timedelta(hours=hours)
-    then = {
+    endings: dict[str, list[AnyCommand]] = {
         "pending": [],
         "processing": [StartRun(at=at, run=1)],
         "completed": completing(at),
         "cancelled": [Cancel(at=at)],
         "error": [FailJob(at=at, reason="retries_exhausted")],
         "timeout": [TimeOut(at=at + timedelta(seconds=60))],
-    }[ending]
-    return await make_job(pool, *then, kind=kind, at=at, deadline_s=30.0 if ending == "timeout" else None)
+    }
+    return await make_job(pool, *endings[ending], kind=kind, at=at, deadline_s=30.0 if ending == "timeout" else None)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
