@@ -30,6 +30,10 @@ class KindConfig(Limits, frozen=True, kw_only=True):
     retries: int = 3
     batch_timeout_s: float = 30.0
     description: str = ""
+    # Retention (domain/retention.py): seconds after a job finished when it is archived;
+    # None defers to the global setting (JOBTRAIL_RETAIN_S, JOBTRAIL_RETAIN_FAILED_S).
+    retain_s: float | None = None
+    retain_failed_s: float | None = None
     parallelism: int | None = None
     rate: int | None = None
     period_s: int = 1
@@ -42,6 +46,10 @@ class KindConfig(Limits, frozen=True, kw_only=True):
                 raise ValueError(f"{name} must be a positive integer or None, not {value!r}")
         if not (_whole(self.period_s) and 1 <= self.period_s <= MAX_PERIOD_S):
             raise ValueError(f"period_s must be whole seconds from 1 to {MAX_PERIOD_S}, not {self.period_s!r}")
+        for name in ("retain_s", "retain_failed_s"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be positive seconds or None, not {value!r}")
         if self.flow_scope not in ("kind", "owner"):
             raise ValueError(f"flow_scope must be 'kind' or 'owner', not {self.flow_scope!r}")
 

@@ -1,4 +1,4 @@
--- An archived job's notifications (0019) go with it: archive_stream() as in 0015, now
+-- An archived job's notifications (0019) go with it: archive_stream() as in 0017, now
 -- also removing the job's rows of `notifications`, and refusing, like an active job, one
 -- whose notification is still on its way (neither delivered nor failed), so QStash's
 -- reports on it still find their row. A notification unsettled for a day has lost its
@@ -44,6 +44,11 @@ BEGIN
     DELETE FROM events WHERE stream_id = p_stream_id;
     GET DIAGNOSTICS removed = ROW_COUNT;
     PERFORM set_config('jobtrail.archiving', '', true);
+
+    IF removed <> stone.events OR EXISTS (SELECT 1 FROM events WHERE stream_id = p_stream_id) THEN
+        RAISE EXCEPTION 'stream % changed while it was being archived', p_stream_id
+            USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
 
     DELETE FROM job_status WHERE stream_id = p_stream_id;
     DELETE FROM job_status_shadow WHERE stream_id = p_stream_id;

@@ -11,7 +11,11 @@ from domain.errors import DomainError
 from projections.export import ExportError
 from projections.shadow_rebuild import RebuildInProgress
 from projections.table_swap import NotTwins
+from service.archive.archiver import ArchiveNotVerified
+from service.archive.restore import RestoreRefused
+from service.archive.verification import ArchiveMismatch
 from service.cli import (
+    archive,
     broker,
     database,
     history,
@@ -45,6 +49,9 @@ _EXPECTED_ERRORS = (
     NotTwins,
     CannotListen,
     RemoteFailure,
+    ArchiveNotVerified,
+    ArchiveMismatch,
+    RestoreRefused,
 )
 
 
@@ -93,6 +100,7 @@ def parser() -> argparse.ArgumentParser:
     schedules.register(subparsers)
     stats.register(subparsers)
     sweep.register(subparsers)
+    archive.register(subparsers)
     return root
 
 

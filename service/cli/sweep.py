@@ -5,9 +5,12 @@ import argparse
 import httpx
 from qstash.errors import QStashError
 
+from service.archive.policy import retention_policy
+from service.archive.store import DirectoryStore
 from service.cli.subcommand import add
+from service.jobs.kinds import load_kinds
 from service.qstash.client import qstash_client
-from service.qstash.sweeper import sweep
+from service.qstash.sweeper import Retention, sweep
 from service.settings import Settings
 from service.store.database import connected
 
@@ -20,15 +23,19 @@ async def sweep_command(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     redispatch_after_s = args.redispatch_after or settings.redispatch_after_s
     client = None if args.timeouts_only else qstash_client(settings.token, settings.broker_url, local_broker=False)
+    policy = retention_policy(settings, load_kinds())
+    retention = Retention(policy, DirectoryStore(settings.archive_root)) if policy else None
     async with connected(settings) as pool:
         try:
-            report = await sweep(pool, client, redispatch_after_s)
+            report = await sweep(pool, client, redispatch_after_s, retention=retention)
         except (httpx.HTTPError, QStashError) as error:
             raise QStashUnreachable(
                 f"overdue jobs were timed out, but QStash at {settings.broker_url} could not say which "
                 f"stalled jobs' messages it holds ({type(error).__name__}); --timeouts-only skips that"
             ) from None
     print(f"timed out {report.timed_out} overdue job(s); re-dispatched {report.redispatched} stalled job(s)")
+    if report.archived:
+        print(f"archived {report.archived.jobs} expired job(s); skipped {report.archived.skipped}")
     return 0
 
 

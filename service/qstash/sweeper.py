@@ -9,6 +9,12 @@ times (the kind's `max_redispatches`); after that the deadline takes over. The p
 that runs the local broker, which starts empty, runs the rescue at start with the
 broker's start as its threshold (service/local_broker.py). A sweep also forgets the
 claims of delivery tokens too old to verify (service/qstash/delivery.py).
+
+When a retention period is set anywhere (globally or on a kind), a sweep also archives
+expired jobs (service/archive): a bounded batch, at most ARCHIVE_JOBS jobs and about
+ARCHIVE_BUDGET_S seconds (it starts no job after that), so that a backlog is worked off
+over several sweeps and the sweep's answer to QStash never waits long. Its time is in
+the report and the log.
 """
 
 import logging
@@ -23,19 +29,34 @@ from qstash.errors import QStashError
 from domain.commands import AnyCommand, Redispatch, TimeOut
 from domain.errors import JobNotFound
 from projections.log import Metadata
+from service.archive.archiver import ArchiveNotVerified, ArchiveSummary, archive_expired
+from service.archive.store import ArchiveStore
 from service.clock import now
 from service.jobs.command_handler import handle
 from service.jobs.observers import STANDALONE, Observers
 from service.store import job_status
 from service.store.event_store import forget_spent_tokens
+from service.store.job_status import RetentionPolicy
 
 SWEEPER = Metadata(actor="sweeper")
+ARCHIVE_JOBS = 200
+ARCHIVE_BUDGET_S = 10.0
+
 logger = logging.getLogger("jobtrail.sweeper")
+archive_logger = logging.getLogger("jobtrail.archive")
 
 
-class SweepReport(msgspec.Struct, frozen=True):
+class Retention(msgspec.Struct, frozen=True):
+    """What a sweep archives by, and where to."""
+
+    policy: RetentionPolicy
+    store: ArchiveStore
+
+
+class SweepReport(msgspec.Struct, frozen=True, omit_defaults=True):
     timed_out: int
     redispatched: int
+    archived: ArchiveSummary | None = None  # None: no retention period is set
 
 
 async def sweep(
@@ -44,12 +65,35 @@ async def sweep(
     stall_after_s: float,
     limit: int = 1000,
     observers: Observers = STANDALONE,
+    retention: Retention | None = None,
 ) -> SweepReport:
     timed_out = await time_out_overdue(pool, limit, observers)
     redispatched = await rescue_stalled(pool, client, stall_after_s, limit, observers) if client else 0
     async with pool.connection() as conn:
         await forget_spent_tokens(conn)
-    return SweepReport(timed_out=timed_out, redispatched=redispatched)
+    archived = await archive_some(pool, retention) if retention else None
+    return SweepReport(timed_out=timed_out, redispatched=redispatched, archived=archived)
+
+
+async def archive_some(pool: AsyncConnectionPool, retention: Retention) -> ArchiveSummary:
+    """A broken archive store is logged, not raised: the sweep's other work stands."""
+    try:
+        summary = await archive_expired(
+            pool, retention.store, retention.policy, now(), limit=ARCHIVE_JOBS, budget_s=ARCHIVE_BUDGET_S
+        )
+    except (OSError, ArchiveNotVerified) as error:
+        archive_logger.error("sweep could not archive (nothing was removed): %s", error)
+        return ArchiveSummary()
+    if summary.jobs or summary.skipped:
+        archive_logger.info(
+            "sweep archived %d job(s), %d event(s), %d byte(s) in %.2f s; skipped %d",
+            summary.jobs,
+            summary.events,
+            summary.bytes,
+            summary.seconds,
+            summary.skipped,
+        )
+    return summary
 
 
 async def time_out_overdue(pool: AsyncConnectionPool, limit: int, observers: Observers) -> int:

@@ -221,6 +221,23 @@ WITH appended AS (
 SELECT position FROM head
 """
 
+# An archived history put back for an investigation (service/archive/restore.py): each
+# event with its archived position, stream, version, type, data, metadata and time. The
+# chain trigger computes every hash again, as for any insert; the caller compares them
+# with the archived ones. Position is an identity column: OVERRIDING SYSTEM VALUE gives
+# an event back its own (never reused: the sequence is past it), so the restored
+# history's export is the archived file, byte for byte.
+RESTORE = """
+INSERT INTO events (position, stream_id, version, type, data, metadata, recorded_at)
+OVERRIDING SYSTEM VALUE
+SELECT e.position, e.stream_id, e.version, e.type, e.data, e.metadata, e.recorded_at
+  FROM jsonb_to_recordset(%(events)s::jsonb)
+       AS e(position bigint, stream_id uuid, version integer, type text, data jsonb, metadata jsonb,
+            recorded_at timestamptz)
+ ORDER BY e.version
+RETURNING version, hash
+"""
+
 RECORD_INBOX = """
 INSERT INTO inbox (message_id, stream_id, outcome, status_code, response)
 VALUES (%(inbox_message_id)s, %(stream_id)s, %(inbox_outcome)s, %(inbox_status_code)s,
@@ -358,6 +375,16 @@ def _refuse_nul(*texts: str | None) -> None:
     for text in texts:
         if text and "u0000" in text and _NUL_ESCAPE.search(text):
             raise UnstorableValue("a string contains the NUL character (U+0000), which cannot be stored")
+
+
+async def restore(conn: AsyncConnection, events: Sequence[Any]) -> list[tuple[int, bytes]]:
+    """Insert archived events as they were (structs with position, stream_id, version,
+    type, data, metadata, recorded_at); returns (version, hash) as the database chained them."""
+    try:
+        cursor = await conn.execute(RESTORE, {"events": event_encoder.encode(events).decode()})
+    except errors.IntegrityError as error:
+        raise _translated(error) from None
+    return await cursor.fetchall()
 
 
 async def record_inbox(conn: AsyncConnection, stream_id: UUID | None, entry: InboxEntry) -> None:

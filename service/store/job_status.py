@@ -58,11 +58,61 @@ SELECT j.stream_id, j.version, (j.state ->> 'next_run')::integer, o.message_id
  ORDER BY j.updated_at LIMIT %(limit)s
 """
 
+# Finished jobs past their retention period, oldest finish first (retention: service/archive).
+# The policy comes as arrays, one entry per kind with its periods; any other kind has the
+# default ones; a NULL period keeps the job for ever. A failed ending (error, timeout) uses
+# its own period, else the normal one. Only jobs that every global subscriber has read
+# whole are taken: removing one a subscriber has yet to read would let it write a row
+# (stats) for a job that is gone. A stream archived before and restored since is left
+# alone unless asked for; `skip` names jobs this run already gave up on.
+EXPIRED = """
+WITH policy AS (
+    SELECT * FROM unnest(%(kinds)s::text[], %(retain_s)s::float8[], %(retain_failed_s)s::float8[])
+        AS p(kind, retain_s, retain_failed_s)
+)
+SELECT j.stream_id, j.owner, j.kind, j.status, j.finished_at, j.version
+  FROM job_status j
+  LEFT JOIN policy p ON p.kind = j.kind
+ WHERE j.status IN ('completed', 'cancelled', 'error', 'timeout')
+   AND j.finished_at <= %(now)s::timestamptz - make_interval(secs => CASE
+         WHEN j.status IN ('error', 'timeout') THEN coalesce(
+             CASE WHEN p.kind IS NULL THEN %(default_failed_s)s::float8 ELSE p.retain_failed_s END,
+             CASE WHEN p.kind IS NULL THEN %(default_s)s::float8 ELSE p.retain_s END)
+         ELSE CASE WHEN p.kind IS NULL THEN %(default_s)s::float8 ELSE p.retain_s END
+       END)
+   AND NOT (j.stream_id = ANY(%(skip)s::uuid[]))
+   AND (%(include_restored)s OR NOT EXISTS (SELECT 1 FROM tombstones t WHERE t.stream_id = j.stream_id))
+   AND NOT EXISTS (
+        SELECT 1 FROM events e, projection_checkpoints c
+         WHERE e.stream_id = j.stream_id
+           AND (e.transaction_id, e.position) > (c.transaction_id, c.position))
+ ORDER BY j.finished_at
+ LIMIT %(limit)s
+"""
+
 # The jobs a schedule created, by their ids.
 LOAD_MANY = "SELECT stream_id, state::text FROM job_status WHERE stream_id = ANY(%(stream_ids)s)"
 
 # The live streams' lookup of the kinds of the jobs in a page of events.
 KINDS = "SELECT stream_id, kind FROM job_status WHERE stream_id = ANY(%(stream_ids)s)"
+
+
+class Expired(msgspec.Struct, frozen=True):
+    stream_id: UUID
+    owner: str
+    kind: str
+    status: str
+    finished_at: datetime
+    version: int
+
+
+class RetentionPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    """Effective periods in seconds (None: for ever), as EXPIRED takes them: a failed
+    period of None falls back to the normal one."""
+
+    default_s: float | None
+    default_failed_s: float | None
+    kinds: dict[str, tuple[float | None, float | None]] = {}
 
 
 def state_of(state: str | None) -> JobState:
@@ -74,6 +124,31 @@ async def load(conn: AsyncConnection, stream_id: UUID) -> JobState:
     """The job's current state: its status row's snapshot, written with its last append."""
     found = await (await conn.execute(LOAD, {"stream_id": stream_id})).fetchone()
     return state_of(found[0] if found else None)
+
+
+async def expired(
+    conn: AsyncConnection,
+    policy: RetentionPolicy,
+    now: datetime,
+    limit: int,
+    *,
+    skip: list[UUID] | None = None,
+    include_restored: bool = False,
+) -> list[Expired]:
+    """Finished jobs past their retention period that every global subscriber has read."""
+    params = {
+        "kinds": list(policy.kinds),
+        "retain_s": [normal for normal, _ in policy.kinds.values()],
+        "retain_failed_s": [failed for _, failed in policy.kinds.values()],
+        "default_s": policy.default_s,
+        "default_failed_s": policy.default_failed_s,
+        "now": now,
+        "limit": limit,
+        "skip": skip or [],
+        "include_restored": include_restored,
+    }
+    rows = await (await conn.execute(EXPIRED, params)).fetchall()
+    return [Expired(*row) for row in rows]
 
 
 async def load_many(conn: AsyncConnection, stream_ids: list[UUID]) -> dict[UUID, JobState]:

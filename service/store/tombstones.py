@@ -9,8 +9,14 @@ from datetime import datetime
 from uuid import UUID
 
 import msgspec
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, errors
 from psycopg.pq import TransactionStatus
+
+
+class ArchiveRefused(Exception):
+    """archive_stream() would not remove the job: it changed since it was read (a late
+    append), it is active again, or the tombstone does not describe it. Nothing was
+    written or removed; the caller's transaction must be rolled back."""
 
 
 class Tombstone(msgspec.Struct, frozen=True, kw_only=True):
@@ -59,6 +65,12 @@ SELECT EXISTS (SELECT FROM tombstones WHERE first_position <= %(position)s AND l
 
 REMOVE = "SELECT archive_stream(%(stream_id)s)"
 
+# How many times the stream was archived before: names the next archive file.
+ARCHIVED_BEFORE = "SELECT count(*) FROM tombstones WHERE stream_id = %(stream_id)s"
+
+# Every tombstone in the order written, a page at a time (`jobtrail archive verify --all`).
+PAGE = f"SELECT id, {COLUMNS} FROM tombstones WHERE id > %(after)s ORDER BY id LIMIT %(limit)s"
+
 # Kept by a trigger on tombstones (migrations/0016_archived_counts.sql): one row per owner.
 COUNT = "SELECT coalesce(sum(jobs), 0) FROM archived_counts WHERE %(owner)s::text IS NULL OR owner = %(owner)s"
 
@@ -95,8 +107,23 @@ async def bury(conn: AsyncConnection, stone: Tombstone) -> int:
         raise RuntimeError("bury() needs an open transaction")
     params = msgspec.structs.asdict(stone)
     await conn.execute(INSERT, params)
-    row = await (await conn.execute(REMOVE, {"stream_id": stone.stream_id})).fetchone()
+    try:
+        row = await (await conn.execute(REMOVE, {"stream_id": stone.stream_id})).fetchone()
+    except (errors.IntegrityConstraintViolation, errors.ObjectInUse) as error:
+        raise ArchiveRefused(str(error.diag.message_primary)) from None
     return int(row[0]) if row else 0
+
+
+async def archived_before(conn: AsyncConnection, stream_id: UUID) -> int:
+    """How many tombstones the stream has (0: it was never archived)."""
+    row = await (await conn.execute(ARCHIVED_BEFORE, {"stream_id": stream_id})).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def page(conn: AsyncConnection, after: int = 0, limit: int = 500) -> list[tuple[int, Tombstone]]:
+    """(id, tombstone) of the tombstones written after the one with id `after`, oldest first."""
+    rows = await (await conn.execute(PAGE, {"after": after, "limit": limit})).fetchall()
+    return [(row[0], _tombstone(row[1:])) for row in rows]
 
 
 async def count_archived(conn: AsyncConnection, owner: str | None = None) -> int:
