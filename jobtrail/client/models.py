@@ -109,6 +109,12 @@ class Kind(msgspec.Struct, frozen=True, kw_only=True):
     delay_s: float = 0.0
     backoff_factor: float = 1.0
     max_delay_s: float = 0.0
+    parallelism: int | None = None  # batches in flight at once (None: no limit)
+    rate: int | None = None  # batches started per period_s (None: no limit)
+    period_s: int = 1
+    flow_scope: str = "kind"
+    retain_s: float | None = None  # kept this long after finishing, then archived (None: for ever)
+    retain_failed_s: float | None = None
     params_schema: dict[str, Any] = {}
 
 

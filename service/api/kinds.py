@@ -1,12 +1,14 @@
-"""GET /v1/kinds: what can be created, with its limits, flow control and params schema."""
+"""GET /v1/kinds: what can be created, with its limits, flow control, retention and params schema."""
 
 from typing import Any
 
 import msgspec
 from litestar import get
 
+from domain.lifecycle import Status
+from domain.retention import Periods, kind_periods, period_for
 from service.api.auth import BEARER
-from service.api.dependencies import Caller, Kinds
+from service.api.dependencies import Caller, CurrentSettings, Kinds
 from service.api.problems import problem_responses
 from service.jobs.kinds import params_schema
 
@@ -27,6 +29,10 @@ class KindDocument(msgspec.Struct, frozen=True, kw_only=True):
     rate: int | None
     period_s: int
     flow_scope: str
+    # Seconds a finished job is kept before it is archived (None: for ever), this kind's or
+    # the global setting's (docs/retention.md); the second for error and timeout endings.
+    retain_s: float | None
+    retain_failed_s: float | None
     params_schema: dict[str, Any]
 
 
@@ -37,16 +43,22 @@ class KindDocument(msgspec.Struct, frozen=True, kw_only=True):
     security=BEARER,
     responses=problem_responses(401),
 )
-async def list_kinds(principal: Caller, kinds: Kinds) -> list[KindDocument]:
-    return [
-        KindDocument(
-            name=kind.name,
-            params_schema=params_schema(kind),
-            **{
-                field: getattr(kind.config, field)
-                for field in KindDocument.__struct_fields__
-                if field not in ("name", "params_schema")
-            },
+async def list_kinds(principal: Caller, kinds: Kinds, settings: CurrentSettings) -> list[KindDocument]:
+    default = Periods(settings.retain_s, settings.retain_failed_s)
+    documents = []
+    for kind in sorted(kinds.values(), key=lambda k: k.name):
+        periods = kind_periods(kind.config, default)
+        documents.append(
+            KindDocument(
+                name=kind.name,
+                params_schema=params_schema(kind),
+                retain_s=periods.retain_s,
+                retain_failed_s=period_for(Status.ERROR, periods),
+                **{
+                    field: getattr(kind.config, field)
+                    for field in KindDocument.__struct_fields__
+                    if field not in ("name", "params_schema", "retain_s", "retain_failed_s")
+                },
+            )
         )
-        for kind in sorted(kinds.values(), key=lambda k: k.name)
-    ]
+    return documents

@@ -2,13 +2,16 @@
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
 
 from service.api.schemas import JobDocument
+from service.app import create_app
 from service.jobs.demo_count import CONFIG as DEMO_COUNT
+from service.settings import Settings
 from tests.service.api.conftest import COUNT, Keys, auth, concurrently, create
 
 pytestmark = pytest.mark.anyio
@@ -188,3 +191,21 @@ async def test_kinds_lists_demo_count_with_its_limits_and_params_schema(client: 
     schema = kind["params_schema"]
     assert schema["required"] == ["total"]
     assert {"total", "per_batch", "slow_ms", "fail_every", "fail_permanently_at"} <= set(schema["properties"])
+
+
+async def test_kinds_show_the_retention_periods_the_global_settings_give_them(
+    database_url: str, tmp_path: Path, keys: Keys
+) -> None:
+    settings = Settings(database_url=database_url, data_dir=tmp_path, retain_s=86400.0, retain_failed_s=604800.0)
+    async with AsyncTestClient(app=create_app(settings, deliveries=False)) as client:
+        response = await client.get("/v1/kinds", headers=auth(keys.acme))
+
+    (kind,) = [k for k in response.json() if k["name"] == "demo.count"]
+    assert (kind["retain_s"], kind["retain_failed_s"]) == (86400.0, 604800.0)
+
+
+async def test_kinds_keep_every_job_for_ever_without_a_retention_period(client: AsyncTestClient, keys: Keys) -> None:
+    response = await client.get("/v1/kinds", headers=auth(keys.acme))
+
+    (kind,) = [k for k in response.json() if k["name"] == "demo.count"]
+    assert (kind["retain_s"], kind["retain_failed_s"]) == (None, None)
