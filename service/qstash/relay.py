@@ -105,16 +105,28 @@ class Relay:
             return 0
         published = Published()
         try:
-            await self.publish(rows, published, started + self.lease_s - self.publish_timeout_s, stop)
+            await self.publish_runs(rows, published, started + self.lease_s - self.publish_timeout_s, stop)
         finally:
             tried = published.sent.keys() | published.failed.keys()
             untried = [row[0] for row in rows if row[0] not in tried]
             await self._settle(published.sent, published.failed, untried, leased_until)
         return len(published.sent)
 
-    # --- publishing runs (the run outbox's rows) ---------------------------------------------
+    async def _settle(
+        self, sent: dict[int, str], failed: dict[int, str], untried: list[int], leased_until: datetime
+    ) -> None:
+        """Record the round in one short transaction: sent, backed off, handed back."""
+        async with self.pool.connection() as conn, conn.transaction():
+            if sent:
+                await outbox.mark_sent(conn, sent)
+            if failed:
+                await outbox.mark_failed(conn, failed, leased_until, BACKOFF_FIRST_S, BACKOFF_CAP_S)
+            if untried:
+                await outbox.release(conn, untried, leased_until)
 
-    async def publish(
+    # --- publishing runs (the outbox's rows), alone or in batches ----------------------------
+
+    async def publish_runs(
         self,
         rows: list[outbox.Claimed],
         published: Published,
@@ -174,7 +186,7 @@ class Relay:
 
     @staticmethod
     def _log_failure(rows: list[outbox.Claimed], why: str) -> None:
-        row_id, job_id, run, _, _, kind, _ = rows[0]
+        _, job_id, run, _, _, kind, _ = rows[0]
         more = f" and {len(rows) - 1} more" if len(rows) > 1 else ""
         logger.warning(
             "publishing run %s of job %s%s failed: %s",
@@ -185,17 +197,7 @@ class Relay:
             extra={"job_id": str(job_id), "run": run, "kind": kind},
         )
 
-    async def _settle(
-        self, sent: dict[int, str], failed: dict[int, str], untried: list[int], leased_until: datetime
-    ) -> None:
-        """Record the round in one short transaction: sent, backed off, handed back."""
-        async with self.pool.connection() as conn, conn.transaction():
-            if sent:
-                await outbox.mark_sent(conn, sent)
-            if failed:
-                await outbox.mark_failed(conn, failed, leased_until, BACKOFF_FIRST_S, BACKOFF_CAP_S)
-            if untried:
-                await outbox.release(conn, untried, leased_until)
+    # --- end of publishing runs ------------------------------------------------------------
 
     async def run(self, doorbell: asyncio.Event, stop: asyncio.Event, poll_s: float = 1.0) -> None:
         """Publish until `stop` is set (ring `doorbell` after it), waking on `doorbell` or every `poll_s`."""

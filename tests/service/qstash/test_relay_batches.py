@@ -174,8 +174,8 @@ async def test_a_run_in_a_batch_carries_what_it_carries_when_published_alone(
     async with pool.connection() as conn:
         claimed, _ = await outbox.claim_unsent(conn, 10, LEASE_S)
     published = Published()
-    await relay(pool, broker, config, batch_max=1).publish(claimed[:1], published)
-    await relay(pool, broker, config).publish(claimed[1:], published)
+    await relay(pool, broker, config, batch_max=1).publish_runs(claimed[:1], published)
+    await relay(pool, broker, config).publish_runs(claimed[1:], published)
 
     assert broker.counting.requests == {"publish": 1, "batch": 1}
     messages = [await broker.client.message.get(message_id) for message_id in published.sent.values()]
@@ -230,7 +230,7 @@ async def test_a_relay_killed_between_the_batch_answer_and_marking_sent_is_repea
     async with pool.connection() as conn:
         claimed, _ = await outbox.claim_unsent(conn, 10, LEASE_S)
     died = Published()
-    await relay(pool, broker).publish(claimed, died)
+    await relay(pool, broker).publish_runs(claimed, died)
     assert len(died.sent) == 5 and not died.failed
 
     survivor = relay(pool, broker)
