@@ -219,10 +219,12 @@ def serve_has_workers() -> bool:
 
 
 @contextmanager
-def jobtrail_serve(url: str, data_dir: Path, workers: int) -> Iterator[int]:
+def jobtrail_serve(url: str, data_dir: Path, workers: int, relay_batch: int | None = None) -> Iterator[int]:
     """Yields the server's process id once /readyz answered and its workers settled."""
     env = {name: value for name, value in os.environ.items() if name not in VARIABLES.values()}
     env.pop("JOBTRAIL_WORKERS", None)
+    if relay_batch is not None:
+        env[VARIABLES["relay_batch"]] = str(relay_batch)
     command = [JOBTRAIL, "serve"] + (["--workers", str(workers)] if workers > 1 else [])
     with servers.jobtrail_serve(command, url, data_dir, env) as (_base, process):
         time.sleep(SETTLE_S)
@@ -246,7 +248,7 @@ async def create_jobs(url: str, jobs: int, runs: int) -> None:
         await pool.close()
 
 
-def loop_cell(workers: int, jobs: int, runs: int, scratch: Path) -> Cell:
+def loop_cell(workers: int, jobs: int, runs: int, scratch: Path, relay_batch: int | None = None) -> Cell:
     with scratch_database("loop") as url:
         data_dir = scratch / f"serve-{uuid.uuid4().hex[:8]}"
         data_dir.mkdir()
@@ -255,7 +257,7 @@ def loop_cell(workers: int, jobs: int, runs: int, scratch: Path) -> Cell:
             asyncio.run(create_jobs(url, jobs, runs))
             asyncio.run(wait_until_recorded(url, LOOP_PROGRESS, jobs, timeout_s(jobs, runs)))
 
-        with jobtrail_serve(url, data_dir, workers) as pid:
+        with jobtrail_serve(url, data_dir, workers, relay_batch) as pid:
             return measured(url, pid, None, jobs, runs, work, LOOP_WINDOW)
 
 
@@ -467,6 +469,9 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="worker process counts, comma-separated (default 1,2)")
     parser.add_argument("--rounds", type=int, default=1, help="rounds per worker count, the three alternating")
     parser.add_argument("--quick", action="store_true", help="100 jobs x 10 runs")
+    parser.add_argument(
+        "--relay-batch", type=int, help="the loop's JOBTRAIL_RELAY_BATCH (default: the setting's); 1: a publish a run"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -483,7 +488,7 @@ def main() -> None:
         print(f"note: this `jobtrail serve` has no --workers; skipped {skipped} worker(s)")
 
     cells = {
-        "loop": lambda workers, scratch: loop_cell(workers, jobs, runs, scratch),
+        "loop": lambda workers, scratch: loop_cell(workers, jobs, runs, scratch, args.relay_batch),
         "bare": lambda workers, scratch: bare_cell(workers, jobs, runs),
         "brokered": lambda workers, scratch: brokered_cell(workers, jobs, runs),
     }
@@ -499,7 +504,7 @@ def main() -> None:
                     results.setdefault((name, workers), []).append(result)
                     print_cell(round_, name, workers, result)
 
-    summary: dict[str, Any] = {"bench": "loop", "jobs": jobs, "runs": runs}
+    summary: dict[str, Any] = {"bench": "loop", "jobs": jobs, "runs": runs, "relay_batch": args.relay_batch}
     print("\nratios (loop over baseline; by CPU: the baseline's CPU per batch over the loop's)")
     for workers in counts:
         loop = results["loop", workers]

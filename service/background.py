@@ -90,7 +90,7 @@ async def background(
             pool=pool,
             woken=feed.schedules_changed,  # a schedule changed here: bring QStash in line now
         )
-        relay = Relay(pool, client, kinds, settings.base_url, outage)
+        relay = Relay(pool, client, kinds, settings.base_url, outage, batch_max=settings.relay_batch)
         probe = SelfProbe(pool, checks_client, settings.base_url, probe_status)
         stop = asyncio.Event()
         tasks = [

@@ -45,6 +45,7 @@ VARIABLES = {
     "broker_time_scale": "JOBTRAIL_BROKER_TIME_SCALE",
     "broker_faults": "JOBTRAIL_BROKER_FAULTS",
     "broker_retention_s": "JOBTRAIL_BROKER_RETENTION_S",
+    "relay_batch": "JOBTRAIL_RELAY_BATCH",
     "redispatch_after_s": "JOBTRAIL_REDISPATCH_AFTER_S",
     "schedule_check_s": "JOBTRAIL_SCHEDULE_CHECK_S",
     "sse_keepalive_s": "JOBTRAIL_SSE_KEEPALIVE_S",
@@ -134,6 +135,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # The local broker keeps a delivered, failed or cancelled message readable
     # (GET /v2/messages/{id}) this long, at most 10,000 of them.
     broker_retention_s: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 300.0
+    # The most runs the relay publishes in one request (QStash takes up to 100 a batch);
+    # 1 publishes each run on its own.
+    relay_batch: Annotated[int, msgspec.Meta(ge=1, le=100)] = 100
     # The sweeper acts: an active job that has not moved for this long, with no message in
     # flight, has its current run sent again (a bounded number of times).
     redispatch_after_s: Annotated[float, msgspec.Meta(gt=0)] = 300.0

@@ -190,3 +190,11 @@ def test_the_local_brokers_retention_is_read_and_bounded() -> None:
     for bad in ("-1", "86401", "soon"):
         with pytest.raises(SettingsError, match="JOBTRAIL_BROKER_RETENTION_S"):
             Settings.from_env({"JOBTRAIL_BROKER_RETENTION_S": bad})
+
+
+def test_the_relays_batch_size_is_read_and_bounded_by_what_qstash_takes() -> None:
+    assert Settings.from_env({}).relay_batch == 100
+    assert Settings.from_env({"JOBTRAIL_RELAY_BATCH": "1"}).relay_batch == 1
+    for bad in ("0", "101", "2.5", "many"):
+        with pytest.raises(SettingsError, match="JOBTRAIL_RELAY_BATCH"):
+            Settings.from_env({"JOBTRAIL_RELAY_BATCH": bad})

@@ -89,8 +89,10 @@ async def broker() -> AsyncIterator[Broker]:
         yield Broker(url, destination)
 
 
-def relay(pool: AsyncConnectionPool, client: AsyncQStash, public_url: str = "http://jobtrail.test") -> Relay:
-    return Relay(pool, client, {}, public_url, publish_timeout_s=TIMEOUT_S, lease_s=LEASE_S)
+def relay(
+    pool: AsyncConnectionPool, client: AsyncQStash, public_url: str = "http://jobtrail.test", batch_max: int = 100
+) -> Relay:
+    return Relay(pool, client, {}, public_url, publish_timeout_s=TIMEOUT_S, lease_s=LEASE_S, batch_max=batch_max)
 
 
 async def queue_run(pool: AsyncConnectionPool) -> UUID:
@@ -131,20 +133,20 @@ async def test_a_publish_that_hangs_holds_no_transaction_and_ends_the_round_with
     assert error.startswith("TimeoutError")
 
 
-async def test_an_unreachable_qstash_ends_the_round_and_hands_back_the_rows_it_did_not_try(
+async def test_an_unreachable_qstash_ends_the_round_backs_off_the_request_and_hands_back_the_rows_not_tried(
     pool: AsyncConnectionPool,
 ) -> None:
-    first, second = await queue_run(pool), await queue_run(pool)
+    first, second, third = await queue_run(pool), await queue_run(pool), await queue_run(pool)
     async with silent_qstash() as qstash, client_of(qstash.url) as client:
         started = time.monotonic()
-        assert await relay(pool, client).publish_pending() == 0
+        assert await relay(pool, client, batch_max=2).publish_pending() == 0
         elapsed = time.monotonic() - started
 
-    assert elapsed < TIMEOUT_S + 1.5  # one timeout, not one per row
+    assert elapsed < TIMEOUT_S + 1.5  # one timeout, not one per request
     assert qstash.server.connections == 1
-    assert (await fetch(pool, ROW, first))[1] == 1
-    assert (await fetch(pool, ROW, second))[1] == 0
-    assert await fetch(pool, WAIT_S, second) == (None,)  # claimable again at once
+    assert (await fetch(pool, ROW, first))[1] == (await fetch(pool, ROW, second))[1] == 1  # the batch that timed out
+    assert (await fetch(pool, ROW, third))[1] == 0
+    assert await fetch(pool, WAIT_S, third) == (None,)  # claimable again at once
 
 
 async def test_a_failed_row_waits_longer_after_each_failure_up_to_a_minute_and_no_poll_retries_it_sooner(
