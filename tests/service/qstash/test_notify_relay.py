@@ -192,3 +192,21 @@ async def _true(value: bool) -> bool:
 async def _settled(pool: AsyncConnectionPool, stream_id: UUID) -> bool:
     async with pool.connection() as conn:
         return (await (await conn.execute(ROW_DONE, {"s": stream_id})).fetchone()) == (1,)
+
+
+async def test_a_secret_sealed_under_another_key_refuses_the_row_saying_so_and_logs_no_secret(
+    pool: AsyncConnectionPool, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = new_secret()
+    async with pool.connection() as conn:
+        await webhooks.set_notify_secret(conn, "ada", SecretBox(Fernet.generate_key()).seal(secret))
+    stream_id = await finished_job(pool, "http://127.0.0.1:9/hook")
+    caplog.set_level("DEBUG")
+    async with counting_qstash() as (qstash, client):
+        assert await NotificationRelay(pool, client, DEVELOPMENT, BOX).publish_pending() == 0
+
+    assert qstash.connections == 0
+    error = (await row(pool, stream_id))[3]
+    assert error == "not sent: a stored webhook secret does not decrypt with the configured key"
+    assert "does not decrypt" in caplog.text
+    assert secret not in caplog.text and secret[6:] not in caplog.text
