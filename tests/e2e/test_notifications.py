@@ -187,3 +187,28 @@ def test_no_secret_or_signature_reaches_the_log_in_a_notifications_whole_life(da
     assert len(receiver.signatures) == 2
     for signature in receiver.signatures:
         assert signature not in log and signature.removeprefix("v1,") not in log
+
+
+def test_a_notification_held_by_the_embedded_broker_when_serve_is_killed_is_sent_again_after_the_restart(
+    database_url, tmp_path, key
+):
+    """The broker runs at real speed: its first retry waits 2 s, and the kill comes before it."""
+    receiver = Receiver(failures=None)
+    service = Service(database_url, tmp_path)
+    service.env["JOBTRAIL_BROKER_TIME_SCALE"] = "1"
+    api = api_client(service, key)
+    try:
+        service.start()
+        receiver.secret = api.post("/v1/webhooks/notify-secret").json()["secret"]
+        job = create(api, params={"total": 10, "per_batch": 10}, notify_url=receiver.url)
+        wait_for(lambda: receiver.seen == 1, "the first, failing attempt")
+        service.kill()  # the broker's queue, with the notification waiting to retry, dies with it
+        receiver.failures = 0
+        service.start()
+        [note] = settled(api, job["id"], "delivered")
+        assert note["last_status"] == 204 and note["last_error"].startswith("re-sent")
+    finally:
+        api.close()
+        service.stop()
+        receiver.close()
+    assert [webhook_id for webhook_id, _ in receiver.verified] == [note["webhook_id"]]
