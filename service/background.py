@@ -92,6 +92,7 @@ async def background(
         )
         relay = Relay(pool, client, kinds, settings.base_url, outage, batch_max=settings.relay_batch)
         probe = SelfProbe(pool, checks_client, settings.base_url, probe_status)
+        notifier = NotificationRelay(pool, client, settings, secret_box(settings))
         stop = asyncio.Event()
         tasks = [
             asyncio.create_task(relay.run(feed.outbox_queued, stop), name="relay"),
@@ -99,19 +100,17 @@ async def background(
             asyncio.create_task(project_stats(database_url, stop, outage), name="stats projection"),
             asyncio.create_task(probe.run(stop), name="delivery probe"),
             # Notifications (docs/notifications.md): job-finished webhooks and verdict alerts.
-            asyncio.create_task(
-                NotificationRelay(pool, client, settings, secret_box(settings)).run(feed.outbox_queued, stop),
-                name="notification relay",
-            ),
+            asyncio.create_task(notifier.run(feed.notifications_queued, stop), name="notification relay"),
         ]
         if settings.alert_url is not None:
-            watch = AlertWatch(pool, settings, broker_status, probe_status)
+            watch = AlertWatch(pool, settings, broker_status, probe_status, queued=feed.notification_queued)
             tasks.append(asyncio.create_task(watch.run(stop), name="alert watch"))
         try:
             yield client
         finally:
             stop.set()
             feed.outbox_queued.set()
+            feed.notifications_queued.set()
             await _finish(tasks, STOP_GRACE_S)
 
 

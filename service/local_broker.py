@@ -5,9 +5,9 @@ One per `serve`, however many processes serve the API: it runs in the process th
 anything else, and every serving process talks to it by its URL with the dev
 credentials, as it would to `jobtrail qstash-dev`.
 
-It keeps its messages in memory, so it starts empty: the runs it held for an earlier
-`serve` died with it. Whoever runs it therefore re-sends them (`resend_lost_runs`), once
-the database answers.
+It keeps its messages in memory, so it starts empty: the runs and notifications it held
+for an earlier `serve` died with it. Whoever runs it therefore re-sends them
+(`resend_lost_runs`, `resend_lost_notifications`), once the database answers.
 
 Scaled (JOBTRAIL_BROKER_TIME_SCALE, a test facility), its schedules run on a virtual
 clock; it hands that clock out (`LocalBroker.schedule_clock`) for a serving process in
@@ -28,14 +28,19 @@ from qstash import AsyncQStash
 
 from service.clock import now
 from service.jobs.observers import STANDALONE
-from service.qstash.sweeper import rescue_stalled
+from service.live.event_feed import notify
+from service.qstash.sweeper import in_flight, rescue_stalled
 from service.settings import Settings
+from service.store import notifications
 from service.store.database import create_pool
 
 logger = logging.getLogger("jobtrail.broker")
 
 # The most runs re-sent at start; any beyond are left to the sweeper.
 RESEND_LIMIT = 10_000
+# The most notifications re-sent at start; any beyond stay lost (docs/notifications.md).
+RESEND_NOTIFICATIONS_LIMIT = 10_000
+LOST_NOTE = "re-sent: the local broker that held it was stopped before its outcome was known"
 
 
 class LocalBroker(msgspec.Struct, frozen=True, kw_only=True):
@@ -121,3 +126,34 @@ async def resend_lost_runs(database_url: str, client: AsyncQStash, since: dateti
     if resent:
         logger.warning("re-sent %d run(s) lost with an earlier local broker's queue", resent)
     return resent
+
+
+async def resend_lost_notifications(database_url: str, client: AsyncQStash, since: datetime) -> int:
+    """Queue again the notifications handed to an earlier broker and never settled: those
+    published before this broker started at `since`, neither delivered nor failed.
+
+    Like `resend_lost_runs`, safe beside serving processes: a row published to this broker
+    is never among them, one still held by it (were it) is left alone, and a row whose
+    outcome arrives meanwhile is not touched. The relays publish them again, under the
+    same webhook-id: a receiver that got one just before the broker died gets it twice,
+    as at-least-once allows."""
+    pool = create_pool(database_url, max_size=2)
+    await pool.open(wait=True)
+    requeued = 0
+    try:
+        quiet_s = max((now() - since).total_seconds(), 0.0)
+        async with pool.connection() as conn:
+            rows = await notifications.lost(conn, quiet_s, RESEND_NOTIFICATIONS_LIMIT)
+        for row_id, message_id in rows:
+            if await in_flight(client, message_id):
+                continue
+            async with pool.connection() as conn:
+                requeued += await notifications.requeue_lost(conn, row_id, message_id, LOST_NOTE)
+        if requeued:
+            async with pool.connection() as conn:
+                await notify(conn, None, queued=False, notified=True)  # the serving processes' relays
+    finally:
+        await pool.close()
+    if requeued:
+        logger.warning("re-sending %d notification(s) lost with an earlier local broker's queue", requeued)
+    return requeued

@@ -40,7 +40,7 @@ from service.cli.http_server import HttpServer
 from service.cli.subcommand import add, positive
 from service.cli.workers import Supervisor
 from service.clock import now
-from service.local_broker import LocalBroker, local_broker, resend_lost_runs
+from service.local_broker import LocalBroker, local_broker, resend_lost_notifications, resend_lost_runs
 from service.logs import configure_logging
 from service.qstash.client import close_client, qstash_client
 from service.settings import MAX_WORKERS, Settings
@@ -158,9 +158,16 @@ async def _once_the_database_answers(
     if broker_started is not None:
         client = qstash_client(settings.token, settings.broker_url, local_broker=True)
         try:
-            await resend_lost_runs(url, client, broker_started)
-        except Exception as error:  # the sweeper rescues them later
-            logger.warning("the runs lost with an earlier local broker were not re-sent (%s)", type(error).__name__)
+            try:
+                await resend_lost_runs(url, client, broker_started)
+            except Exception as error:  # the sweeper rescues them later
+                logger.warning("the runs lost with an earlier local broker were not re-sent (%s)", type(error).__name__)
+            try:
+                await resend_lost_notifications(url, client, broker_started)
+            except Exception as error:  # nothing else will: the next start tries again
+                logger.warning(
+                    "the notifications lost with an earlier local broker were not re-sent (%s)", type(error).__name__
+                )
         finally:
             await close_client(client)
 

@@ -83,7 +83,7 @@ async def handle(
                 continue
             seconds = time.perf_counter() - started
             await observers.committed(
-                conn, stream_id, events, after, seconds, queued=bool(outbox) or notification is not None
+                conn, stream_id, events, after, seconds, queued=bool(outbox), notified=notification is not None
             )
             return Handled(after, events, position)
     raise TooMuchContention(f"job {stream_id} changed {MAX_ATTEMPTS} times while deciding")

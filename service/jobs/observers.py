@@ -35,12 +35,14 @@ class Observers:
         seconds: float,
         *,
         queued: bool,
+        notified: bool = False,
     ) -> None:
-        """`events` committed on `conn` in `seconds`, leaving `state` (`queued`: with outbox rows)."""
+        """`events` committed on `conn` in `seconds`, leaving `state` (`queued`: with outbox
+        rows; `notified`: with a final event's notifications)."""
         if self.feed is not None:
-            self.feed.committed(stream_id, queued=queued)
+            self.feed.committed(stream_id, queued=queued, notified=notified)
         else:
-            await notify(conn, stream_id, queued=queued)
+            await notify(conn, stream_id, queued=queued, notified=notified)
         if self.metrics is not None:
             self.metrics.appended(events, state, seconds)
 

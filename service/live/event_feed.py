@@ -12,10 +12,11 @@ crash, or while the database is away, costs the others a fallback period.
 
 Incoming. One LISTEN connection hears the commits of other processes and of the CLI:
 `jobtrail_events` (payload: stream ids, comma-separated) wakes the live streams of
-those jobs, `jobtrail_outbox` the relay. Notifications this process sent itself are
-recognised by the sending backend's pid and skipped: they rang here already.
+those jobs, `jobtrail_outbox` the relay, `jobtrail_notifications` the notification
+relay. Notifications this process sent itself are recognised by the sending backend's
+pid and skipped: they rang here already.
 Notifications sent while the listener is away are lost, so every (re)connect and
-every `fallback_s` wake all streams and the relay.
+every `fallback_s` wake all streams and both relays.
 
 Neither is ever sent from inside an append's transaction: a transaction that has
 queued a notification holds PostgreSQL's cluster-wide notify lock through its commit's
@@ -36,7 +37,8 @@ logger = logging.getLogger("jobtrail.event_feed")
 
 EVENTS_CHANNEL = "jobtrail_events"
 OUTBOX_CHANNEL = "jobtrail_outbox"
-LISTEN = f"LISTEN {EVENTS_CHANNEL}; LISTEN {OUTBOX_CHANNEL}"
+NOTIFICATIONS_CHANNEL = "jobtrail_notifications"
+LISTEN = f"LISTEN {EVENTS_CHANNEL}; LISTEN {OUTBOX_CHANNEL}; LISTEN {NOTIFICATIONS_CHANNEL}"
 NOTIFY = """
 SELECT pg_notify(n.channel, n.payload)
   FROM unnest(%(channels)s::text[], %(payloads)s::text[]) AS n (channel, payload)
@@ -72,10 +74,13 @@ class EventFeed:
         self._subscriptions: dict[str | None, set[Subscription]] = {}
         # The relay's doorbell: set when a commit may have queued outbox rows.
         self.outbox_queued = asyncio.Event()
+        # The notification relay's doorbell: set when a commit may have queued notifications.
+        self.notifications_queued = asyncio.Event()
         # The schedule keeper's doorbell: set when a schedule was created, changed or deleted here.
         self.schedules_changed = asyncio.Event()
         self._unsent_streams: dict[str, None] = {}  # insertion-ordered set
         self._unsent_outbox = False
+        self._unsent_notifications = False
         self._has_unsent = asyncio.Event()
         self._sender: psycopg.AsyncConnection | None = None
         self._sender_pid: int | None = None
@@ -110,14 +115,23 @@ class EventFeed:
 
     # --- outgoing ---------------------------------------------------------------------
 
-    def committed(self, stream_id: UUID, *, queued: bool) -> None:
-        """An append to `stream_id` committed (`queued`: with outbox rows); never blocks."""
+    def committed(self, stream_id: UUID, *, queued: bool, notified: bool = False) -> None:
+        """An append to `stream_id` committed (`queued`: with outbox rows; `notified`: with
+        a final event, which may have queued notifications); never blocks."""
         key = str(stream_id)
         self._wake(key)
         if queued:
             self.outbox_queued.set()
             self._unsent_outbox = True
+        if notified:
+            self.notification_queued()
         self._unsent_streams[key] = None
+        self._has_unsent.set()
+
+    def notification_queued(self) -> None:
+        """A commit here queued notifications (a job's final event, an alert); never blocks."""
+        self.notifications_queued.set()
+        self._unsent_notifications = True
         self._has_unsent.set()
 
     async def _send_forever(self) -> None:
@@ -145,10 +159,14 @@ class EventFeed:
         self._has_unsent.clear()
         streams, self._unsent_streams = list(self._unsent_streams), {}
         outbox, self._unsent_outbox = self._unsent_outbox, False
+        notifications, self._unsent_notifications = self._unsent_notifications, False
         payloads = [",".join(streams[i : i + STREAMS_PER_NOTIFY]) for i in range(0, len(streams), STREAMS_PER_NOTIFY)]
         channels = [EVENTS_CHANNEL] * len(payloads)
         if outbox:
             channels.append(OUTBOX_CHANNEL)
+            payloads.append("")
+        if notifications:
+            channels.append(NOTIFICATIONS_CHANNEL)
             payloads.append("")
         if not channels:
             return
@@ -206,11 +224,14 @@ class EventFeed:
                     while True:
                         self._wake(None)  # on (re)connect and every fallback_s: anything missed
                         self.outbox_queued.set()
+                        self.notifications_queued.set()
                         async for notify in conn.notifies(timeout=self._fallback_s):
                             if notify.pid == self._sender_pid:
                                 continue
                             if notify.channel == OUTBOX_CHANNEL:
                                 self.outbox_queued.set()
+                            elif notify.channel == NOTIFICATIONS_CHANNEL:
+                                self.notifications_queued.set()
                             else:
                                 self._wake(notify.payload)
             except DatabaseUnavailable as error:  # streams hear nothing until it is back, which wakes them all
@@ -220,11 +241,17 @@ class EventFeed:
             await asyncio.sleep(RECONNECT_S)
 
 
-async def notify(conn: psycopg.AsyncConnection, stream_id: UUID, *, queued: bool) -> None:
+async def notify(
+    conn: psycopg.AsyncConnection, stream_id: UUID | None, *, queued: bool, notified: bool = False
+) -> None:
     """In a process without a feed (the CLI): tell the others, on `conn`, of a commit to
-    `stream_id` just made there (`queued`: with outbox rows)."""
-    channels, payloads = [EVENTS_CHANNEL], [str(stream_id)]
+    `stream_id` (None: to no job) just made there (`queued`: with outbox rows;
+    `notified`: with notifications)."""
+    channels, payloads = ([EVENTS_CHANNEL], [str(stream_id)]) if stream_id else ([], [])
     if queued:
         channels.append(OUTBOX_CHANNEL)
+        payloads.append("")
+    if notified:
+        channels.append(NOTIFICATIONS_CHANNEL)
         payloads.append("")
     await conn.execute(NOTIFY, {"channels": channels, "payloads": payloads})

@@ -12,6 +12,7 @@ the same however often its publish is repeated.
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from psycopg_pool import AsyncConnectionPool
@@ -74,14 +75,17 @@ class AlertWatch:
         settings: Settings,
         broker: BrokerStatus | None = None,
         probe: ProbeStatus | None = None,
+        queued: Callable[[], None] = lambda: None,
     ) -> None:
         self.pool, self.settings, self.broker, self.probe = pool, settings, broker, probe
+        self.queued = queued  # rings the notification relay's doorbell after an announcement
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 verdict, reasons = await current_verdict(self.pool, self.settings, self.broker, self.probe)
-                await check(self.pool, self.settings, verdict, reasons, clock.now())
+                if await check(self.pool, self.settings, verdict, reasons, clock.now()):
+                    self.queued()
             except Exception:
                 logger.exception("health alert check failed")
             with contextlib.suppress(TimeoutError):

@@ -6,20 +6,27 @@ Plain http is allowed only to loopback and only in development (a dev broker: th
 one or a dev server, the only QStash that can reach loopback at all). Private, loopback,
 link-local and other non-global addresses are refused unless the operator allows them
 (JOBTRAIL_ALLOW_PRIVATE_WEBHOOKS), so a client cannot make QStash call into the
-operator's network. QStash resolves the name again when it delivers, so a name that
-changes its answer between our check and that delivery (DNS rebinding) is not caught
+operator's network; multicast is refused always. An IPv6 address that carries an IPv4
+one (IPv4-mapped, 6to4, NAT64) is judged by the IPv4 address it reaches, and numeric
+host spellings the resolver accepts (2130706433, 0177.0.0.1) are judged by what it
+makes of them. A name that turns private after it was given (DNS rebinding) is refused
+at send time; one that turns between that check and QStash's own lookup is not caught
 here: docs/notifications.md says so.
 """
 
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 MAX_URL_LENGTH = 2000
 RESOLVE_TIMEOUT_S = 3.0
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str], Awaitable[list[Address]]]
+
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 class RefusedTarget(ValueError):
@@ -59,20 +66,36 @@ async def resolve(host: str) -> list[Address]:
     return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in found]
 
 
+def reached(address: Address) -> Address:
+    """The IPv4 address an IPv6 one carries and leads to, else the address itself."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return address.ipv4_mapped
+        if address.sixtofour is not None:
+            return address.sixtofour
+        if address in NAT64:
+            return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address
+
+
 def judge(scheme: str, addresses: list[Address], *, development: bool, allow_private: bool) -> None:
     """Refuse what the rules above forbid, naming the first address at fault."""
-    for address in addresses:
+    for given in addresses:
+        address = reached(given)
+        if address.is_multicast:
+            raise RefusedTarget(f"resolves to a multicast address ({given})")
         if address.is_loopback:
             if not (development or allow_private):
-                raise RefusedTarget(f"resolves to a loopback address ({address})")
+                raise RefusedTarget(f"resolves to a loopback address ({given})")
         elif scheme == "http":
             raise RefusedTarget("must use https (http is allowed only to loopback in development)")
         elif not address.is_global and not allow_private:
-            raise RefusedTarget(f"resolves to a private or reserved address ({address})")
+            raise RefusedTarget(f"resolves to a private or reserved address ({given})")
     if scheme == "http" and not development:
         raise RefusedTarget("must use https (http is allowed only to loopback in development)")
 
 
-async def check_target(url: str, *, development: bool, allow_private: bool) -> None:
+async def check_target(url: str, *, development: bool, allow_private: bool, resolver: Resolver = resolve) -> None:
+    """`resolver` is DNS unless a caller (a test) stands in for it."""
     scheme, host = checked_shape(url)
-    judge(scheme, await resolve(host), development=development, allow_private=allow_private)
+    judge(scheme, await resolver(host), development=development, allow_private=allow_private)

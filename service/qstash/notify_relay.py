@@ -29,7 +29,7 @@ from qstash import AsyncQStash
 from standardwebhooks import Webhook
 
 from service.notifications.secrets import SecretBox, UnreadableSecret
-from service.notifications.targets import RefusedTarget, check_target
+from service.notifications.targets import RefusedTarget, Resolver, check_target, resolve
 from service.settings import Settings
 from service.store import notifications, webhooks
 from service.store.notifications import Claimed
@@ -43,18 +43,30 @@ PUBLISH_TIMEOUT_S = 5.0
 RETRIES = 5
 RETRY_DELAY = "min(32000, 2000 * pow(2, retried))"  # milliseconds; `retried` is 0 before the first retry
 ATTEMPT_TIMEOUT = "15s"
-MIN_PAUSE_S = 0.05
+# The fallback poll: rows no doorbell announces (a publish backed off, a dead relay's
+# lease ended, a doorbell missed while the database was away) wait at most this long.
+POLL_S = 2.0
 
 
 class NotificationRelay:
-    def __init__(self, pool: AsyncConnectionPool, client: AsyncQStash, settings: Settings, box: SecretBox) -> None:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        client: AsyncQStash,
+        settings: Settings,
+        box: SecretBox,
+        resolver: Resolver = resolve,
+    ) -> None:
         self.pool, self.client, self.settings, self.box = pool, client, settings, box
+        self.resolver = resolver  # DNS, unless a test stands in for it
         self.callback_url = f"{settings.base_url}/qstash/notified"
         self.failed_url = f"{settings.base_url}/qstash/notify-failed"
+        self.claims = 0  # rounds that asked the database for due rows, for tests and curiosity
 
     async def publish_pending(self, limit: int = BATCH) -> int:
         """One round: sign and publish up to `limit` due notifications; how many QStash took."""
         started = time.monotonic()
+        self.claims += 1
         async with self.pool.connection() as conn:
             rows, leased_until = await notifications.claim_unsent(conn, limit, LEASE_S)
         sent = 0
@@ -68,7 +80,10 @@ class NotificationRelay:
     async def _send(self, row: Claimed, leased_until: datetime) -> int:
         try:
             await check_target(
-                row.url, development=self.settings.development, allow_private=self.settings.allow_private_webhooks
+                row.url,
+                development=self.settings.development,
+                allow_private=self.settings.allow_private_webhooks,
+                resolver=self.resolver,
             )
             secret = await self._secret(row)
         except (RefusedTarget, UnreadableSecret) as error:
@@ -127,11 +142,14 @@ class NotificationRelay:
         )
         return response.message_id  # type: ignore[union-attr]
 
-    async def run(self, doorbell: asyncio.Event, stop: asyncio.Event, poll_s: float = 1.0) -> None:
-        """Publish until `stop`, waking with the outbox's doorbell (rung by final events too) or every `poll_s`.
+    async def run(self, doorbell: asyncio.Event, stop: asyncio.Event, poll_s: float = POLL_S) -> None:
+        """Publish until `stop` is set (ring `doorbell` after it), waking on `doorbell` or every `poll_s`.
 
-        The outbox relay clears the doorbell; this one only listens, pausing briefly between rounds."""
+        The doorbell is the notification relay's own (EventFeed.notifications_queued: rung by
+        this process's final events and alerts, and by others' through NOTIFY), so a busy
+        outbox costs an idle notification relay nothing."""
         while not stop.is_set():
+            doorbell.clear()  # before the round: a row queued during it rings again
             try:
                 while await self.publish_pending() == BATCH:
                     pass
@@ -141,7 +159,6 @@ class NotificationRelay:
                 logger.warning("notification round could not reach the database or QStash")
             except Exception:
                 logger.exception("notification round failed")
-            await asyncio.sleep(MIN_PAUSE_S)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(poll_s):
                     await doorbell.wait()

@@ -113,7 +113,7 @@ async def rescue_stalled(
         rows = await job_status.stalled(conn, before, limit)
     rescued = 0
     for stream_id, version, run, message_id in rows:
-        if message_id and await _in_flight(client, message_id):
+        if message_id and await in_flight(client, message_id):
             continue
         rescued += await act(pool, stream_id, Redispatch(at=now(), run=run, seen_version=version), observers)
     return rescued
@@ -129,7 +129,7 @@ async def act(pool: AsyncConnectionPool, stream_id: UUID, command: AnyCommand, o
         return False
 
 
-async def _in_flight(client: AsyncQStash, message_id: str) -> bool:
+async def in_flight(client: AsyncQStash, message_id: str) -> bool:
     """Whether QStash still holds the message (waiting, or between retries)."""
     try:
         await client.message.get(message_id)

@@ -81,6 +81,21 @@ UPDATE notifications
        dlq_id = coalesce(dlq_id, %(dlq_id)s)
  WHERE message_id = %(message_id)s
 """
+# Handed to a local broker that has since died with its queue (service/local_broker.py):
+# published before it started (`quiet_s` ago by the database's clock, so no clock skew
+# between hosts matters), and neither delivered nor failed.
+LOST = """
+SELECT id, message_id FROM notifications
+ WHERE sent_at < now() - make_interval(secs => %(quiet_s)s) AND message_id IS NOT NULL
+   AND delivered_at IS NULL AND failed_at IS NULL
+ ORDER BY id
+ LIMIT %(limit)s
+"""
+# Queued again as if never published, unless its outcome arrived meanwhile.
+REQUEUE_LOST = """
+UPDATE notifications SET sent_at = NULL, message_id = NULL, next_attempt_at = NULL, last_error = %(error)s
+ WHERE id = %(id)s AND message_id = %(message_id)s AND delivered_at IS NULL AND failed_at IS NULL
+"""
 OF_JOB = """
 SELECT webhook_id, endpoint_id, url, attempts, last_status, last_error, created_at, sent_at,
        delivered_at, failed_at, dlq_id
@@ -122,6 +137,16 @@ async def record_failure(
 ) -> bool:
     params = {"message_id": message_id, "attempt": attempt, "status": status, "dlq_id": dlq_id}
     return (await conn.execute(RECORD_FAILURE, params)).rowcount == 1
+
+
+async def lost(conn: AsyncConnection, quiet_s: float, limit: int) -> list[tuple[int, str]]:
+    """(row id, message id) of what an earlier broker was holding `quiet_s` ago."""
+    return await (await conn.execute(LOST, {"quiet_s": quiet_s, "limit": limit})).fetchall()
+
+
+async def requeue_lost(conn: AsyncConnection, row_id: int, message_id: str, error: str) -> bool:
+    params = {"id": row_id, "message_id": message_id, "error": error}
+    return (await conn.execute(REQUEUE_LOST, params)).rowcount == 1
 
 
 def _status(attempts: int, delivered: datetime | None, failed: datetime | None) -> str:

@@ -30,12 +30,14 @@ class Receiver:
     def __init__(self, failures: int | None = 0) -> None:
         self.failures, self.seen, self.secret = failures, 0, ""
         self.verified: list[tuple[str, dict]] = []
+        self.signatures: list[str] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.seen += 1
+                receiver.signatures.append(self.headers["webhook-signature"])
                 payload = Webhook(receiver.secret).verify(body, dict(self.headers))  # raises when forged
                 failing = receiver.failures is None or receiver.seen <= receiver.failures
                 if not failing:
@@ -157,3 +159,56 @@ def other_owners_key(database_url: str) -> str:
             return await create_key(conn, "another-tenant", (Scope.JOBS_WRITE, Scope.JOBS_READ))
 
     return asyncio.run(make())
+
+
+def test_no_secret_or_signature_reaches_the_log_in_a_notifications_whole_life(database_url, tmp_path, key):
+    """At debug level, from the secrets' making through a failed attempt to the delivery."""
+    receiver = Receiver(failures=1)
+    service = Service(database_url, tmp_path)
+    service.env["JOBTRAIL_LOG_LEVEL"] = "debug"
+    api = api_client(service, key)
+    try:
+        service.start()
+        receiver.secret = api.post("/v1/webhooks/notify-secret").json()["secret"]
+        endpoint = api.post("/v1/webhooks", json={"url": receiver.url, "statuses": ["cancelled"]}).json()
+        rotated = api.post(f"/v1/webhooks/{endpoint['id']}/rotate").json()["secret"]
+        job = create(api, params={"total": 10, "per_batch": 10}, notify_url=receiver.url)
+        [note] = settled(api, job["id"], "delivered")
+        assert note["attempts"] == 2
+    finally:
+        api.close()
+        service.stop()
+        receiver.close()
+    log = service.log.read_text()
+    assert "attempt 0 failed: 500" in log  # the log did follow the notification (the broker's line)
+    secrets = [receiver.secret, endpoint["secret"], rotated]
+    for secret in secrets:
+        assert secret not in log and secret.removeprefix("whsec_") not in log
+    assert len(receiver.signatures) == 2
+    for signature in receiver.signatures:
+        assert signature not in log and signature.removeprefix("v1,") not in log
+
+
+def test_a_notification_held_by_the_embedded_broker_when_serve_is_killed_is_sent_again_after_the_restart(
+    database_url, tmp_path, key
+):
+    """The broker runs at real speed: its first retry waits 2 s, and the kill comes before it."""
+    receiver = Receiver(failures=None)
+    service = Service(database_url, tmp_path)
+    service.env["JOBTRAIL_BROKER_TIME_SCALE"] = "1"
+    api = api_client(service, key)
+    try:
+        service.start()
+        receiver.secret = api.post("/v1/webhooks/notify-secret").json()["secret"]
+        job = create(api, params={"total": 10, "per_batch": 10}, notify_url=receiver.url)
+        wait_for(lambda: receiver.seen == 1, "the first, failing attempt")
+        service.kill()  # the broker's queue, with the notification waiting to retry, dies with it
+        receiver.failures = 0
+        service.start()
+        [note] = settled(api, job["id"], "delivered")
+        assert note["last_status"] == 204 and note["last_error"].startswith("re-sent")
+    finally:
+        api.close()
+        service.stop()
+        receiver.close()
+    assert [webhook_id for webhook_id, _ in receiver.verified] == [note["webhook_id"]]
