@@ -52,6 +52,8 @@ VARIABLES = {
     "retain_s": "JOBTRAIL_RETAIN_S",
     "retain_failed_s": "JOBTRAIL_RETAIN_FAILED_S",
     "archive_dir": "JOBTRAIL_ARCHIVE_DIR",
+    "audit_key": "JOBTRAIL_AUDIT_KEY",
+    "checkpoint_s": "JOBTRAIL_CHECKPOINT_S",
     "log_format": "JOBTRAIL_LOG_FORMAT",
     "log_level": "JOBTRAIL_LOG_LEVEL",
 }
@@ -151,6 +153,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     retain_failed_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
     # Where archived histories are written; None: `archive` under the data directory.
     archive_dir: Path | None = None
+    # The Ed25519 key that signs checkpoints of the Merkle tree (docs/audit.md): a file's
+    # path, or the key itself (PEM, or base64 of its 32-byte seed); None: a development key
+    # generated once into the data directory. It never goes into the database.
+    audit_key: str | None = None
+    # Each serving process offers a checkpoint this often; one is issued when the log grew.
+    checkpoint_s: Annotated[float, msgspec.Meta(ge=1, le=86400)] = 60.0
     # "auto": console lines on a terminal, JSON lines otherwise (a pipe, a file, a collector).
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

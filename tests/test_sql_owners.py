@@ -35,11 +35,16 @@ OWNERS: dict[str, set[str]] = {
     "events": {"projections/log.py"},
     "schedules": {"projections/schedules.py"},
     "tombstones": {"service/store/tombstones.py"},
+    "merkle_leaves": {"projections/merkle_tree.py"},
+    "merkle_nodes": {"projections/merkle_tree.py"},
+    "audit_keys": {"service/audit/checkpoints.py"},
+    "tombstone_leaves": {"service/audit/archived.py"},
 }
 # (module, constant) -> the tables it may name outside their owners.
 EXCEPTIONS = {
     ("service/store/event_store.py", "APPEND"): {"events", "job_status", "outbox", "batch_results", "inbox"},
     ("service/store/event_store.py", "APPEND_SCHEDULE"): {"events", "schedules", "inbox"},
+    ("service/store/event_store.py", "APPEND_CHECKPOINT"): {"events"},
 }
 
 SQL_START = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE|WITH|COPY|LOCK|TRUNCATE|ANALYZE|CREATE|ALTER|DROP)\b")

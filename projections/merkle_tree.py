@@ -1,0 +1,153 @@
+"""The Merkle tree over the log: leaves assigned by a runner subscriber, proofs read from it.
+
+The subscriber gives each event the next leaf, in the gap-safe order the catch-up runner
+reads (projections/runner.py), so a leaf index, once given, never changes: an event
+committed late by a slow transaction is read after the events already settled, never
+slipped in before them. Each round stores its leaves and every complete subtree they
+complete, with the runner's checkpoint, in one transaction; appends never wait for it.
+
+A root, an inclusion or a consistency proof for any tree size up to the current one is
+then the stored roots of a few complete subtrees (domain/merkle.py), read in one query.
+Every statement on `merkle_leaves` and `merkle_nodes` is here.
+"""
+
+from collections.abc import Iterable, Sequence
+from uuid import UUID
+
+import msgspec
+from psycopg import AsyncConnection
+
+from domain.merkle import (
+    Node,
+    Range,
+    StoredNode,
+    appended,
+    complete_subtrees,
+    consistency_ranges,
+    fold,
+    inclusion_ranges,
+    leaf_hash,
+)
+from projections.log import RecordedEvent
+
+NAME = "merkle"
+
+SIZE = "SELECT coalesce(max(leaf_index) + 1, 0) FROM merkle_leaves"
+
+NODES = """
+SELECT n.level, n.index, n.hash
+  FROM unnest(%(levels)s::smallint[], %(indexes)s::bigint[]) AS wanted (level, index)
+  JOIN merkle_nodes n ON n.level = wanted.level AND n.index = wanted.index
+"""
+
+COPY_LEAVES = "COPY merkle_leaves (leaf_index, position, stream_id, hash) FROM STDIN"
+COPY_NODES = "COPY merkle_nodes (level, index, hash) FROM STDIN"
+
+LEAVES_AT = """
+SELECT position, leaf_index FROM merkle_leaves WHERE position = ANY(%(positions)s::bigint[])
+"""
+
+STREAM_LEAVES = """
+SELECT leaf_index, position, hash FROM merkle_leaves WHERE stream_id = %(stream_id)s ORDER BY leaf_index
+"""
+
+# Every leaf from a given one, for `jobtrail audit check`, which compares them with the log.
+LEAVES_FROM = """
+SELECT leaf_index, position, hash FROM merkle_leaves
+ WHERE leaf_index >= %(start)s AND leaf_index < %(end)s ORDER BY leaf_index
+"""
+
+# Whether leaves other than those of `stream_id` (the checkpoints') were added since `size`.
+GREW = """
+SELECT EXISTS (SELECT 1 FROM merkle_leaves WHERE leaf_index >= %(size)s AND stream_id <> %(stream_id)s)
+"""
+
+
+class Leaf(msgspec.Struct, frozen=True):
+    index: int
+    position: int
+    hash: bytes  # the event's chain hash as it was when the leaf was given
+
+
+class MerkleTree:
+    """A runner Subscriber: the next leaves, and the complete subtrees they complete."""
+
+    name = NAME
+
+    async def apply(self, conn: AsyncConnection, events: Sequence[RecordedEvent]) -> None:
+        size = await tree_size(conn)
+        frontier = await _frontier(conn, size)
+        made, _ = appended(frontier, size, [leaf_hash(event.hash) for event in events])
+        async with conn.cursor().copy(COPY_LEAVES) as copy:
+            for offset, event in enumerate(events):
+                await copy.write_row((size + offset, event.position, event.stream_id, event.hash))
+        async with conn.cursor().copy(COPY_NODES) as copy:
+            for node in made:
+                await copy.write_row(node)
+
+
+async def tree_size(conn: AsyncConnection) -> int:
+    (size,) = await (await conn.execute(SIZE)).fetchone()  # type: ignore[misc]
+    return int(size)
+
+
+async def _nodes(conn: AsyncConnection, wanted: Iterable[Node]) -> dict[Node, bytes]:
+    wanted = list(dict.fromkeys(wanted))
+    params = {"levels": [level for level, _ in wanted], "indexes": [index for _, index in wanted]}
+    rows = await (await conn.execute(NODES, params)).fetchall()
+    found = {(level, index): bytes(hashed) for level, index, hashed in rows}
+    if len(found) != len(wanted):
+        raise LookupError("the tree has no such size yet")
+    return found
+
+
+async def _frontier(conn: AsyncConnection, size: int) -> list[StoredNode]:
+    wanted = complete_subtrees(0, size)
+    found = await _nodes(conn, wanted)
+    return [(level, index, found[(level, index)]) for level, index in wanted]
+
+
+async def _range_hashes(conn: AsyncConnection, ranges: Sequence[Range]) -> list[bytes]:
+    """The hash of each range, from one read of the complete subtrees they are made of."""
+    parts = [complete_subtrees(start, end) for start, end in ranges]
+    found = await _nodes(conn, (node for part in parts for node in part))
+    return [fold([found[node] for node in part]) for part in parts]
+
+
+async def root(conn: AsyncConnection, size: int) -> bytes:
+    """The root of the tree of the first `size` leaves (LookupError past the current size)."""
+    return (await _range_hashes(conn, [(0, size)]))[0]
+
+
+async def inclusion_proofs(conn: AsyncConnection, indexes: Sequence[int], size: int) -> list[list[bytes]]:
+    """The inclusion path of each leaf in the tree of `size`, all read in one query."""
+    ranges = [inclusion_ranges(index, size) for index in indexes]
+    hashes = iter(await _range_hashes(conn, [r for path in ranges for r in path]))
+    return [[next(hashes) for _ in path] for path in ranges]
+
+
+async def consistency_proof(conn: AsyncConnection, old_size: int, new_size: int) -> list[bytes]:
+    return await _range_hashes(conn, consistency_ranges(old_size, new_size))
+
+
+async def leaf_indexes_at(conn: AsyncConnection, positions: Sequence[int]) -> dict[int, int]:
+    """position -> leaf index, for those events that have a leaf yet."""
+    rows = await (await conn.execute(LEAVES_AT, {"positions": list(positions)})).fetchall()
+    return dict(rows)
+
+
+async def stream_leaves(conn: AsyncConnection, stream_id: UUID) -> list[Leaf]:
+    """A stream's leaves, archived events' included (the tree keeps them)."""
+    rows = await (await conn.execute(STREAM_LEAVES, {"stream_id": stream_id})).fetchall()
+    return [Leaf(index, position, bytes(hashed)) for index, position, hashed in rows]
+
+
+async def leaves(conn: AsyncConnection, start: int, end: int) -> list[Leaf]:
+    rows = await (await conn.execute(LEAVES_FROM, {"start": start, "end": end})).fetchall()
+    return [Leaf(index, position, bytes(hashed)) for index, position, hashed in rows]
+
+
+async def grew_beyond(conn: AsyncConnection, size: int, stream_id: UUID) -> bool:
+    """Whether the tree has a leaf at or past `size` that is not of `stream_id`."""
+    (grew,) = await (await conn.execute(GREW, {"size": size, "stream_id": stream_id})).fetchone()  # type: ignore[misc]
+    return bool(grew)
