@@ -57,6 +57,14 @@ SELECT leaf_index, position, hash FROM merkle_leaves
  WHERE leaf_index >= %(start)s AND leaf_index < %(end)s ORDER BY leaf_index
 """
 
+# Each leaf beside the event it was given to, as `events` holds it now (none once archived).
+LIVE_LEAVES = """
+SELECT l.leaf_index, l.position, l.hash, e.hash, l.stream_id, e.version
+  FROM merkle_leaves l LEFT JOIN events e ON e.position = l.position
+ WHERE l.leaf_index >= %(start)s AND l.leaf_index < %(end)s
+ ORDER BY l.leaf_index
+"""
+
 # Whether leaves other than those of `stream_id` (the checkpoints') were added since `size`.
 GREW = """
 SELECT EXISTS (SELECT 1 FROM merkle_leaves WHERE leaf_index >= %(size)s AND stream_id <> %(stream_id)s)
@@ -145,6 +153,23 @@ async def stream_leaves(conn: AsyncConnection, stream_id: UUID) -> list[Leaf]:
 async def leaves(conn: AsyncConnection, start: int, end: int) -> list[Leaf]:
     rows = await (await conn.execute(LEAVES_FROM, {"start": start, "end": end})).fetchall()
     return [Leaf(index, position, bytes(hashed)) for index, position, hashed in rows]
+
+
+class LiveLeaf(msgspec.Struct, frozen=True):
+    index: int
+    position: int
+    leaf: bytes  # the hash the tree was given
+    now: bytes | None  # the event's hash in the log now; None when it was archived
+    stream_id: UUID
+    version: int | None
+
+
+async def live_leaves(conn: AsyncConnection, start: int, end: int) -> list[LiveLeaf]:
+    rows = await (await conn.execute(LIVE_LEAVES, {"start": start, "end": end})).fetchall()
+    return [
+        LiveLeaf(index, position, bytes(leaf), bytes(now) if now is not None else None, stream_id, version)
+        for index, position, leaf, now, stream_id, version in rows
+    ]
 
 
 async def grew_beyond(conn: AsyncConnection, size: int, stream_id: UUID) -> bool:

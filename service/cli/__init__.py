@@ -8,10 +8,13 @@ from collections.abc import Sequence
 import psycopg
 
 from domain.errors import DomainError
+from domain.merkle import ProofError
+from projections.checkpoints import CheckpointError
 from projections.export import ExportError
 from projections.shadow_rebuild import RebuildInProgress
 from projections.table_swap import NotTwins
 from service.cli import (
+    audit,
     broker,
     database,
     history,
@@ -37,6 +40,8 @@ _EXPECTED_ERRORS = (
     DomainError,
     UnknownKey,
     ExportError,
+    CheckpointError,
+    ProofError,
     OSError,
     QStashUnreachable,
     RebuildInProgress,
@@ -82,6 +87,7 @@ def parser() -> argparse.ArgumentParser:
     )
     subparsers = root.add_subparsers(title="commands", required=True, metavar="COMMAND")
     database.register(subparsers)
+    audit.register(subparsers)
     history.register(subparsers)
     keys.register(subparsers)
     server.register(subparsers)

@@ -87,4 +87,3 @@ async def test_every_event_lands_in_exactly_one_leaf_in_order_while_checkpoints_
             )
         previous = checkpoint
     assert await merkle_tree.root(conn, len(hashes)) == naive_root(hashes)
-
