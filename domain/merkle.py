@@ -177,7 +177,9 @@ def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: 
         fn, sn = fn >> 1, sn >> 1
     if sn != 0:
         raise ProofError("the consistency proof is truncated")
-    if first != old_root:
-        raise ProofError(f"the proof does not lead to the old root: the first {old_size} leaves changed")
-    if second != new_root:
-        raise ProofError("the proof does not lead to the new root")
+    if first != old_root or second != new_root:
+        which = "old" if first != old_root else "new"
+        raise ProofError(
+            f"the tree of size {new_size} does not extend the tree of size {old_size}: the proof does not lead"
+            f" to the {which} root (its first {old_size} leaves differ, or the proof is for other trees)"
+        )

@@ -16,12 +16,11 @@ from projections import merkle_tree
 from projections.checkpoints import Checkpoint, document
 from projections.log import checkpoints_after, latest_checkpoint
 from service.api.auth import BEARER, require
-from service.api.dependencies import Caller, Pool
+from service.api.dependencies import Caller, CurrentSettings, Pool
 from service.api.problems import ProblemError, problem_responses
 from service.audit.checkpoints import AuditKey, keys
 from service.audit.signing_key import load_signer
 from service.auth.keys import Scope
-from service.settings import Settings
 
 MAX_SIZE = 2**63 - 1
 
@@ -50,7 +49,7 @@ class AuditLogController(Controller):
     @get(
         "/keys", summary="The public keys that sign checkpoints, current and retired", responses=problem_responses(401)
     )
-    async def keys(self, principal: Caller, pool: Pool, settings: Settings) -> AuditKeys:
+    async def keys(self, principal: Caller, pool: Pool, settings: CurrentSettings) -> AuditKeys:
         async with pool.connection() as conn:
             return AuditKeys(keys=await keys(conn, load_signer(settings)))
 
@@ -93,8 +92,8 @@ class AuditLogController(Controller):
         self,
         principal: Caller,
         pool: Pool,
-        from_size: Annotated[int, QueryParameter(query="from", ge=0, le=MAX_SIZE)],
-        to_size: Annotated[int, QueryParameter(query="to", ge=0, le=MAX_SIZE)],
+        from_size: Annotated[int, QueryParameter(name="from", ge=0, le=MAX_SIZE)],
+        to_size: Annotated[int, QueryParameter(name="to", ge=0, le=MAX_SIZE)],
     ) -> ConsistencyProof:
         require(principal, Scope.AUDIT_READ)
         if from_size > to_size:

@@ -74,16 +74,22 @@ def load_signer(settings: Settings) -> AuditSigner:
     value = settings.audit_key
     if value is None:
         return signer_from(_dev_key(settings.data_dir / DEV_KEY_FILE))
-    if value.startswith("-----BEGIN") or not _looks_like_path(value):
+    if value.startswith("-----BEGIN") or _is_seed(value):
         return signer_from(value.encode())
     try:
         return signer_from(Path(value).expanduser().read_bytes())
-    except OSError as error:
-        raise SettingsError(f"JOBTRAIL_AUDIT_KEY: cannot read {value}: {error.strerror}") from None
+    except OSError as error:  # the value is not echoed: it may be a mistyped key
+        raise SettingsError(
+            "JOBTRAIL_AUDIT_KEY is neither a key (PEM, or base64 of a 32-byte seed)"
+            f" nor a readable file: {error.strerror}"
+        ) from None
 
 
-def _looks_like_path(value: str) -> bool:
-    return "/" in value or value.endswith(".pem") or Path(value).expanduser().exists()
+def _is_seed(value: str) -> bool:
+    try:
+        return len(base64.b64decode(value, validate=True)) == 32
+    except binascii.Error:
+        return False
 
 
 def _dev_key(path: Path) -> bytes:

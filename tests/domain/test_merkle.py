@@ -146,7 +146,7 @@ def test_a_changed_leaf_fails_its_proof_and_every_consistency_proof_that_covers_
         verify_inclusion(changed, n, leaf_hash(leaves[changed]), proof, new_root)
     old = draw.draw(st.integers(changed + 1, n))
     consistency = [forged_tree.hash_of(*r) for r in consistency_ranges(old, n)]
-    with pytest.raises(ProofError, match="changed|new root|old root|different roots"):
+    with pytest.raises(ProofError, match="does not extend|different roots"):
         verify_consistency(old, n, mth(leaves[:old]), new_root, consistency)
 
 

@@ -15,7 +15,7 @@ from projections.runner import follow
 from service.audit.checkpoints import issue
 from service.clock import now
 from tests.projections.test_runner import writer
-from tests.service.audit.trees import new_signer
+from tests.service.audit.trees import grow_over_everything, new_signer
 
 pytestmark = pytest.mark.anyio
 
@@ -43,11 +43,11 @@ async def test_every_event_lands_in_exactly_one_leaf_in_order_while_checkpoints_
     conns: list[AsyncConnection],
 ) -> None:
     signer = new_signer()
-    stop = asyncio.Event()
+    stop, stop_cutting = asyncio.Event(), asyncio.Event()
     issued: list[Checkpoint] = []
 
     async def cut(conn: AsyncConnection) -> None:
-        while not stop.is_set():
+        while not stop_cutting.is_set():
             if (checkpoint := await issue(conn, signer, now())) is not None:
                 issued.append(checkpoint)
             await asyncio.sleep(0.01)
@@ -55,8 +55,11 @@ async def test_every_event_lands_in_exactly_one_leaf_in_order_while_checkpoints_
     growers = [asyncio.create_task(follow(conn, MerkleTree(), stop, idle_s=0.01, limit=97)) for conn in conns[8:10]]
     cutters = [asyncio.create_task(cut(conn)) for conn in conns[10:12]]
     await asyncio.gather(*(writer(conn, 25, 10) for conn in conns[:8]))  # 8 × 25 jobs × 10 events
+    stop_cutting.set()
+    await asyncio.gather(*cutters)
+    await grow_over_everything(conns[0])
     stop.set()
-    await asyncio.gather(*growers, *cutters)
+    await asyncio.gather(*growers)
 
     conn = conns[0]
     events = await (

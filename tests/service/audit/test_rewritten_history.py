@@ -1,0 +1,207 @@
+"""An owner of the database rewrites a history and recomputes its chain: the chain still
+verifies, but the signed checkpoints do not let it pass.
+
+The attack is run as the database's owner would: the log's triggers disabled, a value
+changed, every later hash recomputed with the database's own canonical form. Then the
+tree is rebuilt over the forged log, as a thorough attacker would, and the service signs
+it: the old export still proves the original against the old checkpoint, and the
+consistency proof between the checkpoints before and after fails.
+"""
+
+import asyncio
+import base64
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from litestar.testing import AsyncTestClient
+from msgspec.structs import asdict
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from domain.merkle import ProofError, leaf_hash, verify_inclusion
+from projections.export import read_export, verify_chain
+from service.app import create_app
+from service.audit.signing_key import AuditSigner, signer_from
+from service.cli import main
+from service.settings import Settings
+from tests.service.api.conftest import Keys, auth
+from tests.service.api.test_audit import created_then_cancelled
+from tests.service.audit.trees import checkpoint_now
+
+pytestmark = pytest.mark.anyio
+
+FORGE = """
+UPDATE events SET data = jsonb_set(data, '{params,total}', '41') WHERE stream_id = %(job)s AND version = 1
+"""
+RELINK = """
+UPDATE events e SET prev_hash = p.hash FROM events p
+ WHERE e.stream_id = %(job)s AND e.version = %(version)s AND p.stream_id = e.stream_id AND p.version = e.version - 1
+"""
+REHASH = """
+UPDATE events SET hash = sha256(coalesce(prev_hash, ''::bytea)
+       || convert_to(event_canonical(stream_id, version, type, data, metadata, recorded_at), 'UTF8'))
+ WHERE stream_id = %(job)s AND version = %(version)s
+"""
+REBUILD_TREE = (
+    "ALTER TABLE merkle_leaves DISABLE TRIGGER USER",
+    "ALTER TABLE merkle_nodes DISABLE TRIGGER USER",
+    "TRUNCATE merkle_leaves, merkle_nodes",
+    "ALTER TABLE merkle_leaves ENABLE TRIGGER USER",
+    "ALTER TABLE merkle_nodes ENABLE TRIGGER USER",
+    "UPDATE projection_checkpoints SET transaction_id = '0', position = 0 WHERE name = 'merkle'",
+)
+
+
+async def rewrite(conn: AsyncConnection, job: str, versions: int) -> None:
+    """Change the job's first event and recompute every hash of its chain, triggers off."""
+    async with conn.transaction():
+        await conn.execute("ALTER TABLE events DISABLE TRIGGER USER")
+        await conn.execute(FORGE, {"job": job})
+        for version in range(1, versions + 1):
+            await conn.execute(RELINK, {"job": job, "version": version})
+            await conn.execute(REHASH, {"job": job, "version": version})
+        await conn.execute("ALTER TABLE events ENABLE TRIGGER USER")
+
+
+@dataclass
+class Audited:
+    client: AsyncTestClient
+    keys: Keys
+    signer: AuditSigner
+    public_key: str
+    job: str
+    other_job: str
+
+
+@pytest.fixture
+def seed() -> str:
+    return base64.b64encode(
+        Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    ).decode()
+
+
+@pytest.fixture
+async def audited(
+    database_url: str, tmp_path: Path, seed: str, keys: Keys, pool: AsyncConnectionPool, monkeypatch
+) -> Audited:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("JOBTRAIL_AUDIT_KEY", seed)
+    settings = Settings(database_url=database_url, data_dir=tmp_path, audit_key=seed)
+    async with AsyncTestClient(app=create_app(settings, deliveries=False)) as client:
+        other = await created_then_cancelled(client, keys.globex)
+        job = await created_then_cancelled(client, keys.acme)
+        signer = signer_from(seed.encode())
+        async with pool.connection() as conn:
+            await checkpoint_now(conn, signer)
+        yield Audited(client, keys, signer, signer.public_text, job, other)
+
+
+async def get_json(client: AsyncTestClient, path: str, key: str) -> dict:
+    response = await client.get(path, headers=auth(key))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def cli(*args: str) -> int:
+    return await asyncio.to_thread(main, list(args))  # the CLI runs its own event loop
+
+
+async def test_a_job_owner_and_an_auditor_get_its_proof_and_another_owner_does_not(audited: Audited) -> None:
+    client, keys = audited.client, audited.keys
+    proof = await get_json(client, f"/v1/jobs/{audited.job}/proof", keys.acme)
+    assert proof == await get_json(client, f"/v1/jobs/{audited.job}/proof", keys.auditor)
+    assert (await client.get(f"/v1/jobs/{audited.job}/proof", headers=auth(keys.globex))).status_code == 404
+    checkpoint = proof["checkpoint"]
+    assert [p["version"] for p in proof["proofs"]] == [1, 2] and proof["unproven"] == []
+    for leaf in proof["proofs"]:
+        verify_inclusion(
+            leaf["leaf_index"],
+            checkpoint["tree_size"],
+            leaf_hash(bytes.fromhex(leaf["hash"])),
+            [bytes.fromhex(h) for h in leaf["path"]],
+            bytes.fromhex(checkpoint["root_hash"]),
+        )
+    assert checkpoint == await get_json(client, "/v1/audit/checkpoints/latest", keys.auditor)
+    assert (await client.get("/v1/audit/checkpoints/latest", headers=auth(keys.acme))).status_code == 403
+    listed = await get_json(client, "/v1/audit/checkpoints?after=0", keys.auditor)
+    assert listed["checkpoints"] == [checkpoint]
+    assert (await get_json(client, f"/v1/audit/checkpoints?after={checkpoint['tree_size']}", keys.auditor)) == {
+        "checkpoints": []
+    }
+    unknown = await client.get(f"/v1/jobs/{audited.job}/proof?checkpoint=999", headers=auth(keys.acme))
+    assert unknown.status_code == 404 and "999" in unknown.json()["detail"]
+    served = await get_json(client, "/v1/audit/keys", keys.acme)
+    assert served["keys"] == [
+        {
+            "key_id": audited.signer.key_id,
+            "public_key": audited.public_key,
+            "algorithm": "Ed25519",
+            "current": True,
+            "first_used": served["keys"][0]["first_used"],
+        }
+    ]
+
+
+async def test_the_rewrite_is_caught_by_check_by_the_old_export_and_by_consistency(
+    audited: Audited, pool: AsyncConnectionPool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client, keys, key = audited.client, audited.keys, audited.public_key
+    old_export = tmp_path / "old.ndjson"
+    old_export.write_bytes((await client.get(f"/v1/jobs/{audited.job}/export", headers=auth(keys.acme))).content)
+    old_checkpoint = await get_json(client, "/v1/audit/checkpoints/latest", keys.auditor)
+    (tmp_path / "old.json").write_text(json.dumps(old_checkpoint))
+    old_proof = await get_json(client, f"/v1/jobs/{audited.job}/proof", keys.acme)
+    assert await cli("verify-export", str(old_export), "--key", key) == 0
+    assert "2 events are leaves of the tree of size" in capsys.readouterr().out
+    assert await cli("audit", "check") == 0
+
+    async with pool.connection() as conn:
+        await rewrite(conn, audited.job, versions=2)
+    forged = await get_json(client, f"/v1/jobs/{audited.job}/events", keys.acme)
+    assert forged["chain"]["ok"] is True  # the hash chain alone no longer tells
+    assert forged["events"][0]["data"]["params"]["total"] == 41
+
+    capsys.readouterr()
+    assert await cli("audit", "check") == 2
+    out = capsys.readouterr().out
+    first_leaf = old_proof["proofs"][0]["leaf_index"]
+    assert f"first changed leaf: {first_leaf} " in out
+    assert f"stream {audited.job}, version 1" in out
+
+    # The tree rebuilt over the forged log, and the service signs it.
+    async with pool.connection() as conn:
+        for statement in REBUILD_TREE:
+            await conn.execute(statement)
+        new_checkpoint = await checkpoint_now(conn, audited.signer)
+    (tmp_path / "new.json").write_text(json.dumps(asdict(new_checkpoint)))
+
+    # The old export still proves the original history against the old checkpoint ...
+    assert await cli("verify-export", str(old_export), "--key", key) == 0
+    # ... and its events are not in the new tree.
+    new_proof = await get_json(client, f"/v1/jobs/{audited.job}/proof", keys.acme)
+    original = read_export(old_export.read_bytes().splitlines())
+    assert verify_chain(original).ok
+    with pytest.raises(ProofError):
+        verify_inclusion(
+            new_proof["proofs"][0]["leaf_index"],
+            new_checkpoint.tree_size,
+            leaf_hash(bytes.fromhex(original.events[0].hash)),
+            [bytes.fromhex(h) for h in new_proof["proofs"][0]["path"]],
+            bytes.fromhex(new_checkpoint.root_hash),
+        )
+
+    # The consistency proof between the checkpoints before and after fails, from the API or the database.
+    consistency = await get_json(
+        client, f"/v1/audit/consistency?from={old_checkpoint['tree_size']}&to={new_checkpoint.tree_size}", keys.auditor
+    )
+    (tmp_path / "proof.json").write_text(json.dumps(consistency))
+    capsys.readouterr()
+    old_json, new_json = str(tmp_path / "old.json"), str(tmp_path / "new.json")
+    proof_file = str(tmp_path / "proof.json")
+    assert await cli("audit", "verify-consistency", old_json, new_json, "--proof", proof_file, "--key", key) == 2
+    assert f"the tree of size {new_checkpoint.tree_size} does not extend" in capsys.readouterr().out
+    assert await cli("audit", "verify-consistency", old_json, new_json) == 2
