@@ -11,6 +11,7 @@ consistency proof between the checkpoints before and after fails.
 import asyncio
 import base64
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,7 +88,7 @@ def seed() -> str:
 @pytest.fixture
 async def audited(
     database_url: str, tmp_path: Path, seed: str, keys: Keys, pool: AsyncConnectionPool, monkeypatch
-) -> Audited:
+) -> AsyncIterator[Audited]:
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("JOBTRAIL_AUDIT_KEY", seed)
     settings = Settings(database_url=database_url, data_dir=tmp_path, audit_key=seed)
