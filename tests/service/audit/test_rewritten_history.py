@@ -8,30 +8,18 @@ it: the old export still proves the original against the old checkpoint, and the
 consistency proof between the checkpoints before and after fails.
 """
 
-import asyncio
-import base64
 import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
-from litestar.testing import AsyncTestClient
 from msgspec.structs import asdict
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from domain.merkle import ProofError, leaf_hash, verify_inclusion
 from projections.export import read_export, verify_chain
-from service.app import create_app
-from service.audit.signing_key import AuditSigner, signer_from
-from service.cli import main
-from service.settings import Settings
-from tests.service.api.conftest import Keys, auth
-from tests.service.api.test_audit import created_then_cancelled
-from tests.service.audit.trees import checkpoint_now
+from tests.service.api.conftest import auth
+from tests.service.audit.trees import Audited, checkpoint_now, cli, get_json
 
 pytestmark = pytest.mark.anyio
 
@@ -66,49 +54,6 @@ async def rewrite(conn: AsyncConnection, job: str, versions: int) -> None:
             await conn.execute(RELINK, {"job": job, "version": version})
             await conn.execute(REHASH, {"job": job, "version": version})
         await conn.execute("ALTER TABLE events ENABLE TRIGGER USER")
-
-
-@dataclass
-class Audited:
-    client: AsyncTestClient
-    keys: Keys
-    signer: AuditSigner
-    public_key: str
-    job: str
-    other_job: str
-
-
-@pytest.fixture
-def seed() -> str:
-    return base64.b64encode(
-        Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-    ).decode()
-
-
-@pytest.fixture
-async def audited(
-    database_url: str, tmp_path: Path, seed: str, keys: Keys, pool: AsyncConnectionPool, monkeypatch
-) -> AsyncIterator[Audited]:
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("JOBTRAIL_AUDIT_KEY", seed)
-    settings = Settings(database_url=database_url, data_dir=tmp_path, audit_key=seed)
-    async with AsyncTestClient(app=create_app(settings, deliveries=False)) as client:
-        other = await created_then_cancelled(client, keys.globex)
-        job = await created_then_cancelled(client, keys.acme)
-        signer = signer_from(seed.encode())
-        async with pool.connection() as conn:
-            await checkpoint_now(conn, signer)
-        yield Audited(client, keys, signer, signer.public_text, job, other)
-
-
-async def get_json(client: AsyncTestClient, path: str, key: str) -> dict:
-    response = await client.get(path, headers=auth(key))
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-async def cli(*args: str) -> int:
-    return await asyncio.to_thread(main, list(args))  # the CLI runs its own event loop
 
 
 async def test_a_job_owner_and_an_auditor_get_its_proof_and_another_owner_does_not(audited: Audited) -> None:
