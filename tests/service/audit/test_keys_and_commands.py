@@ -1,15 +1,21 @@
 """The signing key: made by `jobtrail audit keygen`, read from JOBTRAIL_AUDIT_KEY as a file or
-a value, or generated once into the data directory; checkpoints on demand."""
+a value, or generated once into the data directory; checkpoints on demand, and job
+projections that pass over the checkpoints' stream."""
 
 import json
 from pathlib import Path
 
 import pytest
 
+from domain.checkpoint import CHECKPOINT_STREAM
 from projections.checkpoints import Checkpoint, keyring, parse_public_key, verify_checkpoint
+from projections.drift import find_drift
+from projections.rebuild import rebuild_job_status
+from projections.replay import replay_all
 from service.audit.signing_key import DEV_KEY_FILE, load_signer
 from service.cli import main
 from service.settings import Settings, SettingsError
+from tests.service.api.conftest import auth
 from tests.service.audit.trees import Audited, cli, get_json
 
 pytestmark = pytest.mark.anyio
@@ -63,3 +69,15 @@ async def test_checkpoint_on_demand_signs_what_is_new_and_otherwise_prints_the_l
     assert sizes == sorted(set(sizes)) and sizes[-1] == latest.tree_size
     assert await cli("audit", "check") == 0
     assert "OK: the log still gives the signed root" in capsys.readouterr().out
+
+
+async def test_job_projections_pass_over_the_checkpoints_stream(audited: Audited, pool) -> None:
+    async with pool.connection() as conn:
+        states = await replay_all(conn)
+        assert CHECKPOINT_STREAM not in states and len(states) == 2
+        assert await find_drift(conn) == []
+        assert await rebuild_job_status(conn) == 2
+    response = await audited.client.get(f"/v1/jobs/{CHECKPOINT_STREAM}", headers=auth(audited.keys.auditor))
+    assert response.status_code == 404
+    events = await audited.client.get(f"/v1/jobs/{CHECKPOINT_STREAM}/events", headers=auth(audited.keys.auditor))
+    assert events.status_code == 404
