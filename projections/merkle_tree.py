@@ -34,7 +34,10 @@ NAME = "merkle"
 
 SIZE = "SELECT coalesce(max(leaf_index) + 1, 0) FROM merkle_leaves"
 
+# Level 0 is the leaves' data (hashed by the caller); higher levels are stored nodes.
 NODES = """
+SELECT 0::smallint, leaf_index, hash FROM merkle_leaves WHERE leaf_index = ANY(%(leaves)s::bigint[])
+UNION ALL
 SELECT n.level, n.index, n.hash
   FROM unnest(%(levels)s::smallint[], %(indexes)s::bigint[]) AS wanted (level, index)
   JOIN merkle_nodes n ON n.level = wanted.level AND n.index = wanted.index
@@ -45,10 +48,6 @@ COPY_NODES = "COPY merkle_nodes (level, index, hash) FROM STDIN"
 
 LEAVES_AT = """
 SELECT position, leaf_index FROM merkle_leaves WHERE position = ANY(%(positions)s::bigint[])
-"""
-
-STREAM_LEAVES = """
-SELECT leaf_index, position, hash FROM merkle_leaves WHERE stream_id = %(stream_id)s ORDER BY leaf_index
 """
 
 # Every leaf from a given one, for `jobtrail audit check`, which compares them with the log.
@@ -86,12 +85,15 @@ class MerkleTree:
         size = await tree_size(conn)
         frontier = await _frontier(conn, size)
         made, _ = appended(frontier, size, [leaf_hash(event.hash) for event in events])
+        # COPY's text format written in one piece: a row at a time costs more than the hashing.
+        leaves = "".join(
+            f"{size + offset}\t{e.position}\t{e.stream_id}\t\\\\x{e.hash.hex()}\n" for offset, e in enumerate(events)
+        )
+        nodes = "".join(f"{level}\t{index}\t\\\\x{hashed.hex()}\n" for level, index, hashed in made if level)
         async with conn.cursor().copy(COPY_LEAVES) as copy:
-            for offset, event in enumerate(events):
-                await copy.write_row((size + offset, event.position, event.stream_id, event.hash))
+            await copy.write(leaves.encode())
         async with conn.cursor().copy(COPY_NODES) as copy:
-            for node in made:
-                await copy.write_row(node)
+            await copy.write(nodes.encode())
 
 
 async def tree_size(conn: AsyncConnection) -> int:
@@ -101,9 +103,14 @@ async def tree_size(conn: AsyncConnection) -> int:
 
 async def _nodes(conn: AsyncConnection, wanted: Iterable[Node]) -> dict[Node, bytes]:
     wanted = list(dict.fromkeys(wanted))
-    params = {"levels": [level for level, _ in wanted], "indexes": [index for _, index in wanted]}
+    inner = [(level, index) for level, index in wanted if level > 0]
+    params = {
+        "leaves": [index for level, index in wanted if level == 0],
+        "levels": [level for level, _ in inner],
+        "indexes": [index for _, index in inner],
+    }
     rows = await (await conn.execute(NODES, params)).fetchall()
-    found = {(level, index): bytes(hashed) for level, index, hashed in rows}
+    found = {(level, index): leaf_hash(hashed) if level == 0 else bytes(hashed) for level, index, hashed in rows}
     if len(found) != len(wanted):
         raise LookupError("the tree has no such size yet")
     return found
@@ -142,12 +149,6 @@ async def leaf_indexes_at(conn: AsyncConnection, positions: Sequence[int]) -> di
     """position -> leaf index, for those events that have a leaf yet."""
     rows = await (await conn.execute(LEAVES_AT, {"positions": list(positions)})).fetchall()
     return dict(rows)
-
-
-async def stream_leaves(conn: AsyncConnection, stream_id: UUID) -> list[Leaf]:
-    """A stream's leaves, archived events' included (the tree keeps them)."""
-    rows = await (await conn.execute(STREAM_LEAVES, {"stream_id": stream_id})).fetchall()
-    return [Leaf(index, position, bytes(hashed)) for index, position, hashed in rows]
 
 
 async def leaves(conn: AsyncConnection, start: int, end: int) -> list[Leaf]:
