@@ -31,7 +31,7 @@ from domain.merkle import appended, leaf_hash
 from projections import merkle_tree
 from projections.checkpoints import Checkpoint, keyring, verify_checkpoint
 from projections.log import RecordedEvent
-from projections.merkle_tree import MerkleTree
+from projections.merkle_tree import STORED_FROM_LEVEL, MerkleTree
 from projections.runner import catch_up
 from service.audit.checkpoints import issue
 from service.audit.signing_key import new_key_pem, signer_from
@@ -48,9 +48,8 @@ CLEAR_TREE = (
     "ALTER TABLE merkle_leaves ENABLE TRIGGER USER",
     "ALTER TABLE merkle_nodes ENABLE TRIGGER USER",
 )
-COPY_LEAVES = "COPY merkle_leaves (leaf_index, position, stream_id, hash) FROM STDIN"
+COPY_LEAVES = "COPY merkle_leaves (leaf_index, position, hash) FROM STDIN"
 COPY_NODES = "COPY merkle_nodes (level, index, hash) FROM STDIN"
-STREAM = "00000000-0000-0000-0000-000000000001"
 
 
 class Noop:
@@ -81,10 +80,10 @@ def build_tree(url: str, leaves: int) -> float:
             conn.execute(statement)
         with conn.cursor().copy(COPY_LEAVES) as copy:
             for index, hashed in enumerate(data):
-                copy.write_row((index, -1 - index, STREAM, hashed))
+                copy.write_row((index, -1 - index, hashed))
         with conn.cursor().copy(COPY_NODES) as copy:
             for node in nodes:
-                if node[0]:  # level 0 is the leaves' own
+                if node[0] >= STORED_FROM_LEVEL:  # smaller subtrees are hashed from their leaves
                     copy.write_row(node)
         conn.commit()
         conn.autocommit = True
@@ -144,10 +143,10 @@ async def issue_ms(url: str, repeats: int = 20) -> float:
             frontier = await merkle_tree._frontier(conn, size)
             nodes, _ = appended(frontier, size, [leaf_hash(hashed)])
             async with conn.cursor().copy(COPY_LEAVES) as copy:
-                await copy.write_row((size, -10_000_000 - number, STREAM, hashed))
+                await copy.write_row((size, -10_000_000 - number, hashed))
             async with conn.cursor().copy(COPY_NODES) as copy:
                 for node in nodes:
-                    if node[0]:
+                    if node[0] >= STORED_FROM_LEVEL:
                         await copy.write_row(node)
             await conn.execute("ALTER TABLE merkle_leaves ENABLE TRIGGER USER")
             size += 1

@@ -7,13 +7,12 @@
 CREATE TABLE merkle_leaves (
     leaf_index  bigint PRIMARY KEY,
     position    bigint NOT NULL UNIQUE,  -- the event's; kept when an archived event leaves `events`
-    stream_id   uuid   NOT NULL,
-    hash        bytea  NOT NULL          -- the event's chain hash: the leaf's data
+    hash        bytea  NOT NULL          -- the event's chain hash when the leaf was given: its data
 );
 
--- Node (level, index) is the root of leaves [index * 2^level, (index + 1) * 2^level), from
--- level 1 up: a leaf's own hash, SHA-256(0x00 || data), is computed from merkle_leaves
--- when read, which halves what every leaf costs to write.
+-- Node (level, index) is the root of leaves [index * 2^level, (index + 1) * 2^level), kept
+-- from level 3 up (subtrees of 8 leaves and more): smaller ones are hashed from their
+-- leaves when read, which makes every leaf about a quarter as costly to write.
 CREATE TABLE merkle_nodes (
     level  smallint NOT NULL,
     index  bigint   NOT NULL,

@@ -25,7 +25,7 @@ CHUNK = 10_000
 class ChangedLeaf(msgspec.Struct, frozen=True, kw_only=True):
     leaf_index: int
     position: int
-    stream_id: UUID
+    stream_id: UUID | None  # None when its event is no longer in the log
     version: int | None
     signed_hash: str  # the event's hash when its leaf was given
     hash_now: str | None
