@@ -6,6 +6,10 @@ checkpoint's. A changed event is named by comparing each event's hash with the o
 leaf was given. If the tree's tables were rewritten as well, that comparison finds
 nothing; the earlier checkpoints then bound where the change is: the first of them whose
 root the live log no longer gives.
+
+It trusts the checkpoints the log holds to be all there are: one who rewrote the log could
+also remove the checkpoints after the change. The checkpoints an auditor saved are the
+defence against that (`jobtrail audit verify-consistency`, docs/audit.md).
 """
 
 from collections.abc import Mapping
@@ -53,7 +57,8 @@ async def check(conn: AsyncConnection, keys: Mapping[str, bytes]) -> CheckReport
         verify_checkpoint(checkpoint, keys)
     except CheckpointError as error:
         return msgspec.structs.replace(report, problem=str(error))
-    signed_roots = {c.tree_size: bytes.fromhex(c.root_hash) for c in await checkpoints_after(conn, 0, 1_000_000)}
+    signed = {c.tree_size: document(c) for c in await checkpoints_after(conn, 0, 1_000_000)}
+    signed_roots = {size: bytes.fromhex(c.root_hash) for size, c in signed.items()}
     frontier: list[tuple[int, int, bytes]] = []
     first_changed: ChangedLeaf | None = None
     first_failed_at: tuple[int, int] | None = None
@@ -86,6 +91,11 @@ async def check(conn: AsyncConnection, keys: Mapping[str, bytes]) -> CheckReport
                 previous_size = size
     if first_failed_at is None:
         return msgspec.structs.replace(report, ok=True)
+    failed = signed[first_failed_at[1]]
+    try:
+        verify_checkpoint(failed, keys)
+    except CheckpointError as error:  # the stored checkpoint itself was changed, or is another key's
+        return msgspec.structs.replace(report, problem=f"{error}: the checkpoint in the log was altered or forged")
     problem = f"the log no longer gives the signed root of tree size {first_failed_at[1]}"
     if first_changed is not None:
         return msgspec.structs.replace(report, problem=problem, first_changed_leaf=first_changed)

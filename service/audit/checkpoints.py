@@ -83,7 +83,3 @@ async def keys(conn: AsyncConnection, current: AuditSigner) -> list[AuditKey]:
     if current.key_id not in {key.key_id for key in found}:
         found.append(AuditKey(key_id=current.key_id, public_key=current.public_text, current=True, first_used=None))
     return found
-
-
-async def known_public_keys(conn: AsyncConnection) -> list[bytes]:
-    return [bytes(public) for _, public, _ in await (await conn.execute(KEYS)).fetchall()]

@@ -22,7 +22,7 @@ from projections.log import latest_checkpoint
 from projections.merkle_tree import MerkleTree
 from projections.runner import catch_up
 from service.audit.check import check
-from service.audit.checkpoints import issue, known_public_keys
+from service.audit.checkpoints import issue
 from service.audit.signing_key import load_signer, new_key_pem, signer_from
 from service.cli.subcommand import add
 from service.clock import now
@@ -72,10 +72,8 @@ async def checkpoint_command(args: argparse.Namespace) -> int:
 
 async def check_command(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    keys = keys_of(args.key)
+    keys = keys_of(args.key) or _own_key(settings)
     async with connected(settings) as pool, pool.connection() as conn:
-        if not keys:
-            keys = keyring([*await known_public_keys(conn), load_signer(settings).public_key])
         report = await check(conn, keys)
     if report.ok:
         detail = report.problem or f"the log still gives the signed root of tree size {report.tree_size}"
@@ -107,9 +105,8 @@ async def verify_consistency_command(args: argparse.Namespace) -> int:
         proof = [bytes.fromhex(h) for h in saved.proof]
     else:
         settings = Settings.from_env()
+        keys = keys or _own_key(settings)
         async with connected(settings) as pool, pool.connection() as conn:
-            if not keys:
-                keys = keyring([*await known_public_keys(conn), load_signer(settings).public_key])
             if new.tree_size > await merkle_tree.tree_size(conn):
                 raise CheckpointError(
                     f"this database's tree is smaller than {new.tree_size}: is it the log that was signed?"
@@ -134,6 +131,12 @@ def _checkpoint(path: str) -> Checkpoint:
         return msgspec.json.decode(Path(path).read_bytes(), type=Checkpoint)
     except msgspec.DecodeError as error:
         raise CheckpointError(f"{path}: not a checkpoint ({error})") from None
+
+
+def _own_key(settings: Settings) -> dict[str, bytes]:
+    """The service's current key, from JOBTRAIL_AUDIT_KEY: never a key the database lists,
+    which whoever rewrote the database could have added."""
+    return keyring([load_signer(settings).public_key])
 
 
 def keys_of(texts: list[str] | None) -> dict[str, bytes]:
@@ -182,7 +185,9 @@ def register(subparsers) -> None:
         "signed checkpoint up to the latest; name the first changed leaf. Exits 2 on a mismatch.\n\n"
         "example:\n  jobtrail audit check --key audit-key.pub",
     )
-    checker.add_argument("--key", action="append", help="a trusted public key or its file (default: the service's own)")
+    checker.add_argument(
+        "--key", action="append", help="a trusted public key or its file (default: JOBTRAIL_AUDIT_KEY's public half)"
+    )
     consistency = add(
         actions,
         "verify-consistency",

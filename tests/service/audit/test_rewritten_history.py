@@ -125,6 +125,13 @@ async def test_the_rewrite_is_caught_by_check_by_the_old_export_and_by_consisten
         new_checkpoint = await checkpoint_now(conn, audited.signer)
     (tmp_path / "new.json").write_text(json.dumps(asdict(new_checkpoint)))
 
+    # The tree's own tables agree with the forged log now: check still fails, and bounds the change.
+    capsys.readouterr()
+    assert await cli("audit", "check") == 2
+    out = capsys.readouterr().out
+    assert f"no longer gives the signed root of tree size {old_checkpoint['tree_size']}" in out
+    assert f"the change is among leaves 0 to {old_checkpoint['tree_size'] - 1}" in out
+
     # The old export still proves the original history against the old checkpoint ...
     assert await cli("verify-export", str(old_export), "--key", key) == 0
     # ... and its events are not in the new tree.
@@ -151,3 +158,19 @@ async def test_the_rewrite_is_caught_by_check_by_the_old_export_and_by_consisten
     assert await cli("audit", "verify-consistency", old_json, new_json, "--proof", proof_file, "--key", key) == 2
     assert f"the tree of size {new_checkpoint.tree_size} does not extend" in capsys.readouterr().out
     assert await cli("audit", "verify-consistency", old_json, new_json) == 2
+
+
+async def test_check_names_a_checkpoint_altered_in_the_log(
+    audited: Audited, pool: AsyncConnectionPool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with pool.connection() as conn:
+        await checkpoint_now(conn, audited.signer)  # a second one: the first is now history
+        await conn.execute("ALTER TABLE events DISABLE TRIGGER USER")
+        await conn.execute(
+            "UPDATE events SET data = jsonb_set(data, '{root_hash}', to_jsonb(repeat('0', 64)))"
+            " WHERE type = 'CheckpointIssued' AND version = 1"
+        )
+        await conn.execute("ALTER TABLE events ENABLE TRIGGER USER")
+    capsys.readouterr()
+    assert await cli("audit", "check") == 2
+    assert "the checkpoint in the log was altered or forged" in capsys.readouterr().out
