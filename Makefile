@@ -34,6 +34,7 @@ run: $(STAMP)
 test: $(TEST_STAMP)
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium) || echo "no chromium: the dashboard's browser test will skip"
 	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || (apt-get update && apt-get install -y nginx) || echo "no nginx: the several-hosts test will skip"
+	@command -v promtool >/dev/null || [ -x /usr/bin/promtool ] || (apt-get update && apt-get install -y --no-install-recommends prometheus) || echo "no promtool: the alerting rules' test will skip"
 	$(BIN)/python -m pytest
 
 lint: $(TEST_STAMP)

@@ -26,6 +26,7 @@ class CreateJob(JobLimits, frozen=True, kw_only=True):
     kind: str
     params: dict[str, Any] = {}
     idempotency_key: str | None = None
+    notify_url: str | None = None  # called back, signed, when the job finishes
 
 
 class StartRun(Command, frozen=True, kw_only=True):

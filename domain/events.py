@@ -28,6 +28,7 @@ class JobCreated(JobLimits, frozen=True, kw_only=True, tag_field="type", tag="Jo
     kind: str
     params: dict[str, Any] = {}
     idempotency_key: str | None = None
+    notify_url: str | None = None
 
 
 class JobStarted(Event, tag="JobStarted", frozen=True, kw_only=True):

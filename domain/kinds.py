@@ -1,7 +1,7 @@
 """Kind configuration: the limits and pacing every job of a kind is created with."""
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from msgspec.structs import asdict, replace
 
@@ -9,11 +9,18 @@ from domain.commands import CreateJob
 from domain.errors import InvalidCommand
 from domain.limits import Limits
 
+MAX_PERIOD_S = 7 * 86400  # QStash's longest flow-control period
+
 
 class KindConfig(Limits, frozen=True, kw_only=True):
     """The limits of every job of a kind, its deadline counted from each job's creation, and how
     its batches are delivered. Three limits are redeclared only for their defaults: a kind's are
-    more generous than those stored events were written with."""
+    more generous than those stored events were written with.
+
+    Flow control paces the kind's batches across all jobs and processes: at most `parallelism`
+    in flight at once, at most `rate` started per `period_s` seconds (None: no such limit),
+    counted for the whole kind or, with `flow_scope="owner"`, for each owner apart, so that
+    one tenant's backlog never holds up another's jobs."""
 
     max_runs: int = 100
     max_requeues: int = 3
@@ -23,6 +30,28 @@ class KindConfig(Limits, frozen=True, kw_only=True):
     retries: int = 3
     batch_timeout_s: float = 30.0
     description: str = ""
+    parallelism: int | None = None
+    rate: int | None = None
+    period_s: int = 1
+    flow_scope: Literal["kind", "owner"] = "kind"
+
+    def __post_init__(self) -> None:
+        for name in ("parallelism", "rate"):
+            value = getattr(self, name)
+            if value is not None and not (_whole(value) and value >= 1):
+                raise ValueError(f"{name} must be a positive integer or None, not {value!r}")
+        if not (_whole(self.period_s) and 1 <= self.period_s <= MAX_PERIOD_S):
+            raise ValueError(f"period_s must be whole seconds from 1 to {MAX_PERIOD_S}, not {self.period_s!r}")
+        if self.flow_scope not in ("kind", "owner"):
+            raise ValueError(f"flow_scope must be 'kind' or 'owner', not {self.flow_scope!r}")
+
+    @property
+    def flow_controlled(self) -> bool:
+        return self.parallelism is not None or self.rate is not None
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def continuation_delay(base_s: float, factor: float, cap_s: float, run: int) -> float:
@@ -49,6 +78,7 @@ def create_job(
     max_runs: int | None = None,
     deadline_s: float | None = None,
     idempotency_key: str | None = None,
+    notify_url: str | None = None,
 ) -> CreateJob:
     """A CreateJob under the kind's limits; a caller may tighten them, never loosen them."""
     if max_runs is not None and max_runs > config.max_runs:
@@ -65,5 +95,6 @@ def create_job(
         target_results=target_results,
         deadline=at + timedelta(seconds=seconds) if seconds is not None else None,
         idempotency_key=idempotency_key,
+        notify_url=notify_url,
         **asdict(limits),
     )

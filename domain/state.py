@@ -19,6 +19,7 @@ class JobState(JobLimits, frozen=True, kw_only=True):
     kind: str = ""
     params: dict[str, Any] = {}
     idempotency_key: str | None = None
+    notify_url: str | None = None
     processed_runs: int = 0
     processed_results: int = 0
     cursor: str | None = None

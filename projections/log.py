@@ -117,11 +117,28 @@ COPY (
 COUNT_EVENTS = "SELECT count(*) FROM events"
 
 # The streams with an event whose transaction `snapshot` did not see: a range scan of
-# the transaction_id index from the snapshot's xmin (projections/shadow_rebuild.py).
+# the transaction_id index from the snapshot's xmin (projections/shadow_rebuild.py); and
+# the streams archived since, whose removal left no event to find: their tombstones
+# (service/store/tombstones.py), written by the transaction that removed them, found
+# through their own transaction index.
 CHANGED_SINCE = """
-SELECT DISTINCT stream_id FROM events
+SELECT stream_id FROM events
  WHERE transaction_id >= pg_snapshot_xmin(%(snapshot)s::pg_snapshot)
    AND NOT pg_visible_in_snapshot(transaction_id, %(snapshot)s::pg_snapshot)
+UNION
+SELECT stream_id FROM tombstones
+ WHERE transaction_id >= pg_snapshot_xmin(%(snapshot)s::pg_snapshot)
+   AND NOT pg_visible_in_snapshot(transaction_id, %(snapshot)s::pg_snapshot)
+"""
+
+# Which of some streams are still in the log (not archived): their first events.
+PRESENT = "SELECT stream_id FROM events WHERE stream_id = ANY(%(stream_ids)s) AND version = 1"
+
+# The last event before a position (the primary key read backwards): where a live reader
+# resumes when the event it saw last was archived since.
+LAST_BEFORE = """
+SELECT transaction_id::text::bigint, position FROM events
+ WHERE position < %(position)s ORDER BY position DESC LIMIT 1
 """
 
 # A subscriber's unseen tail, in the index's order and capped, so the planner walks
@@ -269,9 +286,22 @@ async def count_events(conn: AsyncConnection) -> int:
 
 
 async def changed_since(conn: AsyncConnection, snapshot: str) -> list[UUID]:
-    """The streams with events that `snapshot` (a pg_snapshot's text) did not see."""
+    """The streams with events that `snapshot` (a pg_snapshot's text) did not see, or
+    archived since it."""
     cursor = await conn.execute(CHANGED_SINCE, {"snapshot": snapshot})
     return [stream_id for (stream_id,) in await cursor.fetchall()]
+
+
+async def present(conn: AsyncConnection, stream_ids: Collection[UUID]) -> set[UUID]:
+    """Those of `stream_ids` that the log holds: the others were archived."""
+    cursor = await conn.execute(PRESENT, {"stream_ids": list(stream_ids)})
+    return {stream_id for (stream_id,) in await cursor.fetchall()}
+
+
+async def last_before(conn: AsyncConnection, position: int) -> tuple[int, int] | None:
+    """(transaction id, position) of the last event before `position`; None if there is none."""
+    found = await (await conn.execute(LAST_BEFORE, {"position": position})).fetchone()
+    return (found[0], found[1]) if found else None
 
 
 async def unseen(conn: AsyncConnection, subscriber: str, cap: int) -> tuple[int, float]:

@@ -44,7 +44,10 @@ SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 TAKE_SNAPSHOT = "SELECT pg_current_snapshot()::text"
 LOCK_TIMEOUT = "SET LOCAL lock_timeout = '1s'"
 
-Fold = Callable[[AsyncConnection], Awaitable[dict[UUID, JobState]]]
+# A fold's result: the streams whose rows it replaces (None: all) and their new rows; a
+# stream archived since has no row any more.
+Folded = tuple[list[UUID] | None, dict[UUID, JobState]]
+Fold = Callable[[AsyncConnection], Awaitable[Folded]]
 
 
 class RebuildInProgress(Exception):
@@ -67,8 +70,8 @@ async def shadow_rebuild(conn: AsyncConnection, progress: Progress | None = None
         raise RebuildInProgress("another `projections rebuild --shadow` is running")
     try:
         await check_twins(conn, job_status.TABLE, job_status.SHADOW)  # before the long fold; the swap checks again
-        first, folded = await _fold_into_shadow(conn, lambda c: replay_all(c, progress), clear=True)
-        second, caught_up = await _fold_into_shadow(conn, lambda c: _replay_changed(c, first), clear=False)
+        first, folded = await _fold_into_shadow(conn, lambda c: _replay_all(c, progress))
+        second, caught_up = await _fold_into_shadow(conn, lambda c: _replay_changed(c, first))
         refolded, locked_s = await _swap_in(conn, second)
         await job_status.clear_shadow(conn)  # the old rows, now in the shadow
         await job_status.analyze(conn)
@@ -78,7 +81,7 @@ async def shadow_rebuild(conn: AsyncConnection, progress: Progress | None = None
     return Swapped(rows=rows, caught_up=len(caught_up), refolded=len(refolded), locked_s=locked_s)
 
 
-async def _fold_into_shadow(conn: AsyncConnection, fold: Fold, *, clear: bool) -> tuple[str, set[UUID]]:
+async def _fold_into_shadow(conn: AsyncConnection, fold: Fold) -> tuple[str, set[UUID]]:
     """Fold in a snapshot that holds no transaction id, then write the rows to the shadow."""
     async with conn.transaction():
         await conn.execute(SNAPSHOT)
@@ -86,10 +89,10 @@ async def _fold_into_shadow(conn: AsyncConnection, fold: Fold, *, clear: bool) -
         row = await cursor.fetchone()
         assert row is not None
         (snapshot,) = row
-        states = await fold(conn)
+        folded = await fold(conn)
     async with conn.transaction():
-        await _write_shadow(conn, states, clear=clear)
-    return snapshot, set(states)
+        await _write_shadow(conn, folded)
+    return snapshot, set(folded[1])
 
 
 async def _swap_in(conn: AsyncConnection, snapshot: str) -> tuple[set[UUID], float]:
@@ -107,21 +110,28 @@ async def _refold_and_swap(conn: AsyncConnection, snapshot: str) -> tuple[set[UU
         await conn.execute(LOCK_TIMEOUT)
         await job_status.lock_with_shadow(conn)
         locked = time.perf_counter()
-        states = await _replay_changed(conn, snapshot)
-        await _write_shadow(conn, states, clear=False)
+        folded = await _replay_changed(conn, snapshot)
+        await _write_shadow(conn, folded)
         await swap(conn, job_status.TABLE, job_status.SHADOW)
-    return set(states), time.perf_counter() - locked
+    return set(folded[1]), time.perf_counter() - locked
 
 
-async def _replay_changed(conn: AsyncConnection, snapshot: str) -> dict[UUID, JobState]:
-    """The streams with events that `snapshot` did not see, folded as they are now."""
-    return await replay_streams(conn, await changed_since(conn, snapshot))
+async def _replay_all(conn: AsyncConnection, progress: Progress | None) -> Folded:
+    return None, await replay_all(conn, progress)
 
 
-async def _write_shadow(conn: AsyncConnection, states: dict[UUID, JobState], *, clear: bool) -> None:
-    """All rows anew (clear), or these streams' rows replaced."""
-    if clear:
+async def _replay_changed(conn: AsyncConnection, snapshot: str) -> Folded:
+    """The streams with events that `snapshot` did not see, folded as they are now; those
+    archived since fold to nothing, and their rows go."""
+    changed = await changed_since(conn, snapshot)
+    return changed, await replay_streams(conn, changed)
+
+
+async def _write_shadow(conn: AsyncConnection, folded: Folded) -> None:
+    """All rows anew, or the changed streams' rows replaced (or removed)."""
+    replaced, states = folded
+    if replaced is None:
         await job_status.clear_shadow(conn)
     else:
-        await job_status.forget_in_shadow(conn, list(states))
+        await job_status.forget_in_shadow(conn, replaced)
     await job_status.write_rows(conn, job_status.SHADOW, states)

@@ -32,7 +32,7 @@ from domain.events import (
 )
 from domain.lifecycle import Status
 from domain.streams import StreamKind, kind_of
-from projections.log import RecordedEvent
+from projections.log import RecordedEvent, present
 from projections.runner import hold, rewind
 
 NAME = "stats"
@@ -165,6 +165,9 @@ class StatsProjection:
             if row is None or event.version > row.version:  # a version already folded is skipped
                 rows[event.stream_id] = evolve(row, event)
         changed = [row for row in rows.values() if row is not None]
+        if changed:  # a job archived since its events were read is not written back
+            kept = await present(conn, [row.stream_id for row in changed])
+            changed = [row for row in changed if row.stream_id in kept]
         if changed:
             columns = {field: [getattr(row, field) for row in changed] for field in _FIELDS}
             await conn.execute(UPSERT, columns)

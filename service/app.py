@@ -38,11 +38,14 @@ from service.api.jobs import JobsController
 from service.api.json_request import JSONRequest
 from service.api.live import LiveController
 from service.api.metrics import MetricsController
+from service.api.notification_callbacks import NotificationCallbacks
 from service.api.problems import HANDLERS, on_unexpected
 from service.api.qstash import QStashController
 from service.api.request_context import request_context
 from service.api.schedules import SchedulesController
 from service.api.stats import read_stats
+from service.api.webhooks import WebhooksController, job_notifications
+from service.archive.store import ArchiveStore, DirectoryStore
 from service.background import background
 from service.dashboard import DIRECTORY as DASHBOARD
 from service.dashboard.pages import DashboardController
@@ -70,6 +73,7 @@ def create_app(
     kinds: dict[str, Kind] | None = None,
     deliveries: bool = True,
     fire_clock: Callable[[], datetime] | None = None,
+    archive_store: ArchiveStore | None = None,
 ) -> Litestar:
     """The service; `deliveries=False` serves the API alone (no relay, schedule or probe).
 
@@ -77,6 +81,8 @@ def create_app(
     `settings.broker_url`; the app never starts one itself. `fire_clock`, a test facility,
     is the clock a schedule's fire derives its tick from (service/schedules/fire.py): a
     time-scaled local broker's in the same process; None, the service's own.
+    `archive_store` is where archived histories are read from (and written to); None, the
+    directory `settings.archive_root`.
     """
     kinds = kinds if kinds is not None else load_kinds()
     metrics = Metrics()
@@ -149,6 +155,9 @@ def create_app(
             AuditController,
             AuditLogController,
             QStashController,
+            WebhooksController,  # notifications (issue 17): webhooks, a job's notifications, QStash's reports
+            job_notifications,
+            NotificationCallbacks,
             results_routes.list_results,
             LiveController,
             read_stats,
@@ -165,6 +174,7 @@ def create_app(
                 "broker_status": broker_status,
                 "delivery_probe": probe_status,
                 "fire_clock": fire_clock,
+                "archive_store": archive_store if archive_store is not None else DirectoryStore(settings.archive_root),
             }
         ),
         dependencies={
@@ -176,6 +186,7 @@ def create_app(
             "broker_status": Provide(_broker_status, sync_to_thread=False),
             "delivery_probe": Provide(_delivery_probe, sync_to_thread=False),
             "database_start": Provide(_database_start, sync_to_thread=False),
+            "archives": Provide(_archive_store, sync_to_thread=False),
             "principal": Provide(provide_principal),
         },
         exception_handlers={**HANDLERS, Exception: on_unexpected},
@@ -236,3 +247,7 @@ def _delivery_probe(state: State) -> ProbeStatus | None:
 
 def _database_start(state: State) -> DatabaseStart:
     return state.database_start
+
+
+def _archive_store(state: State) -> ArchiveStore:
+    return state.archive_store

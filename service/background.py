@@ -25,8 +25,11 @@ from service.audit.issuer import grow_tree, issue_checkpoints
 from service.audit.signing_key import load_signer
 from service.jobs.kinds import Kind
 from service.live.event_feed import EventFeed
+from service.notifications.alerts import AlertWatch
+from service.notifications.secrets import secret_box
 from service.qstash.broker_status import BrokerStatus
 from service.qstash.client import close_client, qstash_client
+from service.qstash.notify_relay import NotificationRelay
 from service.qstash.relay import Relay
 from service.qstash.schedule_keeper import ScheduleKeeper
 from service.qstash.self_probe import ProbeStatus, SelfProbe
@@ -101,7 +104,15 @@ async def background(
             asyncio.create_task(
                 issue_checkpoints(pool, load_signer(settings), settings.checkpoint_s, stop), name="checkpoint issuer"
             ),
+            # Notifications (docs/notifications.md): job-finished webhooks and verdict alerts.
+            asyncio.create_task(
+                NotificationRelay(pool, client, settings, secret_box(settings)).run(feed.outbox_queued, stop),
+                name="notification relay",
+            ),
         ]
+        if settings.alert_url is not None:
+            watch = AlertWatch(pool, settings, broker_status, probe_status)
+            tasks.append(asyncio.create_task(watch.run(stop), name="alert watch"))
         try:
             yield client
         finally:

@@ -64,6 +64,7 @@ async def local_broker(settings: Settings, sock: socket.socket) -> AsyncIterator
         current_signing_key=settings.signing_keys[0],
         next_signing_key=settings.signing_keys[1],
         time_scale=settings.broker_time_scale,
+        retention_s=settings.broker_retention_s,
         faults=Faults(
             duplicate_deliveries="duplicate" in settings.broker_faults,
             shuffle="shuffle" in settings.broker_faults,

@@ -4,6 +4,7 @@ msgspec converts the raw strings (strict=False parses numbers) and its error nam
 offending variable, so a bad value is one clear line at start.
 """
 
+import base64
 import functools
 import logging
 import os
@@ -43,6 +44,7 @@ VARIABLES = {
     "broker_port": "JOBTRAIL_BROKER_PORT",
     "broker_time_scale": "JOBTRAIL_BROKER_TIME_SCALE",
     "broker_faults": "JOBTRAIL_BROKER_FAULTS",
+    "broker_retention_s": "JOBTRAIL_BROKER_RETENTION_S",
     "redispatch_after_s": "JOBTRAIL_REDISPATCH_AFTER_S",
     "schedule_check_s": "JOBTRAIL_SCHEDULE_CHECK_S",
     "sse_keepalive_s": "JOBTRAIL_SSE_KEEPALIVE_S",
@@ -52,6 +54,12 @@ VARIABLES = {
     "retain_s": "JOBTRAIL_RETAIN_S",
     "retain_failed_s": "JOBTRAIL_RETAIN_FAILED_S",
     "archive_dir": "JOBTRAIL_ARCHIVE_DIR",
+    "allow_private_webhooks": "JOBTRAIL_ALLOW_PRIVATE_WEBHOOKS",
+    "secrets_key": "JOBTRAIL_SECRETS_KEY",
+    "alert_url": "JOBTRAIL_ALERT_URL",
+    "alert_secret": "JOBTRAIL_ALERT_SECRET",
+    "alert_hold_s": "JOBTRAIL_ALERT_HOLD_S",
+    "alert_check_s": "JOBTRAIL_ALERT_CHECK_S",
     "audit_key": "JOBTRAIL_AUDIT_KEY",
     "checkpoint_s": "JOBTRAIL_CHECKPOINT_S",
     "log_format": "JOBTRAIL_LOG_FORMAT",
@@ -125,6 +133,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     qstash_next_signing_key: str | None = None
     broker_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080  # 0: any free port
     broker_time_scale: Annotated[float, msgspec.Meta(gt=0, le=1)] = 1.0
+    # The local broker keeps a delivered, failed or cancelled message readable
+    # (GET /v2/messages/{id}) this long, at most 10,000 of them.
+    broker_retention_s: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 300.0
     # The sweeper acts: an active job that has not moved for this long, with no message in
     # flight, has its current run sent again (a bounded number of times).
     redispatch_after_s: Annotated[float, msgspec.Meta(gt=0)] = 300.0
@@ -153,6 +164,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     retain_failed_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
     # Where archived histories are written; None: `archive` under the data directory.
     archive_dir: Path | None = None
+    # Notifications (service/notifications): webhook targets on private, loopback or
+    # link-local addresses are refused unless this is set (loopback is always allowed in
+    # development, with a dev broker).
+    allow_private_webhooks: bool = False
+    # The Fernet key that encrypts webhook secrets at rest; None: a key file in the data
+    # directory. Every host of one deployment must share it.
+    secrets_key: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{43}=$")] | None = None
+    # Operators' alert endpoint: one Standard-Webhooks-signed message (JOBTRAIL_ALERT_SECRET,
+    # a whsec_ secret) when the health verdict changes and holds for alert_hold_s, checked
+    # every alert_check_s by each serving process.
+    alert_url: HttpUrl | None = None
+    alert_secret: str | None = None
+    alert_hold_s: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 120.0
+    alert_check_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 15.0
     # The Ed25519 key that signs checkpoints of the Merkle tree (docs/audit.md): a file's
     # path, or the key itself (PEM, or base64 of its 32-byte seed); None: a development key
     # generated once into the data directory. It never goes into the database.
@@ -170,6 +195,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         callback, so a real QStash with a key unset, or set to a dev key, refuses to start;
         so does one without its URL, which would otherwise publish to a local dev server.
         """
+        self._check_alerts()
         if self.dev_broker:
             return
         keys = {
@@ -187,6 +213,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError(
                 "QSTASH_TOKEN names a real QStash but QSTASH_URL is unset (its region's URL, e.g. https://qstash.upstash.io)"
             )
+
+    def _check_alerts(self) -> None:
+        if self.alert_url is not None and (self.alert_secret is None or not is_webhook_secret(self.alert_secret)):
+            raise SettingsError(
+                "JOBTRAIL_ALERT_URL needs JOBTRAIL_ALERT_SECRET, a Standard Webhooks secret"
+                " (whsec_ and the base64 of 24 bytes or more)"
+            )
+
+    @property
+    def development(self) -> bool:
+        """A dev broker delivers: webhook endpoints on loopback are allowed (no real QStash could reach them)."""
+        return self.dev_broker
 
     @property
     def base_url(self) -> str:
@@ -251,6 +289,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if settings.data_dir.exists() and not settings.data_dir.is_dir():
             raise SettingsError(f"JOBTRAIL_DATA_DIR is not a directory: {settings.data_dir}")
         return settings
+
+
+def is_webhook_secret(value: str) -> bool:
+    """A Standard Webhooks secret: `whsec_` and the base64 of at least 24 bytes."""
+    if not value.startswith("whsec_"):
+        return False
+    try:
+        return len(base64.b64decode(value.removeprefix("whsec_"), validate=True)) >= 24
+    except ValueError:
+        return False
 
 
 def _with_renamed(environ: Mapping[str, str]) -> Mapping[str, str]:

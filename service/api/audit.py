@@ -1,12 +1,14 @@
 """Audit routes: a job's history with provenance, its state at any point, an export, and
 the proof that the history is in a signed checkpoint's Merkle tree."""
 
+import hashlib
+import logging
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, get
+from litestar import Controller, Response, get
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Stream
 
@@ -18,9 +20,14 @@ from projections.export import export_lines
 from projections.log import RecordedEvent, job_event, job_owner, link, read_stream
 from projections.proofs import NoSuchCheckpoint, signed_proofs
 from service.api.auth import BEARER, may_see, require_read
-from service.api.dependencies import Caller, Pool
+from service.api.dependencies import Archives, Caller, Pool
+from service.api.jobs import missing_job
 from service.api.problems import ProblemError, problem_responses
 from service.api.schemas import JobDocument, document
+from service.archive.gone import JobArchived
+from service.store import tombstones
+
+logger = logging.getLogger("jobtrail.api")
 
 # Versions are an `integer` column: a larger one can name no event, and is refused as such.
 MAX_VERSION = 2**31 - 1
@@ -74,9 +81,38 @@ async def _history(pool: Pool, principal: Caller, job_id: UUID, **bounds) -> lis
             created = await read_stream(conn, job_id, to_version=1)
             if (owner := job_owner(created)) is not None and may_see(principal, owner):
                 raise ProblemError(404, "the job did not exist yet at that point")
+    if not events:
+        await missing_job(pool, principal, job_id)
     if (owner := job_owner(events)) is None or not may_see(principal, owner):
         raise JobNotFound()
     return events
+
+
+def _attachment(job_id: UUID) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="job-{job_id}.ndjson"'}
+
+
+async def _archived_export(pool: Pool, archives: Archives, principal: Caller, job_id: UUID) -> Response[bytes]:
+    """An archived job's file, byte for byte, once its SHA-256 matches the tombstone's: a
+    file that does not is refused, never served; a file the store no longer has is a 410."""
+    async with pool.connection() as conn:
+        stone = await tombstones.gone(conn, job_id)
+    if stone is None or not may_see(principal, stone.owner):
+        raise JobNotFound()
+    data = await archives.read(stone.archive_name)
+    if data is None:
+        raise JobArchived(stone)
+    if (found := hashlib.sha256(data).digest()) != stone.archive_sha256:
+        logger.error(
+            "an archive file does not match its tombstone; it is not served",
+            extra={"job_id": str(job_id), "archive_name": stone.archive_name},
+        )
+        raise ProblemError(
+            500,
+            f"the archive file {stone.archive_name} of job {job_id} does not match its tombstone: its SHA-256 is "
+            f"{found.hex()}, the tombstone's {stone.archive_sha256.hex()}; it is not served",
+        )
+    return Response(data, media_type="application/x-ndjson", headers=_attachment(job_id))
 
 
 def event_document(e: RecordedEvent) -> EventDocument:
@@ -100,7 +136,7 @@ class AuditController(Controller):
     @get(
         "/events",
         summary="A job's whole history, with provenance and chain verification",
-        responses=problem_responses(400, 401, 403, 404),
+        responses=problem_responses(400, 401, 403, 404, 410),
     )
     async def events(self, job_id: FromPath[UUID], principal: Caller, pool: Pool) -> History:
         events = await _history(pool, principal, job_id)
@@ -111,7 +147,7 @@ class AuditController(Controller):
     @get(
         "/state",
         summary="The job's state folded from its log at a version or an instant",
-        responses=problem_responses(400, 401, 403, 404),
+        responses=problem_responses(400, 401, 403, 404, 410),
     )
     async def state(
         self,
@@ -132,17 +168,27 @@ class AuditController(Controller):
     @get(
         "/export",
         summary="The history as NDJSON, verifiable offline with `jobtrail verify-export`",
+        description=(
+            "An archived job's export is its archive file, byte for byte, checked against its tombstone's "
+            "SHA-256 first; 410 with the tombstone when the archive store no longer has the file."
+        ),
         media_type="application/x-ndjson",
-        responses=problem_responses(400, 401, 403, 404),
+        responses=problem_responses(400, 401, 403, 404, 410),
     )
-    async def export(self, job_id: FromPath[UUID], principal: Caller, pool: Pool) -> Stream:
-        events = await _history(pool, principal, job_id)
+    async def export(
+        self, job_id: FromPath[UUID], principal: Caller, pool: Pool, archives: Archives
+    ) -> Stream | Response[bytes]:
+        require_read(principal)
+        async with pool.connection() as conn:
+            events = await read_stream(conn, job_id)
+        if not events:
+            return await _archived_export(pool, archives, principal, job_id)
+        if (owner := job_owner(events)) is None or not may_see(principal, owner):
+            raise JobNotFound()
         async with pool.connection() as conn:
             signed = await signed_proofs(conn, events)
         return Stream(
-            export_lines(job_id, events, signed),
-            media_type="application/x-ndjson",
-            headers={"Content-Disposition": f'attachment; filename="job-{job_id}.ndjson"'},
+            export_lines(job_id, events, signed), media_type="application/x-ndjson", headers=_attachment(job_id)
         )
 
     @get(

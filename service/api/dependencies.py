@@ -8,6 +8,7 @@ from litestar.di import NamedDependency
 from litestar.params import SkipValidation
 from psycopg_pool import AsyncConnectionPool
 
+from service.archive.store import ArchiveStore
 from service.auth.keys import Principal
 from service.jobs.kinds import Kind
 from service.jobs.observers import Observers
@@ -20,6 +21,7 @@ Pool = NamedDependency[SkipValidation[AsyncConnectionPool]]
 Caller = NamedDependency[SkipValidation[Principal]]
 Kinds = NamedDependency[SkipValidation[dict[str, Kind]]]
 CurrentSettings = NamedDependency[SkipValidation[Settings]]
+Archives = NamedDependency[SkipValidation[ArchiveStore]]  # where archived histories are kept
 DatabaseUrl = NamedDependency[SkipValidation[str]]
 DatabaseStarting = NamedDependency[SkipValidation[DatabaseStart]]
 CommitObservers = NamedDependency[SkipValidation[Observers]]

@@ -3,7 +3,7 @@
 import asyncio
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import structlog
 from litestar import Controller, Request, Response, get, post
@@ -24,13 +24,16 @@ from domain.state import JobState, is_overdue
 from projections.log import Metadata
 from service.api.auth import BEARER, may_see, principal_and_job, require, require_read
 from service.api.content_type import require_json_body
-from service.api.dependencies import Caller, CommitObservers, Kinds, Pool
+from service.api.dependencies import Caller, CommitObservers, CurrentSettings, Kinds, Pool
 from service.api.problems import ProblemError, problem_responses
 from service.api.schemas import CreateJobRequest, JobDocument, JobPage, document
+from service.api.webhook_targets import checked_target
+from service.archive.gone import JobArchived
 from service.auth.keys import Scope
 from service.clock import now
 from service.jobs.command_handler import handle
 from service.jobs.kinds import Kind, lookup, requeue_deadline, validate_params
+from service.store import tombstones, webhooks
 from service.store.job_status import BadCursor, Filters, load, page
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0f8a43-6d0e-4a55-9a3b-2f1c7e9d4a10")
@@ -56,9 +59,23 @@ async def visible_job(pool: Pool, principal: Caller, job_id: uuid.UUID) -> JobSt
     """The job, if this caller may see it; otherwise exactly what a missing job looks like."""
     async with pool.connection() as conn:
         state = await load(conn, job_id)
-    if state.status is None or not may_see(principal, state.owner):
+    if state.status is None:
+        await missing_job(pool, principal, job_id)
+    if not may_see(principal, state.owner):
         raise JobNotFound()
     return state
+
+
+async def missing_job(pool: Pool, principal: Caller, job_id: uuid.UUID, *, to_operate: bool = False) -> NoReturn:
+    """What a caller is told of a job the database does not hold: 410 with its tombstone if
+    it was archived and the caller could have seen it (to operate: its owner), else 404.
+
+    Asked only on the way to a 404, so reads of live jobs pay nothing for it."""
+    async with pool.connection() as conn:
+        stone = await tombstones.gone(conn, job_id)
+    if stone is not None and (stone.owner == principal.owner if to_operate else may_see(principal, stone.owner)):
+        raise JobArchived(stone)
+    raise JobNotFound()
 
 
 class JobsController(Controller):
@@ -77,7 +94,7 @@ class JobsController(Controller):
                 description="This Idempotency-Key already created this job, with the same body",
                 generate_examples=False,
             ),
-            **problem_responses(400, 401, 403, 409, 413, 415, 422, 503),
+            **problem_responses(400, 401, 403, 409, 410, 413, 415, 422, 503),
         },
     )
     async def create(
@@ -88,6 +105,7 @@ class JobsController(Controller):
         pool: Pool,
         kinds: Kinds,
         observers: CommitObservers,
+        settings: CurrentSettings,
         idempotency_key: Annotated[
             str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=200)
         ] = None,
@@ -95,6 +113,8 @@ class JobsController(Controller):
         """Create a job. The same Idempotency-Key with the same body returns the same job (200)."""
         require(principal, Scope.JOBS_WRITE)
         kind = lookup(kinds, data.kind)
+        if data.notify_url is not None:
+            await notify_url_accepted(pool, settings, principal.owner, data.notify_url)
         command = create_job(
             kind.name,
             kind.config,
@@ -105,12 +125,17 @@ class JobsController(Controller):
             max_runs=data.max_runs,
             deadline_s=data.deadline_s,
             idempotency_key=idempotency_key,
+            notify_url=data.notify_url,
         )
         if idempotency_key is None:
             job_id = uuid.uuid4()
         else:
             job_id = uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{principal.owner}\n{idempotency_key}")
         structlog.contextvars.bind_contextvars(job_id=str(job_id), kind=kind.name)
+        if idempotency_key is not None:  # the key's job may have been archived: never make it again
+            async with pool.connection() as conn:
+                if (stone := await tombstones.gone(conn, job_id)) is not None:
+                    raise JobArchived(stone)
         try:
             handled = await handle(pool, job_id, command, provenance(request, principal), observers=observers)
         except JobAlreadyExists:
@@ -120,7 +145,7 @@ class JobsController(Controller):
             return job_response(job_id, state)
         return job_response(job_id, handled.state, status_code=201)
 
-    @get("/{job_id:uuid}", summary="Read a job's status", responses=problem_responses(400, 401, 403, 404, 503))
+    @get("/{job_id:uuid}", summary="Read a job's status", responses=problem_responses(400, 401, 403, 404, 410, 503))
     async def read(
         self,
         request: Request,
@@ -131,7 +156,9 @@ class JobsController(Controller):
         pool = request.app.state.pool  # the hottest route skips DI: one lookup fewer per read
         principal, state = await principal_and_job(request, pool, job_id)
         require_read(principal)
-        if state.status is None or not may_see(principal, state.owner):
+        if state.status is None:
+            await missing_job(pool, principal, job_id)
+        if not may_see(principal, state.owner):
             raise JobNotFound()
         deadline = asyncio.get_running_loop().time() + MIN_VERSION_WAIT_S
         while min_version and state.version < min_version and asyncio.get_running_loop().time() < deadline:
@@ -159,7 +186,8 @@ class JobsController(Controller):
         cursor: FromQuery[str | None] = None,
     ) -> JobPage:
         """A page of jobs and the cursor of the next one (keyset pagination, stable under inserts).
-        An `audit:read` key lists every owner's jobs; any other, its owner's only."""
+        An `audit:read` key lists every owner's jobs; any other, its owner's only. The first
+        page also counts the jobs archived (no longer listed), whatever the filters."""
         require_read(principal)
         owner = None if Scope.AUDIT_READ in principal.scopes else principal.owner
         filters = Filters(
@@ -168,16 +196,17 @@ class JobsController(Controller):
         try:
             async with pool.connection() as conn:
                 jobs, next_cursor = await page(conn, filters, limit, cursor)
+                archived = await tombstones.count_archived(conn, owner) if cursor is None else None
         except BadCursor as error:
             raise ProblemError(400, str(error)) from None
-        return JobPage(jobs=[document(sid, state) for sid, state in jobs], next_cursor=next_cursor)
+        return JobPage(jobs=[document(sid, state) for sid, state in jobs], next_cursor=next_cursor, archived=archived)
 
     @post(
         "/{job_id:uuid}/cancel",
         before_request=require_json_body,
         status_code=200,
         summary="Cancel a pending or processing job",
-        responses=problem_responses(400, 401, 403, 404, 409, 415, 503),
+        responses=problem_responses(400, 401, 403, 404, 409, 410, 415, 503),
     )
     async def cancel(
         self,
@@ -196,7 +225,7 @@ class JobsController(Controller):
         before_request=require_json_body,
         status_code=200,
         summary="Requeue a job that failed or timed out",
-        responses=problem_responses(400, 401, 403, 404, 409, 415, 503),
+        responses=problem_responses(400, 401, 403, 404, 409, 410, 415, 503),
     )
     async def retry(
         self,
@@ -216,7 +245,10 @@ class JobsController(Controller):
 async def _owned_job(pool: Pool, principal: Caller, job_id: uuid.UUID) -> JobState:
     """The job, if this caller may change it: its owner, with `jobs:write`."""
     require(principal, Scope.JOBS_WRITE)
-    state = await visible_job(pool, principal, job_id)
+    async with pool.connection() as conn:
+        state = await load(conn, job_id)
+    if state.status is None:
+        await missing_job(pool, principal, job_id, to_operate=True)
     if state.owner != principal.owner:
         raise JobNotFound()  # auditors read, they do not operate
     return state
@@ -237,6 +269,16 @@ async def _apply(
     return job_response(job_id, handled.state)
 
 
+async def notify_url_accepted(pool: Pool, settings: CurrentSettings, owner: str, url: str) -> None:
+    """A notify_url notifications may go to, of an owner with a secret to sign them (422 naming the field)."""
+    await checked_target(settings, url, "notify_url")
+    async with pool.connection() as conn:
+        secret = await webhooks.notify_secret(conn, owner)
+    if secret is None:
+        message = "no secret signs this owner's notifications yet: POST /v1/webhooks/notify-secret first"
+        raise ProblemError(422, f"notify_url: {message}", errors=[{"key": "notify_url", "message": message}])
+
+
 def _same_request(state: JobState, command, deadline_s: float | None, kind: Kind) -> bool:
     seconds = deadline_s if deadline_s is not None else kind.config.deadline_s
     created = state.created_at
@@ -251,5 +293,6 @@ def _same_request(state: JobState, command, deadline_s: float | None, kind: Kind
         and state.params == command.params
         and state.target_results == command.target_results
         and state.max_runs == command.max_runs
+        and state.notify_url == command.notify_url
         and same_deadline
     )

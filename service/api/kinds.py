@@ -1,4 +1,4 @@
-"""GET /v1/kinds: what can be created, with its limits and params schema."""
+"""GET /v1/kinds: what can be created, with its limits, flow control and params schema."""
 
 from typing import Any
 
@@ -23,6 +23,10 @@ class KindDocument(msgspec.Struct, frozen=True, kw_only=True):
     delay_s: float
     backoff_factor: float
     max_delay_s: float
+    parallelism: int | None
+    rate: int | None
+    period_s: int
+    flow_scope: str
     params_schema: dict[str, Any]
 
 

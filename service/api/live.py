@@ -26,7 +26,7 @@ from projections.export import event_line
 from projections.log import RecordedEvent, job_event, job_owner, read_stream
 from service.api.auth import BEARER, bearer_key, may_see, require, require_read
 from service.api.dependencies import Caller, CurrentSettings, Pool
-from service.api.jobs import KindFilter
+from service.api.jobs import KindFilter, missing_job
 from service.api.problems import ProblemError, problem_responses
 from service.api.schemas import document
 from service.auth.keys import Scope
@@ -97,7 +97,7 @@ class LiveController(Controller):
         media_type="text/event-stream",
         responses={
             204: ResponseSpec(None, description="Resumed after the job's final event: nothing is left to send"),
-            **problem_responses(400, 401, 403, 404),
+            **problem_responses(400, 401, 403, 404, 410),
         },
     )
     async def watch(
@@ -112,6 +112,8 @@ class LiveController(Controller):
         require_read(principal)
         async with pool.connection() as conn:
             events = await read_stream(conn, job_id)
+        if not events:
+            await missing_job(pool, principal, job_id)
         if (owner := job_owner(events)) is None or not may_see(principal, owner):
             raise JobNotFound()
         position = _last_position(last_event_id)

@@ -12,6 +12,7 @@ from litestar.types import ExceptionHandlersMap
 
 from domain.errors import DomainError, IllegalTransition, InvalidCommand, JobNotFound
 from domain.schedule.errors import IllegalScheduleMove, InvalidSchedule, ScheduleNotFound
+from service.archive.gone import JobArchived, TombstoneDocument, tombstone_document
 from service.jobs.command_handler import TooMuchContention
 from service.jobs.kinds import InvalidParams, UnknownKind
 from service.store.event_store import UnstorableValue
@@ -33,6 +34,7 @@ class Problem(msgspec.Struct, omit_defaults=True):
     errors: list[dict[str, Any]] | None = None
     known_kinds: list[str] | None = None
     state: str | None = None
+    tombstone: TombstoneDocument | None = None  # 410: what the archived job was, and where it went
 
 
 _MEANINGS = {
@@ -41,6 +43,7 @@ _MEANINGS = {
     403: "The API key lacks the scope this needs",
     404: "No such job or schedule, or one this API key may not see",
     409: "The job's or schedule's status forbids this, or the Idempotency-Key was used with another body",
+    410: "The job was archived: its history left the database; the problem carries its tombstone",
     413: "The body is larger than 1 MiB",
     415: "The body is not application/json",
     422: "Well-formed but unacceptable: an unknown kind, invalid params, a bad cron, time zone or end date",
@@ -141,6 +144,12 @@ def on_domain(request: Request, error: DomainError) -> Response[Problem]:
     return problem(request, 409, str(error))
 
 
+def on_archived(request: Request, error: JobArchived) -> Response[Problem]:
+    stone = error.tombstone
+    detail = f"job {stone.stream_id} was archived; GET /v1/jobs/{stone.stream_id}/export serves its history"
+    return problem(request, 410, detail, tombstone=tombstone_document(stone))
+
+
 def on_unknown_kind(request: Request, error: UnknownKind) -> Response[Problem]:
     return problem(request, 422, str(error), known_kinds=error.known)
 
@@ -174,6 +183,7 @@ HANDLERS: ExceptionHandlersMap = {
     ValidationException: on_validation,
     HTTPException: on_http,
     DomainError: on_domain,
+    JobArchived: on_archived,
     UnknownKind: on_unknown_kind,
     InvalidParams: on_invalid_params,
     TooMuchContention: on_contention,

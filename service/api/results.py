@@ -31,7 +31,7 @@ class ResultsPage(msgspec.Struct, frozen=True, kw_only=True):
     "/v1/jobs/{job_id:uuid}/results",
     tags=["jobs"],
     summary="The items the job's batches produced, by run",
-    responses=problem_responses(400, 401, 403, 404),
+    responses=problem_responses(400, 401, 403, 404, 410),
 )
 async def list_results(
     job_id: FromPath[UUID],

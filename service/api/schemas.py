@@ -17,6 +17,8 @@ class CreateJobRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     target_results: Annotated[int, msgspec.Meta(ge=1, le=BIGINT_MAX)] | None = None
     max_runs: Annotated[int, msgspec.Meta(ge=1)] | None = None
     deadline_s: Annotated[float, msgspec.Meta(gt=0, le=30 * 86400)] | None = None
+    # Called back, signed, when the job finishes (docs/notifications.md).
+    notify_url: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)] | None = None
 
 
 class JobDocument(msgspec.Struct, frozen=True, kw_only=True):
@@ -39,11 +41,15 @@ class JobDocument(msgspec.Struct, frozen=True, kw_only=True):
     finished_at: datetime | None
     deadline: datetime | None
     version: int
+    notify_url: str | None = None
 
 
 class JobPage(msgspec.Struct, frozen=True, kw_only=True):
     jobs: list[JobDocument]
     next_cursor: str | None
+    # The jobs archived (docs/retention.md), which the pages no longer list: counted on the
+    # first page only (null on the pages after it), whatever the filters.
+    archived: int | None = None
 
 
 def document(stream_id: UUID, state: JobState) -> JobDocument:
@@ -67,4 +73,5 @@ def document(stream_id: UUID, state: JobState) -> JobDocument:
         finished_at=state.finished_at,
         deadline=state.deadline,
         version=state.version,
+        notify_url=state.notify_url,
     )

@@ -21,6 +21,7 @@ from service.health import stats
 from service.health.verdict import Verdict, judge
 from service.qstash.broker_status import BrokerHealth
 from service.qstash.self_probe import ProbeHealth
+from service.store import tombstones
 
 DEFAULT_WINDOW_S = 3600
 MAX_WINDOW_S = 30 * 24 * 3600
@@ -40,6 +41,8 @@ class StatsReport(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     stuck: stats.Stuck
     outbox: stats.Backlog
     projection_lag: stats.Lag
+    # Jobs archived (docs/retention.md), whenever: they have left the window's figures.
+    archived: int
     # QStash as the answering process last found it; absent when the app runs without deliveries.
     broker: BrokerHealth | None = None
     # Whether QStash's deliveries reach the service, as the answering process's self-probe found.
@@ -78,6 +81,7 @@ async def read_stats(
         stuck = await stats.stuck(conn, now, threshold, owner)
         backlog = await stats.backlog(conn)
         lag = await stats.lag(conn)
+        archived = await tombstones.count_archived(conn, owner)
     broker = broker_status.health if broker_status else None
     deliveries = delivery_probe.health if delivery_probe else None
     verdict, reasons = judge(finished, stuck, backlog, lag, broker, deliveries)
@@ -92,6 +96,7 @@ async def read_stats(
         stuck=stuck,
         outbox=backlog,
         projection_lag=lag,
+        archived=archived,
         broker=broker,
         deliveries=deliveries,
     )

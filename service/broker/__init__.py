@@ -1,4 +1,4 @@
-"""A local QStash-compatible broker: publish, schedules, signed delivery, retries and a DLQ.
+"""A local QStash-compatible broker: publish, queues, schedules, flow control, delivery, a DLQ.
 
 It stands in for Upstash QStash in development and tests, so it knows nothing of jobs and
 imports nothing from the rest of the project. State lives in memory, like the official

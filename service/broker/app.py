@@ -14,11 +14,23 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.logging import LoggingConfig
 
-from service.broker import message_routes, publish_routes, schedule_routes
+from service.broker import (
+    batch_routes,
+    dlq_routes,
+    event_routes,
+    flow_control_routes,
+    key_routes,
+    message_routes,
+    publish_routes,
+    queue_routes,
+    schedule_routes,
+    url_group_routes,
+)
 from service.broker.config import BrokerConfig
 from service.broker.delivery import Deliverer
 from service.broker.edge import HANDLERS, require_token
 from service.broker.http_client import HttpClient
+from service.broker.keys import SigningKeys
 from service.broker.publishing import Publisher
 from service.broker.schedules import Scheduler
 from service.broker.store import Store
@@ -32,7 +44,8 @@ class Broker:
 
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config
-        self.store = Store()
+        self.store = Store(config)
+        self.keys = SigningKeys(config.current_signing_key, config.next_signing_key)
         self.publisher = Publisher(self.store, config)
         self.scheduler = Scheduler(self.store, self.publisher, config)
 
@@ -44,7 +57,7 @@ def create_broker(config: BrokerConfig | None = None, *, configure_logging: bool
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         client = HttpClient()  # keeps up to 1 MiB of each answer
-        worker = Worker(broker.store, broker.publisher, Deliverer(client, broker.config), broker.config)
+        worker = Worker(broker.store, broker.publisher, Deliverer(client, broker.config, broker.keys), broker.config)
         loops = [asyncio.create_task(worker.run()), asyncio.create_task(broker.scheduler.run())]
         try:
             yield
@@ -60,6 +73,7 @@ def create_broker(config: BrokerConfig | None = None, *, configure_logging: bool
     return Litestar(
         route_handlers=[
             publish_routes.publish,
+            batch_routes.batch,
             schedule_routes.create_or_toggle,
             schedule_routes.toggle,
             schedule_routes.list_schedules,
@@ -68,11 +82,32 @@ def create_broker(config: BrokerConfig | None = None, *, configure_logging: bool
             message_routes.get_message,
             message_routes.cancel_message,
             message_routes.cancel_messages,
-            message_routes.list_dlq,
-            message_routes.get_dlq,
-            message_routes.delete_dlq,
-            message_routes.delete_dlq_many,
-            message_routes.signing_keys,
+            dlq_routes.list_dlq,
+            dlq_routes.get_dlq,
+            dlq_routes.delete_dlq,
+            dlq_routes.delete_dlq_many,
+            dlq_routes.retry_dlq,
+            dlq_routes.retry_dlq_many,
+            url_group_routes.upsert_endpoints,
+            url_group_routes.remove_endpoints,
+            url_group_routes.list_url_groups,
+            url_group_routes.get_url_group,
+            url_group_routes.delete_url_group,
+            url_group_routes.patch_url_group,
+            event_routes.list_events,
+            event_routes.list_logs,
+            key_routes.signing_keys,
+            key_routes.rotate_signing_keys,
+            queue_routes.enqueue,
+            queue_routes.upsert_queue,
+            queue_routes.list_queues,
+            queue_routes.get_queue,
+            queue_routes.delete_queue,
+            queue_routes.pause_or_resume_queue,
+            flow_control_routes.list_flow_control,
+            flow_control_routes.get_flow_control,
+            flow_control_routes.act_on_flow_control,
+            flow_control_routes.global_parallelism,
         ],
         guards=[require_token],
         exception_handlers=HANDLERS,

@@ -27,8 +27,21 @@ class BrokerConfig(msgspec.Struct, frozen=True, kw_only=True):
     dedup_window_s: float = 600.0
     dedup_capacity: int = 4096  # ids remembered at most, whatever the rate (service/broker/dedup.py)
     max_timeout_s: float = 900.0
+    # Finished (delivered, failed, cancelled) messages stay readable this long, at most
+    # `retention_capacity` of them: the newest are kept, whatever the rate.
+    retention_s: float = 300.0
+    retention_capacity: int = 10_000
+    event_capacity: int = 10_000  # log entries (GET /v2/events) kept, the oldest dropped first
+    # Calls in flight at once across all keys and queues, as a QStash plan caps them.
+    global_parallelism: int = 1000
     faults: Faults = Faults()
 
     def __post_init__(self) -> None:
         if self.time_scale <= 0:
             raise ValueError("time_scale must be positive")
+        if self.retention_s < 0:
+            raise ValueError("retention_s must not be negative")
+        if self.retention_capacity < 0 or self.event_capacity < 1:
+            raise ValueError("retention_capacity must not be negative and event_capacity must be positive")
+        if self.global_parallelism < 1:
+            raise ValueError("global_parallelism must be at least 1")

@@ -11,7 +11,8 @@ import msgspec
 
 import domain.schedule.cron as schedule_cron
 
-_TZ_PREFIX = "CRON_TZ="
+# QStash documents `CRON_TZ=`; the common Go cron parser (robfig/cron) also takes `TZ=`.
+_TZ_PREFIXES = ("CRON_TZ=", "TZ=")
 
 
 class InvalidCron(ValueError):
@@ -35,8 +36,8 @@ class Cron(msgspec.Struct, frozen=True):
 def parse_cron(text: str) -> Cron:
     fields = text.split()
     zone = "UTC"
-    if fields and fields[0].startswith(_TZ_PREFIX):
-        zone = fields.pop(0).removeprefix(_TZ_PREFIX)
+    if fields and fields[0].startswith(_TZ_PREFIXES):
+        zone = fields.pop(0).partition("=")[2]
         try:
             schedule_cron.zone(zone)
         except schedule_cron.UnknownTimeZone as error:

@@ -7,6 +7,7 @@ import msgspec
 from service.broker.config import BrokerConfig
 from service.broker.headers import canonical
 from service.broker.http_client import HttpClient, HttpError
+from service.broker.keys import SigningKeys
 from service.broker.records import Message, Pairs
 from service.broker.signing import sign
 
@@ -43,9 +44,10 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Deliverer:
-    def __init__(self, client: HttpClient, config: BrokerConfig) -> None:
+    def __init__(self, client: HttpClient, config: BrokerConfig, keys: SigningKeys | None = None) -> None:
         self._client = client
         self._config = config
+        self._keys = keys or SigningKeys(config.current_signing_key, config.next_signing_key)
 
     async def attempt(self, message: Message) -> Outcome:
         spec = message.spec
@@ -67,7 +69,7 @@ class Deliverer:
 
     def headers(self, message: Message, body: bytes) -> list[tuple[str, str]]:
         spec = message.spec
-        signature = sign(self._config.current_signing_key, spec.url, body, int(time.time()))
+        signature = sign(self._keys.current, spec.url, body, int(time.time()))
         headers = [(name, value) for name, value in spec.forward_headers if name.lower() not in _OURS]
         if spec.content_type is not None:
             headers.append(("Content-Type", spec.content_type))
@@ -79,6 +81,8 @@ class Deliverer:
         ]
         if message.schedule_id is not None:
             headers.append(("Upstash-Schedule-Id", message.schedule_id))
+        if message.topic_name is not None:
+            headers.append(("Upstash-Topic-Name", message.topic_name))
         if message.caller_ip is not None:
             headers.append(("Upstash-Caller-Ip", message.caller_ip))
         return headers

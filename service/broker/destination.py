@@ -7,6 +7,7 @@ TestClient leaves `?query` in `raw_path`, uvicorn does not, hence the split and
 out; everything else stays byte for byte.
 """
 
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote_plus
@@ -14,19 +15,35 @@ from urllib.parse import unquote_plus
 from service.broker.errors import BadRequest
 
 INVALID_SCHEME = "invalid destination url: endpoint has invalid scheme, add http:// or https://"
+GROUP_NAME = re.compile(r"[A-Za-z0-9._-]+")  # URL group names (protocol §2.1)
 
 
-def destination(scope: Mapping[str, Any], prefix: str) -> tuple[str, dict[str, str]]:
-    """(destination URL, `upstash-*` query parameters), or BadRequest for a non-URL destination."""
+def destination(scope: Mapping[str, Any], prefix: str, *, url_groups: bool = False) -> tuple[str, dict[str, str]]:
+    """(destination, `upstash-*` query parameters): a URL, or with `url_groups` also a URL
+    group's name; BadRequest for anything else."""
     raw_path = scope.get("raw_path") or scope["path"].encode()
     path = raw_path.decode("utf-8", "replace").split("?", 1)[0]
     if not path.startswith(prefix):
         raise BadRequest(INVALID_SCHEME)
     target = path[len(prefix) :]
-    if not target.startswith(("http://", "https://")) or len(target) <= len("https://"):
-        raise BadRequest(INVALID_SCHEME)
     kept, config = _split_query(scope.get("query_string", b"").decode("utf-8", "replace"))
+    if url_groups and is_group_name(target):
+        return target, config
+    check_url(target)
     return (f"{target}?{kept}" if kept else target), config
+
+
+def is_url(target: str) -> bool:
+    return target.startswith(("http://", "https://")) and len(target) > len("https://")
+
+
+def is_group_name(target: str) -> bool:
+    return GROUP_NAME.fullmatch(target) is not None
+
+
+def check_url(target: str) -> None:
+    if not is_url(target):
+        raise BadRequest(INVALID_SCHEME)
 
 
 def target_after(scope: Mapping[str, Any], prefix: str) -> str:

@@ -7,9 +7,12 @@ rather than a message that can never be delivered.
 from collections.abc import Iterable
 from typing import TypeVar
 
+import msgspec
+
 from service.broker.backoff import InvalidExpression, compile_retry_delay
 from service.broker.durations import InvalidDuration, parse_duration
 from service.broker.errors import BadRequest
+from service.broker.flow_control import parse_flow_control
 from service.broker.records import CallbackConfig, MessageSpec, Pairs
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
@@ -24,9 +27,33 @@ def canonical(name: str) -> str:
     return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
 
 
+# QStash features this broker does not implement: refused by name rather than ignored.
+_UNSUPPORTED = {
+    "upstash-redact-fields": "Upstash-Redact-Fields (redaction)",
+    "upstash-header-forward": "Upstash-Header-Forward (forwarding every header)",
+}
+# Which MessageSpec fields a header sets, for overriding a stored message's configuration.
+_OVERRIDES = {
+    "upstash-method": ("method",),
+    "upstash-retries": ("retries",),
+    "upstash-retry-delay": ("retry_delay",),
+    "upstash-timeout": ("timeout_s",),
+    "upstash-delay": ("delay_s",),
+    "upstash-not-before": ("not_before",),
+    "upstash-callback": ("callback",),
+    "upstash-failure-callback": ("failure_callback",),
+    "upstash-deduplication-id": ("deduplication_id",),
+    "upstash-content-based-deduplication": ("content_based_deduplication",),
+    "upstash-label": ("label",),
+}
+
+
 def parse_spec(url: str, headers: Iterable[tuple[str, str]], body: bytes) -> MessageSpec:
     pairs = [(name.lower(), value) for name, value in headers]
     first = _first(pairs)
+    for name, feature in _UNSUPPORTED.items():
+        if name in first:
+            raise BadRequest(f"{feature} is not supported by the local broker")
     not_before = first.get("upstash-not-before")
     return MessageSpec(
         url=url,
@@ -44,7 +71,19 @@ def parse_spec(url: str, headers: Iterable[tuple[str, str]], body: bytes) -> Mes
         deduplication_id=first.get("upstash-deduplication-id"),
         content_based_deduplication=first.get("upstash-content-based-deduplication", "").lower() == "true",
         label=first.get("upstash-label"),
+        flow_control=parse_flow_control(first.get("upstash-flow-control-key"), first.get("upstash-flow-control-value")),
     )
+
+
+def override_spec(spec: MessageSpec, headers: Iterable[tuple[str, str]]) -> MessageSpec:
+    """`spec` with the configuration the given headers set replaced, the rest kept (DLQ retry)."""
+    pairs = [(name.lower(), value) for name, value in headers]
+    given = parse_spec(spec.url, pairs, spec.body)
+    named = {name for name, _ in pairs}
+    changes = {field: getattr(given, field) for name, fields in _OVERRIDES.items() if name in named for field in fields}
+    if any(name.startswith(_FORWARD) for name, _ in pairs):
+        changes["forward_headers"] = given.forward_headers
+    return msgspec.structs.replace(spec, **changes)
 
 
 def _first(pairs: list[tuple[str, str]]) -> dict[str, str]:

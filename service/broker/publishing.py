@@ -12,7 +12,7 @@ import msgspec
 
 from service.broker.config import BrokerConfig
 from service.broker.dedup import DedupMemory
-from service.broker.records import Message, MessageSpec, new_message_id
+from service.broker.records import Message, MessageSpec, UrlGroup, new_message_id
 from service.broker.store import Store
 
 
@@ -35,9 +35,11 @@ class Publisher:
         schedule_id: str | None = None,
         caller_ip: str | None = None,
         is_callback: bool = False,
+        topic_name: str | None = None,
+        endpoint_name: str | None = None,
     ) -> Published:
         now = self._clock()
-        key = dedup_key(spec)
+        key = dedup_key(spec, topic_name)
         if key is not None:
             existing = self.dedup.message_for(key, now)
             if existing is not None:
@@ -50,21 +52,53 @@ class Publisher:
             not_before_ms=int((now + wait_s) * 1000),
             schedule_id=schedule_id,
             caller_ip=caller_ip,
+            topic_name=topic_name,
+            endpoint_name=endpoint_name,
             is_callback=is_callback,
         )
         if key is not None:
             self.dedup.remember(key, message.message_id, now)
+        self._store.gate.accepted(spec, message.created_at_ms)
         self._store.enqueue(message, self.due_at(now, wait_s))
+        self._store.events.record(message, "CREATED")
         return Published(message.message_id)
+
+    def publish_to_group(
+        self,
+        group: UrlGroup,
+        spec: MessageSpec,
+        *,
+        schedule_id: str | None = None,
+        caller_ip: str | None = None,
+    ) -> list[tuple[str, Published]]:
+        """One message per endpoint, each deduplicated on its own (§2.3, §9)."""
+        return [
+            (
+                endpoint.url,
+                self.publish(
+                    msgspec.structs.replace(spec, url=endpoint.url),
+                    schedule_id=schedule_id,
+                    caller_ip=caller_ip,
+                    topic_name=group.name,
+                    endpoint_name=endpoint.name,
+                ),
+            )
+            for endpoint in group.endpoints
+        ]
 
     def due_at(self, now: float, wait_s: float) -> float:
         """`now` plus a protocol delay on the scaled clock, plus the injected latency."""
         return now + wait_s * self._config.time_scale + self._config.faults.extra_delay_s
 
 
-def dedup_key(spec: MessageSpec) -> str | None:
-    """The explicit id, or a hash of what the docs say content-based dedup covers."""
+def dedup_key(spec: MessageSpec, topic_name: str | None = None) -> str | None:
+    """The explicit id, or a hash of what the docs say content-based dedup covers.
+
+    A URL group's endpoints share the publish's id, so each is keyed by its URL too.
+    """
     if spec.deduplication_id is not None:
+        if topic_name is not None:
+            return f"group:{topic_name}\0{spec.url}\0{spec.deduplication_id}"
         return "id:" + spec.deduplication_id
     if not spec.content_based_deduplication:
         return None

@@ -22,8 +22,20 @@ class CallbackConfig(msgspec.Struct, frozen=True, kw_only=True):
     delay_s: float = 0.0
 
 
+class FlowControl(msgspec.Struct, frozen=True, kw_only=True):
+    """`Upstash-Flow-Control-Key` and `-Value`: the limits a message asks its key to have (§13)."""
+
+    key: str
+    parallelism: int | None = None
+    rate: int | None = None
+    period_s: float = 1.0
+
+
 class MessageSpec(msgspec.Struct, frozen=True, kw_only=True):
-    """A publish request, parsed and validated; schedules keep one as their template."""
+    """A publish request, parsed and validated; schedules keep one as their template.
+
+    `queue` is set by enqueue, and by a schedule's `Upstash-Queue-Name` on what it fires.
+    """
 
     url: str
     method: str = "POST"
@@ -39,7 +51,13 @@ class MessageSpec(msgspec.Struct, frozen=True, kw_only=True):
     failure_callback: CallbackConfig | None = None
     deduplication_id: str | None = None
     content_based_deduplication: bool = False
-    label: str | None = None
+    label: str | None = None  # as published: one label or a comma-separated list
+    flow_control: FlowControl | None = None
+    queue: str | None = None
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(part.strip() for part in (self.label or "").split(",") if part.strip())
 
 
 class Message(msgspec.Struct, kw_only=True):
@@ -51,6 +69,8 @@ class Message(msgspec.Struct, kw_only=True):
     not_before_ms: int
     schedule_id: str | None = None
     caller_ip: str | None = None
+    topic_name: str | None = None  # the URL group it was published to, if any
+    endpoint_name: str | None = None
     is_callback: bool = False
     retried: int = 0
     queue_seq: int = -1
@@ -62,6 +82,18 @@ class DlqEntry(msgspec.Struct, frozen=True, kw_only=True):
     response_status: int
     response_headers: Pairs
     response_body: bytes
+
+
+class Endpoint(msgspec.Struct, frozen=True, kw_only=True):
+    url: str
+    name: str | None = None
+
+
+class UrlGroup(msgspec.Struct, kw_only=True):
+    name: str
+    created_at_ms: int
+    updated_at_ms: int
+    endpoints: list[Endpoint] = msgspec.field(default_factory=list)
 
 
 class Schedule(msgspec.Struct, kw_only=True):

@@ -1,5 +1,7 @@
 """Schedules (§5): create or overwrite from a raw destination, list, get, delete, pause, resume.
 
+A schedule with `Upstash-Queue-Name` puts each message it fires on that queue.
+
 The create route shares its prefix with `/{id}/pause|resume`, and Litestar's path
 parameters cannot tell them apart, so POST and PATCH decide on the raw path.
 """
@@ -11,10 +13,11 @@ from litestar import Request, Response, delete, get, patch, post
 from litestar.params import FromPath
 
 from service.broker.cron import InvalidCron
-from service.broker.destination import destination, target_after
+from service.broker.destination import destination, is_url, target_after
 from service.broker.edge import caller_ip, raw_headers
 from service.broker.errors import BadRequest, NotFound
 from service.broker.headers import parse_spec
+from service.broker.queues import valid_name
 from service.broker.records import Schedule
 from service.broker.views import schedule_view
 
@@ -28,7 +31,9 @@ async def create_or_toggle(request: Request, rest: FromPath[str]) -> Response:
     toggle = _TOGGLE.fullmatch(target_after(request.scope, PREFIX))
     if toggle is not None:
         return _toggle(request, toggle.group(1), paused=toggle.group(2) == "pause")
-    url, query_config = destination(request.scope, PREFIX)
+    url, query_config = destination(request.scope, PREFIX, url_groups=True)
+    if not is_url(url):
+        raise BadRequest("schedules to a URL group are not supported by the local broker")
     headers = [*raw_headers(request), *query_config.items()]
     first = {name.lower(): value for name, value in reversed(headers)}
     cron = first.get("upstash-cron")
@@ -39,7 +44,14 @@ async def create_or_toggle(request: Request, rest: FromPath[str]) -> Response:
         raise BadRequest("invalid schedule id: only alphanumerics, '.', '_' and '-' are allowed")
     spec = parse_spec(url, headers, await request.body())
     # Deduplication applies to creating the schedule, never to the messages it produces.
-    spec = msgspec.structs.replace(spec, not_before=None, deduplication_id=None, content_based_deduplication=False)
+    queue = first.get("upstash-queue-name")
+    spec = msgspec.structs.replace(
+        spec,
+        not_before=None,
+        deduplication_id=None,
+        content_based_deduplication=False,
+        queue=valid_name(queue) if queue is not None else None,
+    )
     try:
         schedule = request.app.state.broker.scheduler.save(schedule_id, cron, spec, caller_ip(request))
     except InvalidCron as error:

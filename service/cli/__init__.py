@@ -22,9 +22,11 @@ from service.cli import (
     keys,
     schedules,
     server,
+    stats,
     sweep,
 )
 from service.cli.keys import UnknownKey
+from service.cli.remote import RemoteFailure
 from service.cli.server import CannotListen
 from service.cli.sweep import QStashUnreachable
 from service.settings import SettingsError, default_data_dir
@@ -47,6 +49,7 @@ _EXPECTED_ERRORS = (
     RebuildInProgress,
     NotTwins,
     CannotListen,
+    RemoteFailure,
 )
 
 
@@ -94,6 +97,7 @@ def parser() -> argparse.ArgumentParser:
     broker.register(subparsers)
     jobs.register(subparsers)
     schedules.register(subparsers)
+    stats.register(subparsers)
     sweep.register(subparsers)
     return root
 

@@ -1,13 +1,16 @@
 """`jobtrail qstash-dev`: the local QStash-compatible broker alone, with the dev credentials."""
 
 import argparse
+import os
 
 from service.broker import BrokerConfig, serve_broker
 from service.cli.subcommand import add
 
+RETENTION_VARIABLE = "JOBTRAIL_BROKER_RETENTION_S"
+
 
 async def qstash_dev_command(args: argparse.Namespace) -> int:
-    config = BrokerConfig(time_scale=args.time_scale)
+    config = BrokerConfig(time_scale=args.time_scale, retention_s=args.retention_s)
     print(f"local QStash broker listening on http://{args.host}:{args.port}")
     print(f"  QSTASH_URL=http://{args.host}:{args.port}")
     print(f"  QSTASH_TOKEN={config.token}")
@@ -23,8 +26,8 @@ def register(subparsers) -> None:
         "qstash-dev",
         qstash_dev_command,
         "run a local QStash-compatible broker",
-        "Run an in-memory QStash stand-in (publish, schedules, signed delivery with retries,\n"
-        "DLQ, failure callbacks) with the official dev server's token and signing keys.\n\n"
+        "Run an in-memory QStash stand-in (publish, queues, schedules, flow control, signed\n"
+        "delivery with retries, DLQ, failure callbacks) with the official dev server's token and signing keys.\n\n"
         "example:\n  jobtrail qstash-dev --port 8080",
     )
     command.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -35,3 +38,19 @@ def register(subparsers) -> None:
         default=1.0,
         help="multiply every delay and retry backoff by this (0.001 for fast tests; default 1)",
     )
+    command.add_argument(
+        "--retention-s",
+        type=_retention_s,
+        default=os.environ.get(RETENTION_VARIABLE, "300"),
+        help=f"keep finished messages readable this long (default ${RETENTION_VARIABLE} or 300)",
+    )
+
+
+def _retention_s(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= seconds <= 86400:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 86400 seconds, not {text}")
+    return seconds

@@ -8,6 +8,7 @@ from domain.state import progress
 from projections.chain import verify
 from projections.export import read_export, verify_chain, verify_inclusion_in
 from projections.log import link, read_stream
+from service.cli import remote
 from service.cli.audit import keys_of
 from service.cli.demo import DemoJob, run_demo
 from service.cli.subcommand import add, parse_job_id, positive
@@ -31,6 +32,10 @@ async def demo_command(args: argparse.Namespace) -> int:
 
 
 async def history_command(args: argparse.Namespace) -> int:
+    if target := remote.target(args):
+        from service.cli import remote_jobs
+
+        return await remote_jobs.history(args, target)
     async with connected(Settings.from_env()) as pool, pool.connection() as conn:
         events = await read_stream(conn, args.job_id)
     if not events:
@@ -103,6 +108,7 @@ def register(subparsers) -> None:
         default="auto",
         help="color the timeline: auto (a terminal only; honors NO_COLOR, FORCE_COLOR), always, never",
     )
+    remote.add_options(history)
     verify_export = add(
         subparsers,
         "verify-export",

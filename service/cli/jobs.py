@@ -1,26 +1,32 @@
-"""`jobtrail jobs`: list, show, cancel and retry any owner's jobs, as an operator.
+"""`jobtrail jobs`: list, show, create, cancel and retry any owner's jobs, as an operator.
 
 Cancel and retry are the API's domain commands, decided by the same lifecycle through
 `handle`; only the actor differs: each event records `cli:<user>`, the operator at the
 machine. An illegal move is the domain's one-line error and exit status 1.
+
+With a service's URL and an API key (service/cli/remote.py) the same commands, and
+`watch`, call the API instead (service/cli/remote_jobs.py), as the key's owner.
 """
 
 import argparse
 import getpass
 from datetime import UTC, datetime
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import msgspec
 
 from domain.commands import Cancel, Requeue
-from domain.errors import JobNotFound
+from domain.errors import InvalidCommand, JobNotFound
+from domain.kinds import create_job
 from domain.lifecycle import Status
 from domain.state import JobState, progress
 from projections.log import Metadata
-from service.cli.subcommand import add, parse_job_id, positive
+from service.cli import remote
+from service.cli.remote import RemoteFailure
+from service.cli.subcommand import add, parse_job_id, parse_params, positive
 from service.clock import now
 from service.jobs.command_handler import Handled, handle
-from service.jobs.kinds import load_kinds, requeue_deadline
+from service.jobs.kinds import InvalidParams, UnknownKind, load_kinds, lookup, requeue_deadline, validate_params
 from service.settings import Settings
 from service.store.database import connected
 from service.store.job_status import Filters, load, page
@@ -35,6 +41,10 @@ def operator() -> Metadata:
 
 
 async def list_command(args: argparse.Namespace) -> int:
+    if target := remote.target(args):
+        from service.cli import remote_jobs
+
+        return await remote_jobs.list_jobs(args, target)
     filters = Filters(owner=args.owner, status=args.status, kind=args.kind)
     async with connected(Settings.from_env()) as pool, pool.connection() as conn:
         jobs, more = await page(conn, filters, args.limit, None)
@@ -54,6 +64,10 @@ async def list_command(args: argparse.Namespace) -> int:
 
 
 async def show_command(args: argparse.Namespace) -> int:
+    if target := remote.target(args):
+        from service.cli import remote_jobs
+
+        return await remote_jobs.show(args, target)
     async with connected(Settings.from_env()) as pool, pool.connection() as conn:
         state = await load(conn, args.job_id)
     if state.status is None:
@@ -65,15 +79,56 @@ async def show_command(args: argparse.Namespace) -> int:
     return 0
 
 
-async def cancel_command(args: argparse.Namespace) -> int:
+async def create_command(args: argparse.Namespace) -> int:
+    """A job for --owner, checked as the API checks one; its id alone on stdout."""
+    if target := remote.target(args):
+        from service.cli import remote_jobs
+
+        return await remote_jobs.create(args, target)
+    if not args.owner:
+        raise RemoteFailure("--owner is required on the database: whose job it is")
+    if args.idempotency_key:
+        raise RemoteFailure("--idempotency-key needs a service (JOBTRAIL_URL and JOBTRAIL_API_KEY)")
+    try:
+        kind = lookup(load_kinds(), args.kind)
+        params = validate_params(kind, args.params)
+    except (UnknownKind, InvalidParams) as error:
+        raise InvalidCommand(str(error)) from None
+    command = create_job(
+        kind.name,
+        kind.config,
+        owner=args.owner,
+        at=now(),
+        params=params,
+        target_results=args.target_results,
+        max_runs=args.max_runs,
+        deadline_s=args.deadline_s,
+    )
+    job_id = uuid4()
     async with connected(Settings.from_env()) as pool:
-        handled = await handle(pool, args.job_id, Cancel(at=now(), reason=args.reason), operator())
+        await handle(pool, job_id, command, operator())
+    print(job_id)
+    return 0
+
+
+async def cancel_command(args: argparse.Namespace) -> int:
+    if target := remote.target(args):
+        from service.cli import remote_jobs
+
+        return await remote_jobs.cancel(args, target)
+    reason = args.reason or "cancelled by operator"
+    async with connected(Settings.from_env()) as pool:
+        handled = await handle(pool, args.job_id, Cancel(at=now(), reason=reason), operator())
     print(_outcome(args.job_id, handled))
     return 0
 
 
 async def retry_command(args: argparse.Namespace) -> int:
     """Requeue with the kind's deadline afresh, as the API does."""
+    if target := remote.target(args):
+        from service.cli import remote_jobs
+
+        return await remote_jobs.retry(args, target)
     async with connected(Settings.from_env()) as pool:
         async with pool.connection() as conn:
             state = await load(conn, args.job_id)
@@ -82,6 +137,15 @@ async def retry_command(args: argparse.Namespace) -> int:
         handled = await handle(pool, args.job_id, command, operator(), known=state)
     print(_outcome(args.job_id, handled))
     return 0
+
+
+async def watch_command(args: argparse.Namespace) -> int:
+    target = remote.target(args)
+    if target is None:
+        raise RemoteFailure(f"jobs watch follows a job over HTTP: set {remote.URL_ENV} and {remote.KEY_ENV}")
+    from service.cli import remote_jobs
+
+    return await remote_jobs.watch(args, target)
 
 
 def _outcome(job_id: UUID, handled: Handled) -> str:
@@ -122,9 +186,11 @@ def _when(moment: datetime | None) -> str:
 def register(subparsers) -> None:
     jobs = subparsers.add_parser(
         "jobs",
-        help="list, show, cancel and retry jobs (operators)",
+        help="list, show, create, cancel, retry and watch jobs",
         description="Every owner's jobs, for operators. Cancel and retry follow the API's rules and\n"
-        "record the operator (cli:<user>) on the events.\n\nexample:\n  jobtrail jobs list --status error",
+        "record the operator (cli:<user>) on the events. With JOBTRAIL_URL and JOBTRAIL_API_KEY\n"
+        "(or --url and --key) they call that service instead, as the key's owner.\n\n"
+        "example:\n  jobtrail jobs list --status error",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = jobs.add_subparsers(title="actions", required=True, metavar="ACTION")
@@ -140,6 +206,7 @@ def register(subparsers) -> None:
     listing.add_argument("--kind", help="only jobs of this kind")
     listing.add_argument("--owner", help="only this owner's jobs")
     listing.add_argument("--limit", type=positive, default=50, help="at most this many (default 50)")
+    remote.add_options(listing)
     show = add(
         actions,
         "show",
@@ -149,6 +216,24 @@ def register(subparsers) -> None:
         "example:\n  jobtrail jobs show 0b7e2c3e-5a1f-4c59-9d0e-3f7b2a1c9e44",
     )
     show.add_argument("job_id", type=parse_job_id, help="the job's id")
+    remote.add_options(show)
+    create = add(
+        actions,
+        "create",
+        create_command,
+        "create a job",
+        "Create a job of a kind, its params checked against the kind's schema; prints its id.\n"
+        "On the database it is --owner's; over HTTP, the key's owner's.\n\n"
+        "example:\n  jobtrail jobs create --owner acme --kind demo.count --params '{\"total\": 100}'",
+    )
+    create.add_argument("--kind", required=True, help="the kind of job")
+    create.add_argument("--params", type=parse_params, default={}, help="the job's params, a JSON object")
+    create.add_argument("--owner", help="whose job (the database only)")
+    create.add_argument("--target-results", type=positive, help="complete once this many results are in")
+    create.add_argument("--max-runs", type=positive, help="runs at most (default: the kind's)")
+    create.add_argument("--deadline-s", type=float, help="seconds until it times out (default: the kind's)")
+    create.add_argument("--idempotency-key", help="over HTTP: the same key again returns the same job")
+    remote.add_options(create)
     cancel = add(
         actions,
         "cancel",
@@ -159,7 +244,8 @@ def register(subparsers) -> None:
         "example:\n  jobtrail jobs cancel 0b7e2c3e-5a1f-4c59-9d0e-3f7b2a1c9e44 --reason 'source retired'",
     )
     cancel.add_argument("job_id", type=parse_job_id, help="the job's id")
-    cancel.add_argument("--reason", default="cancelled by operator", help="recorded on the event")
+    cancel.add_argument("--reason", help="recorded on the event (default 'cancelled by operator'; the database only)")
+    remote.add_options(cancel)
     retry = add(
         actions,
         "retry",
@@ -170,3 +256,16 @@ def register(subparsers) -> None:
         "example:\n  jobtrail jobs retry 0b7e2c3e-5a1f-4c59-9d0e-3f7b2a1c9e44",
     )
     retry.add_argument("job_id", type=parse_job_id, help="the job's id")
+    remote.add_options(retry)
+    watch = add(
+        actions,
+        "watch",
+        watch_command,
+        "follow a job live until it ends (over HTTP)",
+        "Show a job's progress live (a bar on a terminal, a line per change elsewhere) until it\n"
+        "completes, fails, times out or is cancelled. Exit 0 when it completed, else 1.\n"
+        "Needs JOBTRAIL_URL and JOBTRAIL_API_KEY (or --url and --key).\n\n"
+        "example:\n  jobtrail jobs watch 0b7e2c3e-5a1f-4c59-9d0e-3f7b2a1c9e44",
+    )
+    watch.add_argument("job_id", type=parse_job_id, help="the job's id")
+    remote.add_options(watch)

@@ -29,8 +29,10 @@ from domain.schedule.lifecycle import ScheduleStatus
 from domain.schedule.policies import CatchUp, Overlap
 from domain.schedule.state import ScheduleState, upcoming
 from projections import schedules
+from service.cli import remote
 from service.cli.jobs import operator
-from service.cli.subcommand import add, positive
+from service.cli.remote import RemoteFailure
+from service.cli.subcommand import add, parse_params, positive
 from service.clock import now
 from service.jobs.kinds import InvalidParams, UnknownKind, load_kinds, lookup, validate_params
 from service.schedules.command_handler import ScheduleHandled, handle
@@ -48,16 +50,6 @@ def parse_schedule_id(text: str) -> uuid.UUID:
         raise argparse.ArgumentTypeError(f"'{text}' is not a schedule id (a UUID)") from None
 
 
-def parse_params(text: str) -> dict:
-    try:
-        params = msgspec.json.decode(text)
-    except msgspec.DecodeError:
-        raise argparse.ArgumentTypeError("--params takes a JSON object, e.g. '{\"total\": 40}'") from None
-    if not isinstance(params, dict):
-        raise argparse.ArgumentTypeError("--params takes a JSON object, e.g. '{\"total\": 40}'")
-    return params
-
-
 def parse_end(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
@@ -69,6 +61,10 @@ def parse_end(text: str) -> datetime:
 
 
 async def list_command(args: argparse.Namespace) -> int:
+    if target := remote.target(args):
+        from service.cli import remote_schedules
+
+        return await remote_schedules.list_schedules(args, target)
     async with connected(Settings.from_env()) as pool, pool.connection() as conn:
         rows = await schedules.page(conn, owner=args.owner, status=args.status, kind=args.kind, limit=args.limit + 1)
     if not rows:
@@ -89,6 +85,10 @@ async def list_command(args: argparse.Namespace) -> int:
 
 
 async def show_command(args: argparse.Namespace) -> int:
+    if target := remote.target(args):
+        from service.cli import remote_schedules
+
+        return await remote_schedules.show(args, target)
     async with connected(Settings.from_env()) as pool, pool.connection() as conn:
         state = await schedules.load(conn, args.schedule_id)
     if state.status is None:
@@ -106,6 +106,12 @@ async def show_command(args: argparse.Namespace) -> int:
 
 
 async def create_command(args: argparse.Namespace) -> int:
+    if target := remote.target(args):
+        from service.cli import remote_schedules
+
+        return await remote_schedules.create(args, target)
+    if not args.owner:
+        raise RemoteFailure("--owner is required on the database: whose schedule it is")
     kinds = load_kinds()
     try:
         kind = lookup(kinds, args.kind)
@@ -139,18 +145,34 @@ async def create_command(args: argparse.Namespace) -> int:
 
 
 async def pause_command(args: argparse.Namespace) -> int:
+    if target := remote.target(args):
+        from service.cli import remote_schedules
+
+        return await remote_schedules.act(args, target, "pause")
     return await _command(args.schedule_id, PauseSchedule(at=now()))
 
 
 async def resume_command(args: argparse.Namespace) -> int:
+    if target := remote.target(args):
+        from service.cli import remote_schedules
+
+        return await remote_schedules.act(args, target, "resume")
     return await _command(args.schedule_id, ResumeSchedule(at=now()))
 
 
 async def delete_command(args: argparse.Namespace) -> int:
+    if target := remote.target(args):
+        from service.cli import remote_schedules
+
+        return await remote_schedules.act(args, target, "delete")
     return await _command(args.schedule_id, DeleteSchedule(at=now()))
 
 
 async def trigger_command(args: argparse.Namespace) -> int:
+    if target := remote.target(args):
+        from service.cli import remote_schedules
+
+        return await remote_schedules.act(args, target, "trigger")
     async with connected(Settings.from_env()) as pool:
         handled = await handle(
             pool, args.schedule_id, TriggerSchedule(at=now(), job_id=uuid.uuid4()), operator(), load_kinds()
@@ -211,7 +233,9 @@ def register(subparsers) -> None:
         "schedules",
         help="list, show, create, pause, resume, trigger and delete schedules (operators)",
         description="Every owner's schedules, for operators. Changes follow the API's rules and record\n"
-        "the operator (cli:<user>) on the events.\n\nexample:\n  jobtrail schedules list --status paused",
+        "the operator (cli:<user>) on the events. With JOBTRAIL_URL and JOBTRAIL_API_KEY (or\n"
+        "--url and --key) they call that service instead, as the key's owner.\n\n"
+        "example:\n  jobtrail schedules list --status paused",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = parser.add_subparsers(title="actions", required=True, metavar="ACTION")
@@ -227,6 +251,7 @@ def register(subparsers) -> None:
     listing.add_argument("--kind", help="only schedules of this kind")
     listing.add_argument("--owner", help="only this owner's schedules")
     listing.add_argument("--limit", type=positive, default=50, help="at most this many (default 50)")
+    remote.add_options(listing)
     show = add(
         actions,
         "show",
@@ -236,6 +261,7 @@ def register(subparsers) -> None:
         "example:\n  jobtrail schedules show 0b7e2c3e-5a1f-4c59-9d0e-3f7b2a1c9e44",
     )
     show.add_argument("schedule_id", type=parse_schedule_id, help="the schedule's id")
+    remote.add_options(show)
     create = add(
         actions,
         "create",
@@ -246,7 +272,7 @@ def register(subparsers) -> None:
         "example:\n  jobtrail schedules create --owner acme --kind demo.count --cron '30 2 * * *' \\\n"
         "      --time-zone Europe/Berlin --params '{\"total\": 40}'",
     )
-    create.add_argument("--owner", required=True, help="whose schedule, and whose its jobs are")
+    create.add_argument("--owner", help="whose schedule, and whose its jobs are (the database only)")
     create.add_argument("--kind", required=True, help="the kind of job each tick creates")
     create.add_argument("--cron", required=True, help="five fields: minute hour day-of-month month day-of-week")
     create.add_argument("--time-zone", default="UTC", help="the IANA zone the cron reads (default UTC)")
@@ -256,6 +282,7 @@ def register(subparsers) -> None:
     create.add_argument("--catch-up", choices=[str(c) for c in CatchUp], default=str(CatchUp.LATEST_ONCE))
     create.add_argument("--end-at", type=parse_end, help="no tick after this time (ISO 8601 with an offset)")
     create.add_argument("--paused", action="store_true", help="create it paused")
+    remote.add_options(create)
     for name, handler, summary, description in (
         ("pause", pause_command, "pause a schedule", "Its ticks create no job until it is resumed."),
         ("resume", resume_command, "resume a paused schedule", "It fires again from its next tick."),
@@ -270,3 +297,4 @@ def register(subparsers) -> None:
             f"{description}\n\nexample:\n  jobtrail schedules {name} 0b7e2c3e-5a1f-4c59-9d0e-3f7b2a1c9e44",
         )
         action.add_argument("schedule_id", type=parse_schedule_id, help="the schedule's id")
+        remote.add_options(action)

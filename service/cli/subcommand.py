@@ -4,6 +4,8 @@ import argparse
 import uuid
 from collections.abc import Awaitable, Callable
 
+import msgspec
+
 Handler = Callable[[argparse.Namespace], Awaitable[int]]
 
 
@@ -28,3 +30,14 @@ def positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"'{text}' is not a positive whole number")
     return int(text)
+
+
+def parse_params(text: str) -> dict:
+    """An argument type: a job's params, a JSON object."""
+    try:
+        params = msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        raise argparse.ArgumentTypeError("--params takes a JSON object, e.g. '{\"total\": 40}'") from None
+    if not isinstance(params, dict):
+        raise argparse.ArgumentTypeError("--params takes a JSON object, e.g. '{\"total\": 40}'")
+    return params

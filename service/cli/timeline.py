@@ -7,7 +7,8 @@ print as they are.
 
 import sys
 from collections.abc import Sequence
-from typing import Literal, TextIO
+from datetime import datetime
+from typing import Any, Literal, TextIO
 
 import msgspec
 from rich.console import Console
@@ -51,21 +52,29 @@ def console(color: ColorChoice = "auto", file: TextIO | None = None) -> Console:
 
 
 def timeline_text(events: Sequence[RecordedEvent]) -> list[Text]:
-    lines = []
-    for recorded in events:
-        fields = msgspec.structs.asdict(recorded.event)
-        details = " ".join(f"{k}={_show(v)}" for k, v in fields.items() if k not in _HIDDEN and v is not None)
-        provenance = " ".join(f"{k}={v}" for k, v in msgspec.structs.asdict(recorded.metadata).items() if v is not None)
-        stamp = recorded.recorded_at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-        line = Text.assemble(
-            (f"v{recorded.version:<4} {stamp}  ", "dim"),
-            (f"{recorded.type:<22}", _STYLES.get(recorded.type, "")),
-            f" {details}",
+    return [
+        timeline_line(
+            e.version, e.recorded_at, e.type, msgspec.structs.asdict(e.event), msgspec.structs.asdict(e.metadata)
         )
-        if provenance:
-            line.append(f"  [{provenance}]", "dim")
-        lines.append(line)
-    return lines
+        for e in events
+    ]
+
+
+def timeline_line(
+    version: int, recorded_at: datetime, type: str, fields: dict[str, Any], provenance: dict[str, Any]
+) -> Text:
+    """One event: its version, time, type, fields and provenance (a stored event's or an API document's)."""
+    details = " ".join(f"{k}={_show(v)}" for k, v in fields.items() if k not in _HIDDEN and v is not None)
+    origin = " ".join(f"{k}={v}" for k, v in provenance.items() if v is not None)
+    stamp = recorded_at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    line = Text.assemble(
+        (f"v{version:<4} {stamp}  ", "dim"),
+        (f"{type:<22}", _STYLES.get(type, "")),
+        f" {details}",
+    )
+    if origin:
+        line.append(f"  [{origin}]", "dim")
+    return line
 
 
 def timeline(events: Sequence[RecordedEvent]) -> list[str]:

@@ -12,6 +12,7 @@ from litestar.types import ExceptionHandlersMap
 from domain.errors import JobNotFound
 from domain.schedule.errors import IllegalScheduleMove, ScheduleNotFound
 from service.api.problems import RETRY_AFTER_S, logger
+from service.archive.gone import JobArchived, tombstone_document
 from service.dashboard.csrf import ForgedForm
 from service.dashboard.schedules import ReadOnlyKey
 from service.dashboard.session import NotSignedIn
@@ -37,6 +38,13 @@ def on_forged_form(request: Request, error: ForgedForm) -> Response:
 
 def on_job_not_found(request: Request, error: JobNotFound) -> Response:
     return _page(404, "No such job", "There is no such job, or this key may not see it.")
+
+
+def on_job_archived(request: Request, error: JobArchived) -> Response:
+    """The tombstone, to whoever could have seen the job (service/api/jobs.py decides)."""
+    return Template(
+        template_name="archived.html", context={"tombstone": tombstone_document(error.tombstone)}, status_code=410
+    )
 
 
 def on_schedule_not_found(request: Request, error: ScheduleNotFound) -> Response:
@@ -76,6 +84,7 @@ HTML_HANDLERS: ExceptionHandlersMap = {
     NotSignedIn: on_not_signed_in,
     ForgedForm: on_forged_form,
     JobNotFound: on_job_not_found,
+    JobArchived: on_job_archived,
     ScheduleNotFound: on_schedule_not_found,
     ReadOnlyKey: on_read_only,
     IllegalScheduleMove: on_illegal_move,

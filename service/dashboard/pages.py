@@ -24,7 +24,7 @@ from projections.log import job_event, job_owner, link, read_stream
 from service.api.audit import MAX_VERSION
 from service.api.auth import may_see
 from service.api.dependencies import CommitObservers, CurrentSettings, Kinds, Pool
-from service.api.jobs import provenance
+from service.api.jobs import missing_job, provenance
 from service.api.schemas import document
 from service.auth.keys import Principal, Scope, authenticate
 from service.auth.sessions import end_session, start_session
@@ -114,6 +114,8 @@ async def _job(pool: Pool, principal: Principal, job_id: UUID, everything: bool 
     the chain is checked whole even when only the latest events are shown."""
     async with pool.connection() as conn:
         events = await read_stream(conn, job_id)
+    if not events:
+        await missing_job(pool, principal, job_id)
     if (owner := job_owner(events)) is None or not may_see(principal, owner):
         raise JobNotFound()
     state = fold(map(job_event, events))
@@ -261,7 +263,9 @@ class DashboardController(Controller):
         """What changed since the version the page shows: nothing (204, one query), or the
         summary and the new events only, so a long history is not re-rendered every second."""
         principal, state = await session.viewer_and_job(request, pool, job_id)
-        if state.status is None or not may_see(principal, state.owner):
+        if state.status is None:
+            await missing_job(pool, principal, job_id)
+        if not may_see(principal, state.owner):
             raise JobNotFound()
         if since and state.version <= since:
             return Response(content=None, status_code=204)

@@ -20,6 +20,7 @@ from domain.events import AnyEvent, BatchRecorded, JobCancelled, JobCompleted, J
 from domain.state import JobState
 from service import clock
 from service.health import stats
+from service.store import tombstones
 
 APPEND_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 BATCH_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0)
@@ -95,6 +96,11 @@ class Metrics:
             "Processing jobs without progress for JOBTRAIL_REPORT_STUCK_AFTER_S",
             registry=registry,
         )
+        self.archived_jobs = Gauge(
+            "jobtrail_jobs_archived",
+            "Jobs archived and removed from the database (each has a tombstone)",
+            registry=registry,
+        )
 
     def appended(self, events: Sequence[AnyEvent], state: JobState, seconds: float) -> None:
         self.append_seconds.observe(seconds)
@@ -136,18 +142,22 @@ class Metrics:
         """Read the gauges from the database, as of this scrape."""
         backlog, lag = await stats.backlog(conn), await stats.lag(conn)
         stuck = await stats.stuck(conn, clock.now(), stuck_after_s, owner=None)
-        self._set(backlog.unsent, backlog.oldest_age_s, lag.events, lag.seconds, stuck.count)
+        archived = await tombstones.count_archived(conn)
+        self._set(backlog.unsent, backlog.oldest_age_s, lag.events, lag.seconds, stuck.count, archived)
 
     def unknown(self) -> None:
         """The database did not answer: say so rather than repeat the last scrape's figures."""
-        self._set(*[math.nan] * 5)
+        self._set(*[math.nan] * 6)
 
-    def _set(self, unsent: float, age: float, lag_events: float, lag_seconds: float, stuck: float) -> None:
+    def _set(
+        self, unsent: float, age: float, lag_events: float, lag_seconds: float, stuck: float, archived: float
+    ) -> None:
         self.outbox_unsent.set(unsent)
         self.outbox_oldest_age.set(age)
         self.lag_events.set(lag_events)
         self.lag_seconds.set(lag_seconds)
         self.stuck_jobs.set(stuck)
+        self.archived_jobs.set(archived)
 
 
 def delivery_outcome(status: int, outcome: str, duplicate: bool) -> str:

@@ -22,6 +22,7 @@ from domain.state import JobState
 from projections.log import Metadata
 from service.jobs.dispatch import messages_for
 from service.jobs.observers import STANDALONE, Observers
+from service.notifications.queue import notification_for
 from service.store.event_store import BatchItems, ConcurrencyConflict, InboxEntry, append
 from service.store.job_status import load
 
@@ -63,6 +64,7 @@ async def handle(
                 return Handled(state, [], None)
             after = fold(events, state)
             outbox = messages_for(stream_id, events, after)
+            notification = notification_for(stream_id, events, after)
             started = time.perf_counter()
             try:
                 position = await append(
@@ -75,11 +77,14 @@ async def handle(
                     outbox=outbox,
                     inbox=inbox,
                     results=results if _records_batch(events) else None,
+                    notification=notification,
                 )
             except ConcurrencyConflict:
                 continue
             seconds = time.perf_counter() - started
-            await observers.committed(conn, stream_id, events, after, seconds, queued=bool(outbox))
+            await observers.committed(
+                conn, stream_id, events, after, seconds, queued=bool(outbox) or notification is not None
+            )
             return Handled(after, events, position)
     raise TooMuchContention(f"job {stream_id} changed {MAX_ATTEMPTS} times while deciding")
 

@@ -29,7 +29,7 @@ from projections import log
 from projections.log import RecordedEvent, job_event, read_settled_after, read_stream
 from service.live.event_feed import EventFeed
 from service.live.key_recheck import NO_KEY, KeyRecheck, NoKey
-from service.store import job_status
+from service.store import job_status, tombstones
 
 BATCH = 500
 HELD_BACK_POLL_S = (0.02, 1.0)  # first and longest wait while older transactions hold events back
@@ -80,11 +80,22 @@ class Silence:
 
 
 async def resume_point(conn: AsyncConnection, position: int) -> Cursor | None:
-    """The cursor of the event at `position` (0: the start of the log); None if there is none."""
+    """The cursor of the event at `position` (0: the start of the log); None if there is none.
+
+    An event archived since the client saw it has left no cursor: the stream resumes after
+    the last event before it that the log still holds, so it goes on with the next
+    remaining events (the archived ones are not replayed). The archived event's own place
+    in the gap-safe order is lost with it: should transactions around it have committed
+    out of position order, a few of their events may be sent again, or passed over."""
     if position == 0:
         return START
     transaction_id = await log.transaction_of(conn, position)
-    return Cursor(transaction_id, position) if transaction_id is not None else None
+    if transaction_id is not None:
+        return Cursor(transaction_id, position)
+    if not await tombstones.spanned(conn, position):
+        return None
+    before = await log.last_before(conn, position)
+    return Cursor(*before) if before else START
 
 
 async def horizon(conn: AsyncConnection) -> Cursor:

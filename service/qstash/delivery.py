@@ -44,6 +44,7 @@ from service.jobs.batch import BatchContext, PermanentError
 from service.jobs.command_handler import handle
 from service.jobs.kinds import Kind
 from service.jobs.observers import Observers
+from service.store import tombstones
 from service.store.event_store import (
     BatchItems,
     DuplicateMessage,
@@ -126,7 +127,7 @@ async def deliver_run(
     if state.kind:
         structlog.contextvars.bind_contextvars(kind=state.kind)
     if state.status is None:
-        return await settle(pool, None, message_id, Answer(status=200, outcome="unknown_job"))
+        return await _no_such_job(pool, job_id, message_id)
     metadata = Metadata(actor="qstash", message_id=message_id, retried=retried)
     if state.status is Status.PENDING or is_overdue(state, now()):  # start it, or time it out
         started = await handle(pool, job_id, StartRun(at=now(), run=run), metadata, known=state, observers=observers)
@@ -239,4 +240,15 @@ async def fail_after_retries(
         job_failed = Answer(status=200, outcome="job_failed")
         return await _append(pool, observers, job_id, command, metadata, message_id, job_failed)
     except JobNotFound:
+        return await _no_such_job(pool, job_id, message_id)
+
+
+async def _no_such_job(pool: AsyncConnectionPool, job_id: UUID, message_id: str) -> Answer:
+    """A delivery for a job the database does not hold: a no-op, recorded. An archived job's
+    (a late delivery, or a failure callback after the job was archived) is expected, not a fault."""
+    async with pool.connection() as conn:
+        archived = await tombstones.gone(conn, job_id) is not None
+    if not archived:
         return await settle(pool, None, message_id, Answer(status=200, outcome="unknown_job"))
+    logger.info("a delivery for an archived job: nothing to do")
+    return await settle(pool, job_id, message_id, Answer(status=200, outcome="archived"))

@@ -40,6 +40,7 @@ from psycopg_pool import AsyncConnectionPool
 from qstash import AsyncQStash
 
 from service.jobs.kinds import Kind
+from service.qstash.flow_control import flow_control
 from service.store import outbox
 from service.store.outage import DatabaseUnavailable, Outage
 
@@ -83,12 +84,12 @@ class Relay:
         sent: dict[int, str] = {}
         failed: dict[int, str] = {}
         try:
-            for row_id, job_id, run, deduplication_id, delay_s, kind in rows:
+            for row_id, job_id, run, deduplication_id, delay_s, kind, owner in rows:
                 if time.monotonic() > last_start or (stop is not None and stop.is_set()):
                     break
                 try:
                     async with asyncio.timeout(self.publish_timeout_s):
-                        sent[row_id] = await self._publish(job_id, run, deduplication_id, delay_s, kind)
+                        sent[row_id] = await self._publish(job_id, run, deduplication_id, delay_s, kind, owner)
                 except Exception as error:  # QStash unreachable or refusing: the row waits and is tried again
                     failed[row_id] = f"{type(error).__name__}: {error}"[:500]
                     logger.warning(
@@ -117,7 +118,9 @@ class Relay:
             if untried:
                 await outbox.release(conn, untried, leased_until)
 
-    async def _publish(self, job_id: UUID, run: int, deduplication_id: str, delay_s: float, kind: str) -> str:
+    async def _publish(
+        self, job_id: UUID, run: int, deduplication_id: str, delay_s: float, kind: str, owner: str
+    ) -> str:
         config = self.kinds[kind].config if kind in self.kinds else None
         response = await self.client.message.publish_json(
             url=self.run_url,
@@ -127,6 +130,7 @@ class Relay:
             timeout=f"{math.ceil(config.batch_timeout_s)}s" if config else None,
             failure_callback=self.failed_url,
             delay=f"{math.ceil(delay_s)}s" if delay_s > 0 else None,
+            flow_control=flow_control(kind, config, owner) if config else None,
         )
         return response.message_id  # type: ignore[union-attr]
 

@@ -11,14 +11,17 @@ broker's start as its threshold (service/local_broker.py). A sweep also forgets 
 claims of delivery tokens too old to verify (service/qstash/delivery.py).
 """
 
+import logging
 from datetime import timedelta
+from uuid import UUID
 
 import msgspec
 from psycopg_pool import AsyncConnectionPool
 from qstash import AsyncQStash
 from qstash.errors import QStashError
 
-from domain.commands import Redispatch, TimeOut
+from domain.commands import AnyCommand, Redispatch, TimeOut
+from domain.errors import JobNotFound
 from projections.log import Metadata
 from service.clock import now
 from service.jobs.command_handler import handle
@@ -27,6 +30,7 @@ from service.store import job_status
 from service.store.event_store import forget_spent_tokens
 
 SWEEPER = Metadata(actor="sweeper")
+logger = logging.getLogger("jobtrail.sweeper")
 
 
 class SweepReport(msgspec.Struct, frozen=True):
@@ -53,9 +57,7 @@ async def time_out_overdue(pool: AsyncConnectionPool, limit: int, observers: Obs
         overdue = await job_status.overdue(conn, now(), limit)
     timed_out = 0
     for stream_id in overdue:
-        command = TimeOut(at=now(), detected_by="sweeper")
-        handled = await handle(pool, stream_id, command, SWEEPER, observers=observers)
-        timed_out += bool(handled.events)
+        timed_out += await act(pool, stream_id, TimeOut(at=now(), detected_by="sweeper"), observers)
     return timed_out
 
 
@@ -69,9 +71,18 @@ async def rescue_stalled(
     for stream_id, version, run, message_id in rows:
         if message_id and await _in_flight(client, message_id):
             continue
-        command = Redispatch(at=now(), run=run, seen_version=version)
-        rescued += bool((await handle(pool, stream_id, command, SWEEPER, observers=observers)).events)
+        rescued += await act(pool, stream_id, Redispatch(at=now(), run=run, seen_version=version), observers)
     return rescued
+
+
+async def act(pool: AsyncConnectionPool, stream_id: UUID, command: AnyCommand, observers: Observers) -> bool:
+    """Apply one of the sweep's commands; whether the job changed. A job found gone since
+    the sweep listed it (archived meanwhile) is skipped: the sweep goes on with the others."""
+    try:
+        return bool((await handle(pool, stream_id, command, SWEEPER, observers=observers)).events)
+    except JobNotFound:
+        logger.info("the sweep skips a job no longer in the database (archived)", extra={"job_id": str(stream_id)})
+        return False
 
 
 async def _in_flight(client: AsyncQStash, message_id: str) -> bool:

@@ -8,8 +8,9 @@ and only here, into the store's own exceptions.
 Each table's statements have one owner module (tests/test_sql_owners.py holds them
 there); APPEND is the one exception, since one round trip needs one statement: it writes
 `events` (read by projections/log.py), `job_status` (projections/job_status.py, whose
-COLUMNS it follows, and service/store/job_status.py), `outbox` (service/store/outbox.py)
-and `batch_results` (service/store/batch_results.py). APPEND_SCHEDULE is its twin for a
+COLUMNS it follows, and service/store/job_status.py), `outbox` (service/store/outbox.py),
+`batch_results` (service/store/batch_results.py) and, for a final event, `notifications`
+(service/store/notifications.py, reading `webhook_endpoints`). APPEND_SCHEDULE is its twin for a
 schedule's stream: `events`, `schedules` (projections/schedules.py) and `inbox`; APPEND_CHECKPOINT
 writes `events` alone, on the checkpoints' stream. The inbox is this module's own,
 with the claims of delivery tokens (`delivery_tokens`) and a delivery's first look (its
@@ -64,6 +65,13 @@ class OutboxMessage(msgspec.Struct, frozen=True, kw_only=True):
     deduplication_id: str
     body: dict[str, Any]
     delay_s: float = 0.0
+
+
+class Notification(msgspec.Struct, frozen=True, kw_only=True):
+    """A final event's notification: its Standard Webhooks id and the body every endpoint gets."""
+
+    webhook_id: str
+    body: dict[str, Any]
 
 
 class BatchItems(msgspec.Struct, frozen=True, kw_only=True):
@@ -153,6 +161,19 @@ WITH appended AS (
     SELECT %(inbox_message_id)s, %(stream_id)s, %(inbox_outcome)s, %(inbox_status_code)s,
            %(inbox_response)s
       FROM head WHERE %(inbox_message_id)s::text IS NOT NULL
+), notified AS (
+    -- A final event's notifications (service/notifications/queue.py): one for each of the
+    -- owner's endpoints whose filters take the job, one for the job's own notify_url.
+    INSERT INTO notifications (webhook_id, stream_id, owner, endpoint_id, url, signed_with, body)
+    SELECT %(notify_id)s, %(stream_id)s, %(owner)s, w.id, w.url, 'endpoint', %(notify_body)s::jsonb
+      FROM head, webhook_endpoints w
+     WHERE %(notify_id)s::text IS NOT NULL AND w.owner = %(owner)s
+       AND (w.kinds IS NULL OR %(kind)s::text = ANY (w.kinds))
+       AND (w.statuses IS NULL OR %(status)s::text = ANY (w.statuses))
+    UNION ALL
+    SELECT %(notify_id)s, %(stream_id)s, %(owner)s, NULL, %(notify_url)s, 'owner', %(notify_body)s::jsonb
+      FROM head WHERE %(notify_id)s::text IS NOT NULL AND %(notify_url)s::text IS NOT NULL
+    ON CONFLICT DO NOTHING
 )
 SELECT position FROM head
 """
@@ -269,6 +290,7 @@ async def append(
     outbox: Sequence[OutboxMessage] = (),
     inbox: InboxEntry | None = None,
     results: BatchItems | None = None,
+    notification: Notification | None = None,
 ) -> int:
     """Append `events` after `expected_version`; `state` is the fold that results.
 
@@ -284,6 +306,7 @@ async def append(
             result_run=results.run if results else None,
             result_items=event_encoder.encode(results.items).decode() if results else None,
             **_inbox_params(inbox),
+            **_notification_params(notification, state),
         )
     except UnicodeEncodeError:  # a lone surrogate, which UTF-8 (and so PostgreSQL) cannot hold
         raise UnstorableValue("a string holds a lone surrogate, which cannot be stored") from None
@@ -374,6 +397,16 @@ async def record_inbox(conn: AsyncConnection, stream_id: UUID | None, entry: Inb
 async def recorded(conn: AsyncConnection, message_id: str) -> tuple[int, str, str] | None:
     """The answer recorded for this message: status code, outcome, response JSON."""
     return await (await conn.execute(RECORDED, {"message_id": message_id})).fetchone()
+
+
+def _notification_params(notification: Notification | None, state: JobState) -> dict[str, Any]:
+    if notification is None:
+        return dict.fromkeys(("notify_id", "notify_body", "notify_url"))
+    return {
+        "notify_id": notification.webhook_id,
+        "notify_body": event_encoder.encode(notification.body).decode(),
+        "notify_url": state.notify_url,
+    }
 
 
 def _inbox_params(entry: InboxEntry | None) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 Rows are written by the event store's append, in the statement that appends the events
 that call for them (service/store/event_store.py); every other statement on `outbox`
-lives here, the relay's claim of rows (with their job's kind) included.
+lives here, the relay's claim of rows (with their job's kind and owner) included.
 
 A claim is one statement that commits at once: it leases the rows by moving their
 `next_attempt_at` a lease ahead, so no lock is held while the relay publishes. The
@@ -28,7 +28,7 @@ UPDATE outbox o SET next_attempt_at = now() + make_interval(secs => %(lease_s)s)
          LIMIT %(limit)s
            FOR UPDATE SKIP LOCKED)
    AND j.stream_id = o.stream_id
-RETURNING o.id, o.stream_id, o.run, o.deduplication_id, o.delay_s, j.kind, o.next_attempt_at
+RETURNING o.id, o.stream_id, o.run, o.deduplication_id, o.delay_s, j.kind, j.owner, o.next_attempt_at
 """
 MARK_SENT = """
 UPDATE outbox o
@@ -61,16 +61,16 @@ SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float
   FROM outbox WHERE sent_at IS NULL
 """
 
-Claimed = tuple[int, UUID, int, str, float, str]
+Claimed = tuple[int, UUID, int, str, float, str, str]
 
 
 async def claim_unsent(conn: AsyncConnection, limit: int, lease_s: float) -> tuple[list[Claimed], datetime | None]:
     """Lease up to `limit` unsent rows that are due, oldest first, for `lease_s` seconds:
-    (row id, stream_id, run, deduplication id, delay_s, kind) of each, and the lease's end
+    (row id, stream_id, run, deduplication id, delay_s, kind, owner) of each, and the lease's end
     (None when nothing was due). Commits at once on an autocommit connection."""
     found = await (await conn.execute(CLAIM_UNSENT, {"limit": limit, "lease_s": lease_s})).fetchall()
     rows = sorted(found)  # RETURNING keeps no order
-    return [row[:6] for row in rows], rows[0][6] if rows else None
+    return [row[:7] for row in rows], rows[0][7] if rows else None
 
 
 async def mark_sent(conn: AsyncConnection, sent: dict[int, str]) -> None:

@@ -1,8 +1,8 @@
 """Tombstones: what an archived job was, where its history went and that it was removed.
 
-Every statement on `tombstones` is here. A tombstone is written, and the job removed with
-`archive_stream()`, in one transaction (migrations/0015_tombstones.sql); the table is
-append-only.
+Every statement on `tombstones` (and on `archived_counts`, their per-owner count) is
+here. A tombstone is written, and the job removed with `archive_stream()`, in one
+transaction (migrations/0015_tombstones.sql); the table is append-only.
 """
 
 from datetime import datetime
@@ -42,9 +42,25 @@ VALUES (%(stream_id)s, %(owner)s, %(kind)s, %(status)s, %(events)s, %(first_posi
 RETURNING archived_at
 """
 
+# The latest tombstone of a stream that stays archived: none once a restore has brought its
+# events back (the restored job is served as any other).
+GONE = f"""
+SELECT {COLUMNS} FROM tombstones t
+ WHERE t.stream_id = %(stream_id)s
+   AND NOT EXISTS (SELECT FROM events e WHERE e.stream_id = t.stream_id)
+ ORDER BY t.id DESC LIMIT 1
+"""
+
+# Whether an archived job's events spanned a position: a scan of the tombstones, for the
+# rare reader that resumes the global log from an event archived since (service/live).
+SPANNED = """
+SELECT EXISTS (SELECT FROM tombstones WHERE first_position <= %(position)s AND last_position >= %(position)s)
+"""
+
 REMOVE = "SELECT archive_stream(%(stream_id)s)"
 
-COUNT = "SELECT count(DISTINCT stream_id) FROM tombstones WHERE %(owner)s::text IS NULL OR owner = %(owner)s"
+# Kept by a trigger on tombstones (migrations/0016_archived_counts.sql): one row per owner.
+COUNT = "SELECT coalesce(sum(jobs), 0) FROM archived_counts WHERE %(owner)s::text IS NULL OR owner = %(owner)s"
 
 
 def _tombstone(row: tuple) -> Tombstone:
@@ -55,6 +71,18 @@ async def latest(conn: AsyncConnection, stream_id: UUID) -> Tombstone | None:
     """The stream's most recent tombstone, if it was ever archived."""
     row = await (await conn.execute(LATEST, {"stream_id": stream_id})).fetchone()
     return _tombstone(row) if row else None
+
+
+async def gone(conn: AsyncConnection, stream_id: UUID) -> Tombstone | None:
+    """The tombstone of a job that is archived now (not restored since), if any."""
+    row = await (await conn.execute(GONE, {"stream_id": stream_id})).fetchone()
+    return _tombstone(row) if row else None
+
+
+async def spanned(conn: AsyncConnection, position: int) -> bool:
+    """Whether `position` lay between the first and last positions of an archived job."""
+    row = await (await conn.execute(SPANNED, {"position": position})).fetchone()
+    return bool(row and row[0])
 
 
 async def bury(conn: AsyncConnection, stone: Tombstone) -> int:

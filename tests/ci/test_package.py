@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 # What the code opens as files rather than imports: without them a wheel cannot migrate
 # a database (service.store.migrate) or render the dashboard (service.dashboard).
 DATA = ["migrations/*.sql", "service/dashboard/templates/*", "service/dashboard/static/*"]
-TOP_LEVEL = {"domain", "projections", "service", "migrations"}
+TOP_LEVEL = {"domain", "projections", "service", "migrations", "jobtrail"}
 NOT_SOURCE = shutil.ignore_patterns(
     ".git", ".venv", ".jobtrail", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis", "results"
 )

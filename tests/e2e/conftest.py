@@ -11,12 +11,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import msgspec
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from projections.drift import find_drift
 from service.auth.keys import Scope, create_key
 from service.settings import DEV_QSTASH_TOKEN
+from tests.conftest import CREATE_DATABASE_FROM, DROP_DATABASE, _run_admin
 
 JOBTRAIL = str(Path(sys.executable).with_name("jobtrail"))
 FINAL = {"completed", "error", "timeout", "cancelled"}
@@ -45,6 +48,7 @@ class Service:
             "JOBTRAIL_BROKER_FAULTS": faults,
         }
         self.env.pop("QSTASH_TOKEN", None)
+        self.data_dir = data_dir
         self.log = data_dir / "server.log"
         self.process: subprocess.Popen | None = None
 
@@ -107,9 +111,12 @@ BROKER_TIME_SCALE = "0.01"
 
 
 def start_broker(port: int, log, time_scale: str = BROKER_TIME_SCALE) -> subprocess.Popen:
-    """`jobtrail qstash-dev` on `port`, answering."""
+    """`jobtrail qstash-dev` on `port`, answering; it forgets a finished message at once, so
+    `GET /v2/messages/{id}` answering 200 means QStash still holds it (waiting or retrying)."""
     broker = subprocess.Popen(
-        [JOBTRAIL, "qstash-dev", "--port", str(port), "--time-scale", time_scale], stdout=log, stderr=log
+        [JOBTRAIL, "qstash-dev", "--port", str(port), "--time-scale", time_scale, "--retention-s", "0"],
+        stdout=log,
+        stderr=log,
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -205,3 +212,26 @@ def drift(database_url: str) -> list:
             return await find_drift(conn)
 
     return asyncio.run(find())
+
+
+class Running(msgspec.Struct):
+    service: Service
+    database_url: str
+    key: str
+
+
+@pytest.fixture(scope="module")
+def running(
+    admin_url: str, template_db: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Running]:
+    """One service for the module's tests: each creates its own jobs and looks only at those."""
+    name = f"jobtrail_m_{os.getpid()}_{request.module.__name__.rsplit('.', 1)[-1]}"
+    _run_admin(admin_url, CREATE_DATABASE_FROM, name=name, template=template_db)
+    database_url = make_conninfo(admin_url, dbname=name)
+    service = Service(database_url, tmp_path_factory.mktemp("running"))
+    service.start()
+    try:
+        yield Running(service, database_url, new_key(database_url, Scope.JOBS_WRITE, Scope.JOBS_READ))
+    finally:
+        service.stop()
+        _run_admin(admin_url, DROP_DATABASE, name=name)

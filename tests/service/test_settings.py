@@ -182,3 +182,11 @@ def test_the_shutdown_grace_is_read_and_bounded() -> None:
     for bad in ("0", "2.5", "3601"):
         with pytest.raises(SettingsError, match="JOBTRAIL_SHUTDOWN_GRACE_S"):
             Settings.from_env({"JOBTRAIL_SHUTDOWN_GRACE_S": bad})
+
+
+def test_the_local_brokers_retention_is_read_and_bounded() -> None:
+    assert Settings.from_env({}).broker_retention_s == 300
+    assert Settings.from_env({"JOBTRAIL_BROKER_RETENTION_S": "30"}).broker_retention_s == 30
+    for bad in ("-1", "86401", "soon"):
+        with pytest.raises(SettingsError, match="JOBTRAIL_BROKER_RETENTION_S"):
+            Settings.from_env({"JOBTRAIL_BROKER_RETENTION_S": bad})

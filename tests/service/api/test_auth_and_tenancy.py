@@ -130,7 +130,7 @@ async def test_another_tenants_jobs_answer_exactly_as_missing_ones_on_every_rout
             assert without_instance(response, path) == missing[(method, suffix)]
 
     listed = await client.get("/v1/jobs", headers=auth(keys.globex))
-    assert listed.json() == {"jobs": [], "next_cursor": None}
+    assert listed.json() == {"jobs": [], "next_cursor": None, "archived": 0}
     async with pool.connection() as conn:
         statuses = await (await conn.execute("SELECT status, count(*) FROM job_status GROUP BY status")).fetchall()
     assert statuses == [("pending", TENANTS_JOBS)]

@@ -184,6 +184,7 @@ async def test_kinds_lists_demo_count_with_its_limits_and_params_schema(client: 
     assert response.status_code == 200
     (kind,) = [k for k in response.json() if k["name"] == "demo.count"]
     assert kind["max_runs"] == DEMO_COUNT.max_runs
+    assert (kind["parallelism"], kind["rate"], kind["period_s"], kind["flow_scope"]) == (None, None, 1, "kind")
     schema = kind["params_schema"]
     assert schema["required"] == ["total"]
     assert {"total", "per_batch", "slow_ms", "fail_every", "fail_permanently_at"} <= set(schema["properties"])

@@ -72,6 +72,7 @@ async def test_an_audit_key_gets_every_owners_statistics_and_a_degraded_verdict(
         "stuck": {"count": 1, "job_ids": [str(scenario.jobs["count-stuck"])]},
         "outbox": {"unsent": 10},  # each job's first run; nothing relays them here
         "projection_lag": {"events": 0, "seconds": 0.0},
+        "archived": 0,
     }
 
 

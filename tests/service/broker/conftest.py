@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 import uvicorn
 from litestar import Litestar
@@ -136,6 +137,10 @@ class RunningBroker:
     @property
     def state(self) -> Any:
         return self.app.state.broker
+
+    def raw(self) -> httpx.AsyncClient:
+        """A plain HTTP client with the token, for requests the Python SDK does not make."""
+        return httpx.AsyncClient(base_url=self.url, headers={"Authorization": f"Bearer {self.state.config.token}"})
 
 
 @pytest.fixture

@@ -40,6 +40,7 @@ def test_malformed_cron_expressions_are_rejected(expression: str) -> None:
         # 09:00 in Berlin is 08:00 UTC in winter and 07:00 UTC in summer
         ("CRON_TZ=Europe/Berlin 0 9 * * *", SATURDAY_EVENING, datetime(2026, 11, 22, 8, 0, tzinfo=UTC)),
         ("CRON_TZ=Europe/Berlin 0 9 * * *", datetime(2027, 6, 1, tzinfo=UTC), datetime(2027, 6, 1, 7, 0, tzinfo=UTC)),
+        ("TZ=Europe/Berlin 0 9 * * *", datetime(2027, 6, 1, tzinfo=UTC), datetime(2027, 6, 1, 7, 0, tzinfo=UTC)),
         # 02:30 does not exist in New York on the spring change: it fires at the end of the gap
         (
             "CRON_TZ=America/New_York 30 2 * * *",

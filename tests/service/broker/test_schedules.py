@@ -91,3 +91,18 @@ async def test_a_cron_tz_schedule_is_kept_as_written_and_fires_on_its_zones_cloc
 async def test_an_unknown_cron_tz_is_a_400(broker) -> None:
     with pytest.raises(QStashError, match="status: 400"):
         await broker.client.schedule.create(destination="http://127.0.0.1:9/x", cron="CRON_TZ=Mars/Olympus * * * * *")
+
+
+async def test_a_cron_tz_schedule_sent_raw_is_accepted(broker) -> None:
+    async with broker.raw() as http:
+        answer = await http.post(
+            "/v2/schedules/https://example.com/x", headers={"Upstash-Cron": "CRON_TZ=Europe/Berlin 0 9 * * *"}
+        )
+
+    assert answer.status_code == 200
+    assert broker.state.store.schedules[answer.json()["scheduleId"]].cron.zone == "Europe/Berlin"
+
+
+async def test_a_schedule_to_a_url_group_is_refused_by_name(broker) -> None:
+    with pytest.raises(QStashError, match="status: 400.*URL group"):
+        await broker.client.schedule.create(destination="my-group", cron="* * * * *")

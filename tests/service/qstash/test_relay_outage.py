@@ -197,7 +197,7 @@ async def test_a_lease_left_by_a_relay_that_died_after_publishing_is_taken_over_
     async with client_of(broker.url) as client:
         # The relay that died: it leased the row and QStash took the run, but it never marked it.
         async with pool.connection() as conn:
-            [(_, _, run, deduplication_id, _, _)], _ = await outbox.claim_unsent(conn, 10, lease_s=LEASE_S)
+            [(_, _, run, deduplication_id, _, _, _)], _ = await outbox.claim_unsent(conn, 10, lease_s=LEASE_S)
         first = await client.message.publish_json(
             url=f"{broker.destination.base_url}/qstash/run",
             body={"job_id": str(stream_id), "run": run},

@@ -1,0 +1,1 @@
+"""jobtrail for its users: the typed client of the HTTP API (`jobtrail.client`)."""

@@ -1,0 +1,1 @@
+"""Notifications: signed webhooks to clients when their jobs finish, and alerts to operators."""
