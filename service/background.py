@@ -102,7 +102,8 @@ async def background(
             asyncio.create_task(probe.run(stop), name="delivery probe"),
             asyncio.create_task(grow_tree(database_url, stop, outage), name="merkle tree"),
             asyncio.create_task(
-                issue_checkpoints(pool, load_signer(settings), settings.checkpoint_s, stop), name="checkpoint issuer"
+                issue_checkpoints(pool, load_signer(settings), settings.checkpoint_s, stop, outage),
+                name="checkpoint issuer",
             ),
             # Notifications (docs/notifications.md): job-finished webhooks and verdict alerts.
             asyncio.create_task(

@@ -39,16 +39,19 @@ async def grow_tree(database_url: str, stop: asyncio.Event, outage: Outage, retr
 
 
 async def issue_checkpoints(
-    pool: AsyncConnectionPool, signer: AuditSigner, every_s: float, stop: asyncio.Event
+    pool: AsyncConnectionPool, signer: AuditSigner, every_s: float, stop: asyncio.Event, outage: Outage
 ) -> None:
-    """Offer a checkpoint every `every_s` until `stop`; one is issued when the log grew."""
+    """Offer a checkpoint every `every_s` until `stop`; one is issued when the log grew. A
+    failed offer is only late: the next period signs the tree as it is then."""
     while not await _pause(stop, every_s):
         try:
             async with pool.connection() as conn:
                 checkpoint = await issue(conn, signer, now())
             if checkpoint is not None:
                 logger.info("checkpoint issued: tree size %d, key %s", checkpoint.tree_size, checkpoint.key_id)
-        except Exception:  # the database away: the next period tries again
+        except DatabaseUnavailable as error:
+            outage.failed("the checkpoint issuer", error)
+        except Exception:
             logger.exception("issuing a checkpoint failed")
 
 

@@ -31,7 +31,7 @@ async def test_two_processes_duties_issue_one_checkpoint_per_growth(
     stop = asyncio.Event()
     duties = [
         *(asyncio.create_task(grow_tree(database_url, stop, Outage())) for _ in range(2)),
-        *(asyncio.create_task(issue_checkpoints(pool, signer, 0.05, stop)) for _ in range(2)),
+        *(asyncio.create_task(issue_checkpoints(pool, signer, 0.05, stop, Outage())) for _ in range(2)),
     ]
     try:
         async with asyncio.timeout(60):
