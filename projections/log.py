@@ -14,9 +14,9 @@ from uuid import UUID
 import msgspec
 from psycopg import AsyncConnection, AsyncCopy
 
+from domain.checkpoint import CHECKPOINT_STREAM, CheckpointIssued
 from domain.events import AnyEvent, JobCreated
-from domain.schedule.events import SCHEDULE_EVENT_TYPES
-from domain.streams import StreamEvent
+from domain.streams import StreamEvent, StreamKind, kind_of
 from domain.streams import decoder as event_decoder
 from projections.chain import ChainLink
 
@@ -35,7 +35,7 @@ class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
     stream_id: UUID
     version: int
     type: str
-    event: StreamEvent  # a job's or a schedule's: domain.streams.kind_of tells
+    event: StreamEvent  # a job's, a schedule's or a checkpoint: domain.streams.kind_of tells
     metadata: Metadata
     recorded_at: datetime
     data: msgspec.Raw  # the stored jsonb text, exactly as hashed
@@ -155,6 +155,25 @@ SELECT count(*), coalesce(extract(epoch FROM now() - min(recorded_at)), 0)::floa
          LIMIT %(cap)s) AS unseen
 """
 
+# Checkpoints (domain/checkpoint.py): the stream's last, or found by tree size through
+# the partial index events_checkpoints (migrations/0018_merkle_tree.sql).
+LATEST_CHECKPOINT = """
+SELECT version, data::text FROM events WHERE stream_id = %(stream_id)s ORDER BY version DESC LIMIT 1
+"""
+CHECKPOINTS_AFTER = """
+SELECT version, data::text FROM events
+ WHERE type = 'CheckpointIssued' AND ((data ->> 'tree_size'))::bigint > %(after)s AND stream_id = %(stream_id)s
+ ORDER BY ((data ->> 'tree_size'))::bigint
+ LIMIT %(limit)s
+"""
+CHECKPOINT_OF_SIZE = """
+SELECT version, data::text FROM events
+ WHERE type = 'CheckpointIssued' AND ((data ->> 'tree_size'))::bigint = %(size)s AND stream_id = %(stream_id)s
+"""
+
+# `jobtrail audit check`: the chain hash each event has now, by position.
+HASHES_AT = "SELECT position, hash FROM events WHERE position = ANY(%(positions)s::bigint[])"
+
 
 def link(event: RecordedEvent) -> ChainLink:
     """The fields of a recorded event that its hash covers."""
@@ -180,8 +199,8 @@ def job_owner(events: Sequence[RecordedEvent]) -> str | None:
 def job_event(recorded: RecordedEvent) -> AnyEvent:
     """The event of a stream known to be a job's (see `job_owner`)."""
     event = recorded.event
-    if isinstance(event, SCHEDULE_EVENT_TYPES):
-        raise TypeError(f"{recorded.stream_id} is a schedule's stream, not a job's")
+    if (kind := kind_of(event)) is not StreamKind.JOB:
+        raise TypeError(f"{recorded.stream_id} is a {kind}'s stream, not a job's")
     return cast(AnyEvent, event)  # a tuple of types held in a variable does not narrow
 
 
@@ -289,3 +308,31 @@ async def unseen(conn: AsyncConnection, subscriber: str, cap: int) -> tuple[int,
     """How many events the subscriber has not seen (at most `cap`), and the oldest one's age in seconds."""
     count, seconds = await (await conn.execute(UNSEEN, {"name": subscriber, "cap": cap})).fetchone()  # type: ignore[misc]
     return count, seconds
+
+
+_checkpoint_decoder = msgspec.json.Decoder(CheckpointIssued)
+
+
+async def latest_checkpoint(conn: AsyncConnection) -> tuple[int, CheckpointIssued] | None:
+    """(version, event) of the newest checkpoint; None before the first."""
+    found = await (await conn.execute(LATEST_CHECKPOINT, {"stream_id": CHECKPOINT_STREAM})).fetchone()
+    return (found[0], _checkpoint_decoder.decode(found[1])) if found else None
+
+
+async def checkpoints_after(conn: AsyncConnection, tree_size: int, limit: int) -> list[CheckpointIssued]:
+    """The checkpoints of trees larger than `tree_size`, smallest first."""
+    params = {"after": tree_size, "limit": limit, "stream_id": CHECKPOINT_STREAM}
+    rows = await (await conn.execute(CHECKPOINTS_AFTER, params)).fetchall()
+    return [_checkpoint_decoder.decode(data) for _, data in rows]
+
+
+async def checkpoint_of_size(conn: AsyncConnection, tree_size: int) -> CheckpointIssued | None:
+    params = {"size": tree_size, "stream_id": CHECKPOINT_STREAM}
+    found = await (await conn.execute(CHECKPOINT_OF_SIZE, params)).fetchone()
+    return _checkpoint_decoder.decode(found[1]) if found else None
+
+
+async def hashes_at(conn: AsyncConnection, positions: Sequence[int]) -> dict[int, bytes]:
+    """position -> the event's chain hash as stored now (archived events are absent)."""
+    rows = await (await conn.execute(HASHES_AT, {"positions": list(positions)})).fetchall()
+    return {position: bytes(hashed) for position, hashed in rows}

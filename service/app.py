@@ -32,6 +32,7 @@ from service.api import health
 from service.api import kinds as kinds_routes
 from service.api import results as results_routes
 from service.api.audit import AuditController
+from service.api.audit_log import AuditLogController
 from service.api.auth import provide_principal
 from service.api.jobs import JobsController
 from service.api.json_request import JSONRequest
@@ -152,6 +153,7 @@ def create_app(
             JobsController,
             SchedulesController,
             AuditController,
+            AuditLogController,
             QStashController,
             WebhooksController,  # notifications (issue 17): webhooks, a job's notifications, QStash's reports
             job_notifications,

@@ -1,6 +1,6 @@
 """What runs beside the HTTP routes in every serving process: the QStash clients, the
-outbox relay, the keeper of the sweeper's schedule, the stats projection's runner and the
-self-probe of deliveries.
+outbox relay, the keeper of the sweeper's schedule, the stats projection's runner, the
+self-probe of deliveries, and the audit log's Merkle tree and checkpoint issuer.
 
 Each is safe with any number of processes: the relay's claims lease disjoint outbox rows
 (SKIP LOCKED), the stats runner folds under its checkpoint's row lock, every keeper keeps
@@ -21,6 +21,8 @@ from qstash import AsyncQStash
 
 from projections.runner import follow
 from projections.stats import StatsProjection
+from service.audit.issuer import grow_tree, issue_checkpoints
+from service.audit.signing_key import load_signer
 from service.jobs.kinds import Kind
 from service.live.event_feed import EventFeed
 from service.notifications.alerts import AlertWatch
@@ -99,6 +101,11 @@ async def background(
             asyncio.create_task(keeper.run(stop), name="schedule keeper"),
             asyncio.create_task(project_stats(database_url, stop, outage), name="stats projection"),
             asyncio.create_task(probe.run(stop), name="delivery probe"),
+            asyncio.create_task(grow_tree(database_url, stop, outage), name="merkle tree"),
+            asyncio.create_task(
+                issue_checkpoints(pool, load_signer(settings), settings.checkpoint_s, stop, outage),
+                name="checkpoint issuer",
+            ),
             # Notifications (docs/notifications.md): job-finished webhooks and verdict alerts.
             asyncio.create_task(notifier.run(feed.notifications_queued, stop), name="notification relay"),
         ]

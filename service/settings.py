@@ -61,6 +61,8 @@ VARIABLES = {
     "alert_secret": "JOBTRAIL_ALERT_SECRET",
     "alert_hold_s": "JOBTRAIL_ALERT_HOLD_S",
     "alert_check_s": "JOBTRAIL_ALERT_CHECK_S",
+    "audit_key": "JOBTRAIL_AUDIT_KEY",
+    "checkpoint_s": "JOBTRAIL_CHECKPOINT_S",
     "log_format": "JOBTRAIL_LOG_FORMAT",
     "log_level": "JOBTRAIL_LOG_LEVEL",
 }
@@ -180,6 +182,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     alert_secret: str | None = None
     alert_hold_s: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 120.0
     alert_check_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 15.0
+    # The Ed25519 key that signs checkpoints of the Merkle tree (docs/audit.md): a file's
+    # path, or the key itself (PEM, or base64 of its 32-byte seed); None: a development key
+    # generated once into the data directory. It never goes into the database.
+    audit_key: str | None = None
+    # Each serving process offers a checkpoint this often; one is issued when the log grew.
+    checkpoint_s: Annotated[float, msgspec.Meta(ge=1, le=86400)] = 60.0
     # "auto": console lines on a terminal, JSON lines otherwise (a pipe, a file, a collector).
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

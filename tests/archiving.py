@@ -9,6 +9,7 @@ from psycopg_pool import AsyncConnectionPool
 from projections.export import export_lines
 from projections.log import read_stream
 from service.archive.store import ArchiveStore
+from service.audit.archived import cover
 from service.store import tombstones
 from service.store.job_status import load
 from service.store.tombstones import Tombstone
@@ -21,6 +22,7 @@ def archive_name(owner: str, job_id: UUID) -> str:
 async def archive(pool: AsyncConnectionPool, store: ArchiveStore, job_id: UUID) -> Tombstone:
     """The job's tombstone, as stored (`archived_at` set)."""
     async with pool.connection() as conn:
+        await cover(conn, job_id)  # a tombstone is refused until the job's events are leaves of the tree
         events = await read_stream(conn, job_id)
         state = await load(conn, job_id)
     data = b"".join(export_lines(job_id, events))

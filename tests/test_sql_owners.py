@@ -41,6 +41,10 @@ OWNERS: dict[str, set[str]] = {
     "notify_secrets": {"service/store/webhooks.py"},
     "notifications": {"service/store/notifications.py"},
     "health_alerts": {"service/store/health_alerts.py"},
+    "merkle_leaves": {"projections/merkle_tree.py"},
+    "merkle_nodes": {"projections/merkle_tree.py"},
+    "audit_keys": {"service/audit/checkpoints.py"},
+    "tombstone_leaves": {"service/audit/archived.py"},
 }
 # (module, constant) -> the tables it may name outside their owners.
 EXCEPTIONS = {
@@ -59,6 +63,7 @@ EXCEPTIONS = {
     ("projections/log.py", "CHANGED_SINCE"): {"events", "tombstones"},
     # An archived history put back (jobtrail archive restore): the store writes the log.
     ("service/store/event_store.py", "RESTORE"): {"events"},
+    ("service/store/event_store.py", "APPEND_CHECKPOINT"): {"events"},
 }
 
 SQL_START = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE|WITH|COPY|LOCK|TRUNCATE|ANALYZE|CREATE|ALTER|DROP)\b")

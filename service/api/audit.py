@@ -1,4 +1,5 @@
-"""Audit routes: a job's history with provenance, its state at any point, an export."""
+"""Audit routes: a job's history with provenance, its state at any point, an export, and
+the proof that the history is in a signed checkpoint's Merkle tree."""
 
 import hashlib
 import logging
@@ -14,8 +15,10 @@ from litestar.response import Stream
 from domain.errors import JobNotFound
 from domain.job import fold
 from projections.chain import ChainReport, verify
+from projections.checkpoints import Checkpoint
 from projections.export import export_lines
 from projections.log import RecordedEvent, job_event, job_owner, link, read_stream
+from projections.proofs import NoSuchCheckpoint, signed_proofs
 from service.api.auth import BEARER, may_see, require_read
 from service.api.dependencies import Archives, Caller, Pool
 from service.api.jobs import missing_job
@@ -52,6 +55,20 @@ class StateAt(msgspec.Struct, frozen=True, kw_only=True):
     version: int
     at: datetime | None
     state: JobDocument
+
+
+class LeafProof(msgspec.Struct, frozen=True, kw_only=True):
+    version: int
+    leaf_index: int
+    hash: str  # the event's chain hash: the leaf's data
+    path: list[str]  # hex, bottom up (RFC 9162 inclusion path)
+
+
+class JobProof(msgspec.Struct, frozen=True, kw_only=True):
+    job_id: UUID
+    checkpoint: Checkpoint
+    proofs: list[LeafProof]
+    unproven: list[int]  # versions recorded after the checkpoint's tree was signed
 
 
 async def _history(pool: Pool, principal: Caller, job_id: UUID, **bounds) -> list[RecordedEvent]:
@@ -168,4 +185,44 @@ class AuditController(Controller):
             return await _archived_export(pool, archives, principal, job_id)
         if (owner := job_owner(events)) is None or not may_see(principal, owner):
             raise JobNotFound()
-        return Stream(export_lines(job_id, events), media_type="application/x-ndjson", headers=_attachment(job_id))
+        async with pool.connection() as conn:
+            signed = await signed_proofs(conn, events)
+        return Stream(
+            export_lines(job_id, events, signed), media_type="application/x-ndjson", headers=_attachment(job_id)
+        )
+
+    @get(
+        "/proof",
+        summary="An inclusion proof of each of the job's events in a signed checkpoint's tree",
+        description="`checkpoint` is the tree size of a checkpoint (GET /v1/audit/checkpoints); unset, the latest.",
+        responses=problem_responses(400, 401, 403, 404),
+    )
+    async def proof(
+        self,
+        job_id: FromPath[UUID],
+        principal: Caller,
+        pool: Pool,
+        checkpoint: Annotated[int | None, QueryParameter(ge=1, le=2**63 - 1)] = None,
+    ) -> JobProof:
+        events = await _history(pool, principal, job_id)
+        async with pool.connection() as conn:
+            try:
+                signed = await signed_proofs(conn, events, checkpoint)
+            except NoSuchCheckpoint as error:
+                raise ProblemError(404, str(error)) from None
+        if signed is None:
+            raise ProblemError(404, "no checkpoint has been issued yet")
+        hashes = {e.version: e.hash.hex() for e in events}
+        proofs = [
+            LeafProof(
+                version=p.version, leaf_index=p.leaf_index, hash=hashes[p.version], path=[h.hex() for h in p.path]
+            )
+            for p in signed.proofs
+        ]
+        proven = {p.version for p in proofs}
+        return JobProof(
+            job_id=job_id,
+            checkpoint=signed.checkpoint,
+            proofs=proofs,
+            unproven=[e.version for e in events if e.version not in proven],
+        )

@@ -19,6 +19,7 @@ from service.api.json_request import NESTED_TOO_DEEPLY
 from service.api.problems import ProblemError, problem_responses
 from service.archive.policy import retention_policy
 from service.archive.store import DirectoryStore
+from service.audit.signing_key import load_signer
 from service.health.metrics import delivery_outcome
 from service.qstash import sweeper
 from service.qstash.delivery import Answer, deliver_run, fail_after_retries
@@ -180,7 +181,9 @@ class QStashController(Controller):
         await _verified_body(request, settings, "/qstash/sweep")  # a copy only sweeps again: no claim
         qstash = request.app.state.get("qstash")
         policy = retention_policy(settings, request.app.state.kinds)
-        retention = sweeper.Retention(policy, DirectoryStore(settings.archive_root)) if policy else None
+        retention = (
+            sweeper.Retention(policy, DirectoryStore(settings.archive_root), load_signer(settings)) if policy else None
+        )
         return await sweeper.sweep(pool, qstash, settings.redispatch_after_s, observers=observers, retention=retention)
 
     @post(

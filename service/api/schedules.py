@@ -34,6 +34,7 @@ from projections import schedules
 from projections.chain import verify
 from projections.export import export_lines
 from projections.log import RecordedEvent, link, read_stream
+from projections.proofs import signed_proofs
 from service.api.audit import History, event_document
 from service.api.auth import BEARER, may_see, require, require_read
 from service.api.content_type import require_json_body
@@ -393,8 +394,10 @@ class SchedulesController(Controller):
     )
     async def export(self, schedule_id: FromPath[uuid.UUID], principal: Caller, pool: Pool) -> Stream:
         events = await _history(pool, principal, schedule_id)
+        async with pool.connection() as conn:
+            signed = await signed_proofs(conn, events)
         return Stream(
-            export_lines(schedule_id, events),
+            export_lines(schedule_id, events, signed),
             media_type="application/x-ndjson",
             headers={"Content-Disposition": f'attachment; filename="schedule-{schedule_id}.ndjson"'},
         )

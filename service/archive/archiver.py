@@ -8,6 +8,13 @@ still describes the stream. A crash before that commit leaves the job whole and,
 worst, a verified file that the next run writes again under the same name; a crash
 after it leaves a tombstone whose file is already verified on disk.
 
+The file also proves the history against the Merkle tree (docs/audit.md): before the
+transaction the tree is grown until every event of the job is a leaf (a tombstone is
+refused otherwise, since it records the leaf indexes), and with a signing key a
+checkpoint that covers them is issued if none does yet; the file then carries that
+checkpoint and an inclusion proof for each event, so it proves offline, with the public
+key alone, that this is the history the service signed.
+
 Each job is archived inside one transaction that first takes a per-job advisory lock,
 so two runs (two hosts' sweeps) never interleave on one job: one writes the file and
 buries it, the other skips the job. The transaction has no transaction id until the
@@ -25,10 +32,15 @@ import msgspec
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from projections.export import ExportError, export_lines, verify_export
-from projections.log import RecordedEvent, read_stream
+from projections.export import ExportError, SignedProofs, export_lines, verify_export
+from projections.log import RecordedEvent, latest_checkpoint, read_stream
+from projections.proofs import signed_proofs
 from service.archive.naming import archive_name
 from service.archive.store import ArchiveStore
+from service.audit.archived import LeavesPending, cover
+from service.audit.checkpoints import issue
+from service.audit.signing_key import AuditSigner
+from service.clock import now
 from service.store import job_status, tombstones
 from service.store.job_status import Expired, RetentionPolicy
 from service.store.tombstones import ArchiveRefused, Tombstone
@@ -60,9 +72,9 @@ class Skipped(Exception):
     """The job was left whole this time (busy with another archiver, or changed)."""
 
 
-def export_bytes(stream_id: UUID, events: list[RecordedEvent]) -> bytes:
-    """The job's export, as GET /v1/jobs/{id}/export serves it (head line included)."""
-    return b"".join(export_lines(stream_id, events))
+def export_bytes(stream_id: UUID, events: list[RecordedEvent], signed: SignedProofs | None = None) -> bytes:
+    """The job's export, as GET /v1/jobs/{id}/export serves it (proofs and head line included)."""
+    return b"".join(export_lines(stream_id, events, signed))
 
 
 def check_export(data: bytes, events: list[RecordedEvent]) -> None:
@@ -81,11 +93,28 @@ def check_export(data: bytes, events: list[RecordedEvent]) -> None:
         )
 
 
-async def archive_job(conn: AsyncConnection, store: ArchiveStore, job: Expired) -> Archived:
+async def prove(conn: AsyncConnection, stream_id: UUID, signer: AuditSigner | None) -> None:
+    """Make every event of the job a leaf and, with a key, get a checkpoint signed over them
+    (outside any transaction: the tree's catch-up commits as it goes)."""
+    try:
+        leaves = await cover(conn, stream_id)
+    except LeavesPending as pending:
+        raise Skipped(str(pending)) from None
+    if signer is None or not leaves:
+        return
+    latest = await latest_checkpoint(conn)
+    if latest is None or latest[1].tree_size <= max(leaves):
+        await issue(conn, signer, now(), when_grew=False)
+
+
+async def archive_job(
+    conn: AsyncConnection, store: ArchiveStore, job: Expired, signer: AuditSigner | None = None
+) -> Archived:
     """Archive and remove one job; `conn` must be idle (in autocommit), the transaction is ours.
 
     Raises Skipped when the job is left whole (nothing removed), ArchiveNotVerified when the
     store does not give back what was written (nothing removed either)."""
+    await prove(conn, job.stream_id, signer)
     async with conn.transaction():
         locked = await (await conn.execute(TRY_LOCK_JOB, {"stream_id": job.stream_id})).fetchone()
         if not locked or not locked[0]:
@@ -95,7 +124,7 @@ async def archive_job(conn: AsyncConnection, store: ArchiveStore, job: Expired) 
             raise Skipped("the job has no events any more")
         generation = await tombstones.archived_before(conn, job.stream_id)
         name = archive_name(job.stream_id, job.owner, job.finished_at, generation)
-        data = export_bytes(job.stream_id, events)
+        data = export_bytes(job.stream_id, events, await signed_proofs(conn, events))
         await store.write(name, data)
         read_back = await store.read(name)
         if read_back != data:
@@ -131,6 +160,7 @@ async def archive_expired(
     batch: int = 100,
     budget_s: float | None = None,
     include_restored: bool = False,
+    signer: AuditSigner | None = None,
 ) -> ArchiveSummary:
     """Archive expired jobs, a batch at a time, until none is left, `limit` jobs were
     taken, or `budget_s` seconds have gone by (checked between jobs). A job that cannot
@@ -148,7 +178,7 @@ async def archive_expired(
                 if budget_s is not None and time.monotonic() - started >= budget_s:
                     return _summary(jobs, events, size, skipped, started)
                 try:
-                    archived = await archive_job(conn, store, job)
+                    archived = await archive_job(conn, store, job, signer)
                 except Skipped as reason:
                     skipped.append(job.stream_id)
                     logger.warning("archive: job %s skipped this run: %s", job.stream_id, reason)

@@ -6,11 +6,9 @@ import hashlib
 
 import msgspec
 
-from projections.export import ExportedEvent, ExportError, ExportHead, verify_export
+from projections.export import ExportedEvent, ExportError, read_export, verify_export
 from service.archive.store import ArchiveStore
 from service.store.tombstones import Tombstone
-
-_line = msgspec.json.Decoder(ExportedEvent | ExportHead)
 
 
 class ArchivedHistory(msgspec.Struct, frozen=True):
@@ -35,8 +33,8 @@ async def load_verified(store: ArchiveStore, stone: Tombstone) -> ArchivedHistor
 
 
 def events_of(data: bytes) -> list[ExportedEvent]:
-    lines = (_line.decode(line) for line in data.splitlines() if line.strip())
-    return [line for line in lines if isinstance(line, ExportedEvent)]
+    """The file's events (its checkpoint and proof lines, if any, are checked by verify-export --key)."""
+    return read_export(data.splitlines(keepends=True)).events
 
 
 def mismatch(data: bytes, stone: Tombstone) -> str | None:

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import psycopg
 
 from domain.errors import DomainError
+from domain.merkle import ProofError
+from projections.checkpoints import CheckpointError
 from projections.export import ExportError
 from projections.shadow_rebuild import RebuildInProgress
 from projections.table_swap import NotTwins
@@ -16,6 +18,7 @@ from service.archive.restore import RestoreRefused
 from service.archive.verification import ArchiveMismatch
 from service.cli import (
     archive,
+    audit,
     broker,
     database,
     history,
@@ -43,6 +46,8 @@ _EXPECTED_ERRORS = (
     DomainError,
     UnknownKey,
     ExportError,
+    CheckpointError,
+    ProofError,
     OSError,
     QStashUnreachable,
     RebuildInProgress,
@@ -92,6 +97,7 @@ def parser() -> argparse.ArgumentParser:
     )
     subparsers = root.add_subparsers(title="commands", required=True, metavar="COMMAND")
     database.register(subparsers)
+    audit.register(subparsers)
     history.register(subparsers)
     keys.register(subparsers)
     server.register(subparsers)

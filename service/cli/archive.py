@@ -11,6 +11,7 @@ from service.archive.policy import retention_policy
 from service.archive.restore import restore_job
 from service.archive.store import DirectoryStore
 from service.archive.verification import ArchiveMismatch, load_verified
+from service.audit.signing_key import load_signer
 from service.cli.subcommand import add, parse_job_id, positive
 from service.clock import now
 from service.jobs.kinds import load_kinds
@@ -35,7 +36,13 @@ async def run_command(args: argparse.Namespace) -> int:
             return 0
         store = DirectoryStore(settings.archive_root)
         summary = await archive_expired(
-            pool, store, policy, now(), limit=args.limit, include_restored=args.include_restored
+            pool,
+            store,
+            policy,
+            now(),
+            limit=args.limit,
+            include_restored=args.include_restored,
+            signer=load_signer(settings),
         )
     print(
         f"archived {summary.jobs} job(s), {summary.events} event(s), {summary.bytes} byte(s) into"

@@ -6,12 +6,13 @@ import sys
 from domain.errors import JobNotFound
 from domain.state import progress
 from projections.chain import verify
-from projections.export import verify_export
+from projections.export import read_export, verify_chain, verify_inclusion_in
 from projections.log import link, read_stream
 from service.cli import remote
+from service.cli.audit import keys_of
 from service.cli.demo import DemoJob, run_demo
 from service.cli.subcommand import add, parse_job_id, positive
-from service.cli.timeline import console, ndjson, timeline, timeline_text, verdict
+from service.cli.timeline import console, inclusion_verdict, ndjson, timeline, timeline_text, verdict
 from service.settings import Settings
 from service.store.database import connected
 
@@ -53,10 +54,15 @@ async def history_command(args: argparse.Namespace) -> int:
 
 
 async def verify_export_command(args: argparse.Namespace) -> int:
-    with open(args.file, "rb") as export:
-        report = verify_export(export)
+    with open(args.file, "rb") as file:
+        export = read_export(file)
+    report = verify_chain(export)
     print(verdict(report))
-    return 0 if report.ok else 2
+    if not args.key:
+        return 0 if report.ok else 2
+    proven = verify_inclusion_in(export, keys_of(args.key))
+    print(inclusion_verdict(proven))
+    return 0 if report.ok and proven.ok else 2
 
 
 def _status_table(jobs: list[DemoJob]) -> str:
@@ -108,8 +114,13 @@ def register(subparsers) -> None:
         "verify-export",
         verify_export_command,
         "verify an exported history without a database",
-        "Check the hash chain of a file from GET /v1/jobs/{id}/export, offline.\n"
-        "Exits 2 when the chain is broken or the file was cut short.\n\n"
-        "example:\n  jobtrail verify-export job-0b7e2c3e.ndjson",
+        "Check the hash chain of a file from GET /v1/jobs/{id}/export, offline. With --key,\n"
+        "also check that the key signed the file's checkpoint and that every event it proves\n"
+        "is a leaf of that checkpoint's Merkle tree: the history the service signed.\n"
+        "Exits 2 when the chain is broken, the file was cut short or a proof fails.\n\n"
+        "example:\n  jobtrail verify-export job-0b7e2c3e.ndjson --key audit-key.pub",
     )
     verify_export.add_argument("file", help="the NDJSON export")
+    verify_export.add_argument(
+        "--key", action="append", help="a public key that signs checkpoints (base64, PEM, or a file holding one)"
+    )

@@ -7,6 +7,7 @@ from qstash.errors import QStashError
 
 from service.archive.policy import retention_policy
 from service.archive.store import DirectoryStore
+from service.audit.signing_key import load_signer
 from service.cli.subcommand import add
 from service.jobs.kinds import load_kinds
 from service.qstash.client import qstash_client
@@ -24,7 +25,7 @@ async def sweep_command(args: argparse.Namespace) -> int:
     redispatch_after_s = args.redispatch_after or settings.redispatch_after_s
     client = None if args.timeouts_only else qstash_client(settings.token, settings.broker_url, local_broker=False)
     policy = retention_policy(settings, load_kinds())
-    retention = Retention(policy, DirectoryStore(settings.archive_root)) if policy else None
+    retention = Retention(policy, DirectoryStore(settings.archive_root), load_signer(settings)) if policy else None
     async with connected(settings) as pool:
         try:
             report = await sweep(pool, client, redispatch_after_s, retention=retention)

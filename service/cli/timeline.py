@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.text import Text
 
 from projections.chain import ChainReport
-from projections.export import event_line
+from projections.export import InclusionReport, event_line
 from projections.log import RecordedEvent
 
 ColorChoice = Literal["auto", "always", "never"]
@@ -85,6 +85,16 @@ def verdict(report: ChainReport) -> str:
     if report.ok:
         return f"hash chain verified: {report.events} events, head {report.head}"
     return f"hash chain BROKEN at version {report.first_bad_version}: {report.problem}"
+
+
+def inclusion_verdict(report: InclusionReport) -> str:
+    if not report.ok:
+        return f"signed checkpoint NOT VERIFIED: {report.problem}"
+    later = f"; {report.unproven} later events are not yet in a checkpoint" if report.unproven else ""
+    return (
+        f"signed checkpoint verified: {report.proven} events are leaves of the tree of size {report.tree_size} "
+        f"signed at {report.issued_at} by key {report.key_id}{later}"
+    )
 
 
 def _show(value: object) -> str:

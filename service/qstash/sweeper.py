@@ -31,6 +31,7 @@ from domain.errors import JobNotFound
 from projections.log import Metadata
 from service.archive.archiver import ArchiveNotVerified, ArchiveSummary, archive_expired
 from service.archive.store import ArchiveStore
+from service.audit.signing_key import AuditSigner
 from service.clock import now
 from service.jobs.command_handler import handle
 from service.jobs.observers import STANDALONE, Observers
@@ -51,6 +52,7 @@ class Retention(msgspec.Struct, frozen=True):
 
     policy: RetentionPolicy
     store: ArchiveStore
+    signer: AuditSigner | None = None  # signs the checkpoint an archive file's proofs need
 
 
 class SweepReport(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -79,7 +81,13 @@ async def archive_some(pool: AsyncConnectionPool, retention: Retention) -> Archi
     """A broken archive store is logged, not raised: the sweep's other work stands."""
     try:
         summary = await archive_expired(
-            pool, retention.store, retention.policy, now(), limit=ARCHIVE_JOBS, budget_s=ARCHIVE_BUDGET_S
+            pool,
+            retention.store,
+            retention.policy,
+            now(),
+            limit=ARCHIVE_JOBS,
+            budget_s=ARCHIVE_BUDGET_S,
+            signer=retention.signer,
         )
     except (OSError, ArchiveNotVerified) as error:
         archive_logger.error("sweep could not archive (nothing was removed): %s", error)

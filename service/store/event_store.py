@@ -11,7 +11,8 @@ there); APPEND is the one exception, since one round trip needs one statement: i
 COLUMNS it follows, and service/store/job_status.py), `outbox` (service/store/outbox.py),
 `batch_results` (service/store/batch_results.py) and, for a final event, `notifications`
 (service/store/notifications.py, reading `webhook_endpoints`). APPEND_SCHEDULE is its twin for a
-schedule's stream: `events`, `schedules` (projections/schedules.py) and `inbox`. The inbox is this module's own,
+schedule's stream: `events`, `schedules` (projections/schedules.py) and `inbox`; APPEND_CHECKPOINT
+writes `events` alone, on the checkpoints' stream. The inbox is this module's own,
 with the claims of delivery tokens (`delivery_tokens`) and a delivery's first look (its
 token claimed, its recorded answer and the job's snapshot) included.
 
@@ -31,6 +32,7 @@ import msgspec
 from psycopg import AsyncConnection, errors
 from psycopg.types.json import Jsonb
 
+from domain.checkpoint import CHECKPOINT_STREAM, CheckpointIssued
 from domain.events import AnyEvent
 from domain.events import encoder as event_encoder
 from domain.schedule.events import AnyScheduleEvent
@@ -238,6 +240,15 @@ SELECT e.position, e.stream_id, e.version, e.type, e.data, e.metadata, e.recorde
 RETURNING version, hash
 """
 
+# A checkpoint's append (domain/checkpoint.py): the events alone, on the checkpoints' stream.
+APPEND_CHECKPOINT = """
+INSERT INTO events (stream_id, version, type, data, metadata)
+SELECT %(stream_id)s, %(expected_version)s + e.n, e.event->>'type', e.event->'data', %(metadata)s
+  FROM jsonb_array_elements(%(events)s::jsonb) WITH ORDINALITY AS e(event, n)
+ ORDER BY e.n
+RETURNING position
+"""
+
 RECORD_INBOX = """
 INSERT INTO inbox (message_id, stream_id, outcome, status_code, response)
 VALUES (%(inbox_message_id)s, %(stream_id)s, %(inbox_outcome)s, %(inbox_status_code)s,
@@ -350,6 +361,21 @@ async def append_schedule(
     _refuse_nul(params["events"], params["metadata"], params["state"])
     try:
         cursor = await conn.execute(APPEND_SCHEDULE, params)
+    except errors.IntegrityError as error:
+        raise _translated(error) from None
+    head = await cursor.fetchone()
+    assert head is not None
+    return head[0]
+
+
+async def append_checkpoint(
+    conn: AsyncConnection, expected_version: int, event: CheckpointIssued, metadata: Metadata
+) -> int:
+    """Append a checkpoint to its stream after `expected_version`; ConcurrencyConflict when
+    another process issued one first. Returns the event's position."""
+    params = {"stream_id": CHECKPOINT_STREAM, **_events_params(expected_version, [event], metadata)}
+    try:
+        cursor = await conn.execute(APPEND_CHECKPOINT, params)
     except errors.IntegrityError as error:
         raise _translated(error) from None
     head = await cursor.fetchone()

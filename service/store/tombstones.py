@@ -106,10 +106,10 @@ async def bury(conn: AsyncConnection, stone: Tombstone) -> int:
     if conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE:  # the pair would split
         raise RuntimeError("bury() needs an open transaction")
     params = msgspec.structs.asdict(stone)
-    await conn.execute(INSERT, params)
     try:
+        await conn.execute(INSERT, params)  # refused while the Merkle tree lacks an event (0018)
         row = await (await conn.execute(REMOVE, {"stream_id": stone.stream_id})).fetchone()
-    except (errors.IntegrityConstraintViolation, errors.ObjectInUse) as error:
+    except (errors.IntegrityConstraintViolation, errors.ObjectInUse, errors.ObjectNotInPrerequisiteState) as error:
         raise ArchiveRefused(str(error.diag.message_primary)) from None
     return int(row[0]) if row else 0
 

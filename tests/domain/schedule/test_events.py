@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from domain import events as job_events
 from domain import streams
+from domain.checkpoint import CHECKPOINT_EVENT_TYPES
 from domain.schedule.decider import fold
 from domain.schedule.events import (
     SCHEDULE_EVENT_TYPES,
@@ -152,7 +153,11 @@ def test_fields_unknown_to_this_code_are_ignored():
 
 def test_no_two_events_in_the_log_share_a_tag():
     tags = [cls.__struct_config__.tag for cls in streams.EVENT_TYPES]
-    assert len(set(tags)) == len(tags) == len(job_events.EVENT_TYPES) + len(SCHEDULE_EVENT_TYPES)
+    assert (
+        len(set(tags))
+        == len(tags)
+        == len(job_events.EVENT_TYPES) + len(SCHEDULE_EVENT_TYPES) + len(CHECKPOINT_EVENT_TYPES)
+    )
 
 
 @pytest.mark.parametrize("cls", SCHEDULE_EVENT_TYPES, ids=TAGS)

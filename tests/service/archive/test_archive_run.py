@@ -8,11 +8,17 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from domain.commands import Requeue, StartRun, TimeOut
-from projections.export import verify_export
+from projections.checkpoints import keyring
+from projections.export import read_export, verify_export, verify_inclusion_in
 from projections.log import read_stream
+from projections.merkle_tree import MerkleTree
+from projections.runner import catch_up_once
 from service.archive.archiver import archive_expired, export_bytes
 from service.archive.naming import archive_name, owner_component
+from service.archive.restore import restore_job
 from service.archive.store import DirectoryStore
+from service.audit.archived import archived_leaf_indexes, leaf_indexes
+from service.audit.signing_key import new_key_pem, signer_from
 from service.store import job_status, tombstones
 from service.store.job_status import RetentionPolicy
 from tests.service.archive.jobs import (
@@ -122,12 +128,15 @@ async def test_a_limit_bounds_the_run_and_the_oldest_finish_goes_first(
 async def test_a_restored_job_is_archived_again_only_when_asked_and_into_a_file_of_its_own(
     pool: AsyncConnectionPool, tmp_path: Path
 ) -> None:
-    from service.archive.restore import restore_job
-
     store = DirectoryStore(tmp_path)
     job = await timed_out_job(pool)
     await archive_expired(pool, store, ONE_DAY, days_later(2))
     await restore_job(pool, store, job)
+    async with (
+        pool.connection() as conn
+    ):  # the global subscribers read the restored events, as the service's runner does
+        while await catch_up_once(conn, MerkleTree()):
+            pass
     assert (await archive_expired(pool, store, ONE_DAY, days_later(2))).jobs == 0
 
     await archive_expired(pool, store, ONE_DAY, days_later(2), include_restored=True)
@@ -159,3 +168,26 @@ def test_owner_names_are_path_safe_and_distinct() -> None:
     assert len(set(components)) == len(owners)
     for component in components:
         assert "/" not in component and component not in (".", "..", "") and len(component.encode()) <= 200
+
+
+async def test_an_archive_file_proves_its_history_against_a_signed_checkpoint_and_a_restore_adds_no_leaf(
+    pool: AsyncConnectionPool, tmp_path: Path
+) -> None:
+    signer = signer_from(new_key_pem())
+    store = DirectoryStore(tmp_path)
+    job = await completed_job(pool)
+
+    assert (await archive_expired(pool, store, ONE_DAY, days_later(2), signer=signer)).jobs == 1
+
+    async with pool.connection() as conn:
+        stone = await tombstones.latest(conn, job)
+        assert stone is not None
+    export = read_export((tmp_path / stone.archive_name).read_bytes().splitlines(keepends=True))
+    report = verify_inclusion_in(export, keyring([signer.public_key]))
+    assert report.ok and report.proven == stone.events and report.unproven == 0
+
+    await restore_job(pool, store, job)
+    async with pool.connection() as conn:  # the tree reads the restored events: they are leaves already
+        while await catch_up_once(conn, MerkleTree()):
+            pass
+        assert await leaf_indexes(conn, job) == await archived_leaf_indexes(conn, job)

@@ -58,6 +58,6 @@ async def test_a_refused_append_wakes_nobody(pool: AsyncConnectionPool, database
 
 async def test_no_trigger_on_the_events_table_notifies(pool: AsyncConnectionPool) -> None:
     async with pool.connection() as conn:
-        triggers = dict(await (await conn.execute(TRIGGERS_ON_EVENTS)).fetchall())
+        triggers: dict[str, str] = dict(await (await conn.execute(TRIGGERS_ON_EVENTS)).fetchall())
     assert set(triggers) == {"events_chain", "events_delete_archived", "events_immutable", "events_no_truncate"}
     assert not [name for name, source in triggers.items() if "notify" in source.lower()]
