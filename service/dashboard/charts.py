@@ -15,7 +15,6 @@ from markupsafe import Markup
 
 WIDTH, HEIGHT = 480, 170
 LEFT, RIGHT, TOP, BOTTOM = 40, 8, 10, 24
-TICKS = 4
 
 
 class Segment(msgspec.Struct, frozen=True):
@@ -39,6 +38,14 @@ def nice_ceiling(value: float) -> float:
     while scale > value:
         scale /= 10
     return next(step * scale for step in (1, 2, 5, 10) if step * scale >= value)
+
+
+def ticks(top: float) -> int:
+    """How many steps divide the axis into round values: whole ones up to 5, else
+    fifths of a 1 or a 5 and quarters of a 2."""
+    if top <= 5 and top == int(top):
+        return max(int(top), 1)
+    return 4 if f"{top:g}".lstrip("0.").startswith("2") else 5
 
 
 def bar_chart(
@@ -77,9 +84,10 @@ def bar_chart(
 
 def _grid(top: float, plot_w: float, plot_h: float, y_format: Callable[[float], str]) -> str:
     lines = []
-    for tick in range(TICKS + 1):
-        value = top * tick / TICKS
-        y = TOP + plot_h - plot_h * tick / TICKS
+    steps = ticks(top)
+    for tick in range(steps + 1):
+        value = top * tick / steps
+        y = TOP + plot_h - plot_h * tick / steps
         lines.append(f'<line class="grid" x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + plot_w}" y2="{y:.1f}"/>')
         lines.append(f'<text class="y" x="{LEFT - 4}" y="{y + 4:.1f}">{escape(y_format(value))}</text>')
     return "".join(lines)

@@ -217,3 +217,12 @@ async def test_a_long_history_shows_its_latest_events_and_all_of_them_on_request
     assert re.findall(r'<tr data-version="(\d+)"', latest) == [str(v) for v in range(202, 2, -1)]  # newest first
     assert "2 earlier events not shown" in latest and 'data-chain="verified"' in latest
     assert len(re.findall(r'<tr data-version="', everything)) == 202 and "earlier events" not in everything
+
+
+def test_the_diagram_names_each_move_once_where_it_arrives_so_no_two_labels_share_a_place() -> None:
+    svg = str(state_diagram(None))
+
+    places = re.findall(r'<text class="trigger[^"]*"[^>]*? x="(-?\d+)" y="(-?\d+)"', svg)
+    assert len(places) == len(set(places))
+    assert re.findall(r'data-arrives="cancelled"[^>]*>([^<]+)<', svg) == ["cancel"]
+    assert re.findall(r'data-arrives="pending"[^>]*>([^<]+)<', svg) == ["requeue"]
