@@ -12,7 +12,7 @@ created or finished in the window, or processing without progress).
 """
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -116,6 +116,17 @@ SELECT count(*) OVER (), stream_id FROM job_stats
  ORDER BY progressed_at, stream_id LIMIT %(limit)s
 """
 
+# Jobs finished in the window, per bucket of `step` counted from `origin` (the window's
+# start): the overview's throughput and failure-rate charts. Empty buckets are absent.
+FINISHED_SERIES = """
+SELECT date_bin(%(step)s, finished_at, %(origin)s) AS bucket,
+       count(*),
+       count(*) FILTER (WHERE status IN ('error', 'timeout'))
+  FROM job_stats
+ WHERE finished_at >= %(origin)s AND (%(owner)s::text IS NULL OR owner = %(owner)s)
+ GROUP BY bucket ORDER BY bucket
+"""
+
 
 def evolve(row: JobStats | None, recorded: RecordedEvent) -> JobStats | None:
     """The row after one event; events that change nothing counted here only move `version`."""
@@ -199,3 +210,11 @@ async def stuck_since(conn: AsyncConnection, before: datetime, owner: str | None
     """(count of all, stream_id) of the processing jobs without progress since `before`, longest first."""
     params = {"before": before, "owner": owner, "limit": limit}
     return await (await conn.execute(STUCK, params)).fetchall()
+
+
+async def finished_series(
+    conn: AsyncConnection, origin: datetime, step: timedelta, owner: str | None
+) -> list[tuple[datetime, int, int]]:
+    """(bucket start, finished, failed) for each bucket of `step` since `origin` that has a finished job."""
+    params = {"origin": origin, "step": step, "owner": owner}
+    return await (await conn.execute(FINISHED_SERIES, params)).fetchall()

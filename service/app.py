@@ -48,6 +48,7 @@ from service.api.webhooks import WebhooksController, job_notifications
 from service.archive.store import ArchiveStore, DirectoryStore
 from service.background import background
 from service.dashboard import DIRECTORY as DASHBOARD
+from service.dashboard.formats import register as register_formats
 from service.dashboard.pages import DashboardController
 from service.health.http_metrics import http_metrics
 from service.health.metrics import Metrics
@@ -192,7 +193,11 @@ def create_app(
         exception_handlers={**HANDLERS, Exception: on_unexpected},
         request_max_body_size=MAX_BODY_BYTES,
         request_class=JSONRequest,
-        template_config=TemplateConfig(directory=DASHBOARD / "templates", engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(
+            directory=DASHBOARD / "templates",
+            engine=JinjaTemplateEngine,
+            engine_callback=lambda engine: register_formats(engine.engine),
+        ),
         openapi_config=OpenAPIConfig(
             title="jobtrail",
             version="0.1.0",

@@ -4,6 +4,10 @@ Drawn here rather than by a mermaid script so that the page works offline and th
 picture can never disagree with the rules `decide` applies: states are placed in
 columns by their longest forward path from `pending`, edges that lead back (a
 requeue) curve underneath, and moves that stay put become loops above their state.
+
+A move is named once where it arrives, not along each curve: `cancel` from pending and
+from processing is one label beside `cancelled`. Curves that fan out of one state would
+otherwise put their names on top of each other.
 """
 
 from collections import defaultdict
@@ -87,16 +91,16 @@ def _label(x: float, y: float, triggers: list[str]) -> str:
 
 def _edge_svg(edge: Edge, triggers: list[str], at: dict[Status, tuple[float, float]], back: bool, bottom: float) -> str:
     (sx, sy), (dx, dy) = at[edge[0]], at[edge[1]]
+    label = ""
     if edge[0] == edge[1]:
         top = sy - NODE_H / 2
         lift = top - 44
         path = f"M{sx - 18:.0f},{top:.0f} C{sx - 40:.0f},{lift:.0f} {sx + 40:.0f},{lift:.0f} {sx + 18:.0f},{top:.0f}"
-        label_x, label_y = sx, top - 40
+        label = _label(sx, top - 40, triggers)
     elif back:
         start, end = (sx, sy + NODE_H / 2), (dx, dy + NODE_H / 2)
         control = ((sx + dx) / 2, bottom)
         path = f"M{start[0]:.0f},{start[1]:.0f} Q{control[0]:.0f},{control[1]:.0f} {end[0]:.0f},{end[1]:.0f}"
-        label_x, label_y = (start[0] + 2 * control[0] + end[0]) / 4, (start[1] + 2 * control[1] + end[1]) / 4 + 14
     else:
         start, end = (sx + NODE_W / 2, sy), (dx - NODE_W / 2, dy)
         span = round((dx - sx) / COLUMN_GAP)
@@ -104,11 +108,33 @@ def _edge_svg(edge: Edge, triggers: list[str], at: dict[Status, tuple[float, flo
         bow = 0.0 if span <= 1 else ROW_GAP * 0.9
         control = ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + bow)
         path = f"M{start[0]:.0f},{start[1]:.0f} Q{control[0]:.0f},{control[1]:.0f} {end[0]:.0f},{end[1]:.0f}"
-        t = 0.62 if span <= 1 else 0.3
-        label_x = (1 - t) ** 2 * start[0] + 2 * (1 - t) * t * control[0] + t**2 * end[0]
-        label_y = (1 - t) ** 2 * start[1] + 2 * (1 - t) * t * control[1] + t**2 * end[1] - 4
-    label = _label(label_x, label_y, triggers)
     return f'<g class="move" data-move="{edge[0]}-{edge[1]}"><path d="{path}" marker-end="url(#arrow)"/>{label}</g>'
+
+
+def _arrivals(edges: dict[Edge, list[str]], at: dict[Status, tuple[float, float]], back: set[Edge]) -> list[str]:
+    """One label per state for the moves that arrive there from elsewhere: left of it, just
+    above the arrowheads, for forward moves; under it, beside the curves, for moves back."""
+    forward: dict[Status, list[str]] = defaultdict(list)
+    returning: dict[Status, list[str]] = defaultdict(list)
+    for (source, dest), triggers in edges.items():
+        if source == dest:
+            continue
+        names = returning[dest] if (source, dest) in back else forward[dest]
+        names.extend(t for t in triggers if t not in names)
+    labels = []
+    for dest, names in forward.items():
+        x, y = at[dest]
+        labels.append(
+            f'<text class="trigger arriving" data-arrives="{dest}" x="{x - NODE_W / 2 - 8:.0f}" '
+            f'y="{y - 8:.0f}">{escape(", ".join(names))}</text>'
+        )
+    for dest, names in returning.items():
+        x, y = at[dest]
+        labels.append(
+            f'<text class="trigger returning" data-arrives="{dest}" x="{x + 14:.0f}" '
+            f'y="{y + NODE_H / 2 + 18:.0f}">{escape(", ".join(names))}</text>'
+        )
+    return labels
 
 
 def _node_svg(status: Status, x: float, y: float, current: Status | None) -> str:
@@ -132,6 +158,7 @@ def state_diagram(current: Status | None) -> Markup:
     back = _back_edges(edges)
     moves = [_edge_svg(e, t, at, e in back, lowest + BACK_ROOM) for e, t in edges.items()]
     nodes = [_node_svg(status, x, y, current) for status, (x, y) in at.items()]
+    labels = _arrivals(edges, at, back)
     title = f"job lifecycle, current state: {current}" if current else "job lifecycle"
     return Markup(
         f'<svg class="lifecycle" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0f} {height:.0f}" '
@@ -139,6 +166,7 @@ def state_diagram(current: Status | None) -> Markup:
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
         'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z"/></marker></defs>'
         + "".join(moves)
+        + "".join(labels)
         + "".join(nodes)
         + "</svg>"
     )

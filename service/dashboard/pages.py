@@ -1,6 +1,6 @@
 """The dashboard's routes: thin, they authenticate by cookie, read, and render a template;
-the few forms that change something (sign-in and out, a schedule's pause and resume)
-carry a CSRF token.
+the forms that change something (sign-in and out, a job's cancel and retry, a schedule's
+pause and resume) carry a CSRF token.
 
 Full pages and the fragments their script polls share templates, so a live update
 renders exactly what a reload would.
@@ -13,33 +13,30 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery, QueryParameter, URLEncodedBody
-from litestar.response import Redirect, Template
+from litestar.response import Redirect, Stream, Template
 
 from domain.errors import JobNotFound
-from domain.job import fold
 from domain.lifecycle import Status
-from domain.state import JobState
-from projections.chain import verify
-from projections.log import job_event, job_owner, link, read_stream
+from projections.export import export_lines
+from projections.log import job_owner, read_stream
 from service.api.audit import MAX_VERSION
 from service.api.auth import may_see
-from service.api.dependencies import CommitObservers, CurrentSettings, Kinds, Pool
+from service.api.dependencies import Broker, CommitObservers, CurrentSettings, DeliveryProbe, Kinds, Pool
 from service.api.jobs import missing_job, provenance
-from service.api.schemas import document
-from service.auth.keys import Principal, Scope, authenticate
+from service.auth.keys import Principal, authenticate
 from service.auth.sessions import end_session, start_session
-from service.dashboard import csrf, schedules, session
-from service.dashboard.diagram import state_diagram
+from service.clock import now
+from service.dashboard import csrf, schedules, search, session
+from service.dashboard.actions import Action, ReadOnlyJobKey, may_operate, perform
+from service.dashboard.chrome import chrome
 from service.dashboard.errors import HTML_HANDLERS
-from service.dashboard.views import STATUSES, chain_badge, is_live, timeline
+from service.dashboard.job_list import MAX_PAGE_SIZE, PAGE_SIZE, found, listed
+from service.dashboard.job_page import changes, job_page
+from service.dashboard.overview import overview
 from service.jobs.observers import Observers
 from service.schedules import service as schedule_service
-from service.store.job_status import BadCursor, Filters, page
+from service.store.job_status import load
 
-PAGE_SIZE = 50
-# A first render shows the latest events; the rest on request (rendering is most of the
-# cost of a long history: ~0.3 ms an event).
-TIMELINE_LIMIT = 200
 # Pages show tenants' data: never cached (a back button after sign-out shows nothing),
 # never framed, and they load nothing but their own static files.
 PAGE_HEADERS = {
@@ -50,6 +47,8 @@ PAGE_HEADERS = {
 # The filter form sends its empty fields too: "" means any.
 StatusFilter = Annotated[str | None, QueryParameter(pattern="^(" + "|".join(Status) + ")?$")]
 Kind = Annotated[str | None, QueryParameter(max_length=100, pattern=r"^[^\x00]*$")]
+PageSize = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE)]
+SearchText = Annotated[str | None, QueryParameter(max_length=100)]
 ScheduleChange = Callable[..., Awaitable[object]]  # service.pause or service.resume
 
 
@@ -63,6 +62,10 @@ class SignOutForm(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 
 
 class ScheduleForm(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    csrf_token: str = ""
+
+
+class ActionForm(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     csrf_token: str = ""
 
 
@@ -84,69 +87,26 @@ def _legacy_cleared(request: Request, settings: CurrentSettings) -> list:
 
 
 def _chrome(request: Request, principal: Principal, settings: CurrentSettings) -> tuple[dict, list]:
-    """What every signed-in page needs: who is looking, and the token of its sign-out form."""
-    token, new = csrf.token_for(request)
-    context = {"owner": principal.owner, "auditor": Scope.AUDIT_READ in principal.scopes, "csrf_token": token}
-    return context, csrf.token_cookies(token, new, settings)
+    return chrome(request, principal, settings)
 
 
-async def _jobs(pool: Pool, principal: Principal, status: str | None, kind: str | None, cursor: str | None) -> dict:
-    owner = None if Scope.AUDIT_READ in principal.scopes else principal.owner
-    filters = Filters(owner=owner, status=status or None, kind=kind or None)
-    try:
-        async with pool.connection() as conn:
-            jobs, next_cursor = await page(conn, filters, PAGE_SIZE, cursor)
-    except BadCursor:
-        jobs, next_cursor = [], None
-    return {
-        "jobs": [document(job_id, state) for job_id, state in jobs],
-        "next_cursor": next_cursor,
-        "status": status or None,
-        "kind": kind or "",
-        "cursor": cursor,
-        "statuses": STATUSES,
-        "auditor": owner is None,  # the rows show whose each job is
-    }
-
-
-async def _job(pool: Pool, principal: Principal, job_id: UUID, everything: bool = True) -> dict:
-    """One read of the stream gives the state, the timeline and the chain verdict together;
-    the chain is checked whole even when only the latest events are shown."""
+async def _acted(
+    request: Request, pool: Pool, kinds: Kinds, observers: Observers, job_id: UUID, form: ActionForm, action: Action
+) -> Redirect:
+    """A cancel or retry by form: the form's token, then the key's right to change this
+    job, then the move; back to the job's page, which shows its new status."""
+    csrf.check(request, form.csrf_token)
+    principal = await session.viewer(request, pool)
     async with pool.connection() as conn:
-        events = await read_stream(conn, job_id)
-    if not events:
+        state = await load(conn, job_id)
+    if state.status is None:
         await missing_job(pool, principal, job_id)
-    if (owner := job_owner(events)) is None or not may_see(principal, owner):
+    if not may_see(principal, state.owner):
         raise JobNotFound()
-    state = fold(map(job_event, events))
-    return {
-        "job": document(job_id, state),
-        "live": is_live(state.status),
-        "events": timeline(events if everything else events[-TIMELINE_LIMIT:]),
-        "earlier": 0 if everything else max(0, len(events) - TIMELINE_LIMIT),
-        "badge": chain_badge(verify([link(e) for e in events])),
-        "diagram": state_diagram(state.status),
-    }
-
-
-async def _changes(pool: Pool, job_id: UUID, snapshot: JobState, since: int) -> dict:
-    """What a page showing version `since` lacks: the events after it, their chain checked
-    onwards from the event it shows last, and the state folded on top of the snapshot.
-
-    A poll of a long history thus costs what was appended, not the whole stream. Its
-    verdict covers the new links only: the page's script keeps a break it was shown.
-    """
-    async with pool.connection() as conn:
-        events = await read_stream(conn, job_id, after_version=since - 1)
-    shown, new = events[0], events[1:]
-    state = fold((job_event(e) for e in new if e.version > snapshot.version), snapshot)
-    return {
-        "job": document(job_id, state),
-        "live": is_live(state.status),
-        "events": timeline(new),
-        "badge": chain_badge(verify([link(e) for e in new], after=link(shown))),
-        "diagram": state_diagram(state.status),
-    }
+    if not may_operate(principal, state):
+        raise ReadOnlyJobKey()
+    await perform(pool, kinds, observers, job_id, state, action, provenance(request, principal))
+    return Redirect(f"/jobs/{job_id}", status_code=303)
 
 
 async def _changed(
@@ -210,6 +170,20 @@ class DashboardController(Controller):
         cookies = [session.cleared(session.SESSION_COOKIE, settings), *_legacy_cleared(request, settings)]
         return Redirect("/", status_code=303, cookies=cookies)
 
+    @get("/overview")
+    async def overview(
+        self,
+        request: Request,
+        pool: Pool,
+        settings: CurrentSettings,
+        broker_status: Broker,
+        delivery_probe: DeliveryProbe,
+    ) -> Template:
+        principal = await session.viewer(request, pool)
+        context, cookies = _chrome(request, principal, settings)
+        figures = await overview(pool, principal, now(), settings.report_stuck_after_s, broker_status, delivery_probe)
+        return Template(template_name="overview.html", context={**context, **figures}, cookies=cookies)
+
     @get("/jobs")
     async def jobs(
         self,
@@ -219,11 +193,24 @@ class DashboardController(Controller):
         status: StatusFilter = None,
         kind: Kind = None,
         cursor: FromQuery[str | None] = None,
-    ) -> Template:
+        limit: PageSize = PAGE_SIZE,
+        q: SearchText = None,
+    ) -> Template | Redirect:
+        """The list, or with `q` a search by id: a whole id opens its page, a prefix lists its matches."""
         principal = await session.viewer(request, pool)
-        chrome, cookies = _chrome(request, principal, settings)
-        context = {**chrome, **await _jobs(pool, principal, status, kind, cursor)}
-        return Template(template_name="jobs.html", context=context, cookies=cookies)
+        context, cookies = _chrome(request, principal, settings)
+        query = search.parse(q) if q else None
+        if isinstance(query, search.WholeId):
+            return Redirect(f"/jobs/{query.job_id}", status_code=303)
+        context |= await listed(pool, principal, status, kind, cursor, limit)
+        status_code = 200
+        if isinstance(query, search.IdRange):
+            context |= await found(pool, principal, query) | {"poll_url": None, "next_url": None, "first_url": None}
+        elif isinstance(query, search.Unsearchable):
+            context |= {"jobs": [], "poll_url": None, "next_url": None, "first_url": None, "search_error": query.reason}
+            status_code = 422
+        context["q"] = q or ""
+        return Template(template_name="jobs.html", context=context, cookies=cookies, status_code=status_code)
 
     @get("/jobs/rows")
     async def job_rows(
@@ -233,9 +220,10 @@ class DashboardController(Controller):
         status: StatusFilter = None,
         kind: Kind = None,
         cursor: FromQuery[str | None] = None,
+        limit: PageSize = PAGE_SIZE,
     ) -> Template:
         principal = await session.viewer(request, pool)
-        context = await _jobs(pool, principal, status, kind, cursor)
+        context = await listed(pool, principal, status, kind, cursor, limit)
         return Template(template_name="_job_rows.html", context=context)
 
     @get("/jobs/{job_id:uuid}")
@@ -248,8 +236,8 @@ class DashboardController(Controller):
         everything: Annotated[bool, QueryParameter(name="all")] = False,
     ) -> Template:
         principal = await session.viewer(request, pool)
-        chrome, cookies = _chrome(request, principal, settings)
-        context = {**chrome, **await _job(pool, principal, job_id, everything)}
+        context, cookies = _chrome(request, principal, settings)
+        context |= await job_page(pool, principal, job_id, everything)
         return Template(template_name="job.html", context=context, cookies=cookies)
 
     @get("/jobs/{job_id:uuid}/live")
@@ -269,8 +257,49 @@ class DashboardController(Controller):
             raise JobNotFound()
         if since and state.version <= since:
             return Response(content=None, status_code=204)
-        context = await _changes(pool, job_id, state, since) if since else await _job(pool, principal, job_id)
+        if since:
+            context = await changes(pool, principal, job_id, state, since)
+        else:
+            context = await job_page(pool, principal, job_id)
+        context["csrf_token"] = request.cookies.get(csrf.CSRF_COOKIE, "")  # for the action forms it may bring
         return Template(template_name="_job_live.html", context=context)
+
+    @get("/jobs/{job_id:uuid}/export")
+    async def export(self, request: Request, job_id: FromPath[UUID], pool: Pool) -> Stream:
+        """The history as `GET /v1/jobs/{id}/export` gives it, for a browser signed in by cookie."""
+        principal = await session.viewer(request, pool)
+        async with pool.connection() as conn:
+            events = await read_stream(conn, job_id)
+        if not events:
+            await missing_job(pool, principal, job_id)
+        if (owner := job_owner(events)) is None or not may_see(principal, owner):
+            raise JobNotFound()
+        disposition = {"Content-Disposition": f'attachment; filename="job-{job_id}.ndjson"'}
+        return Stream(export_lines(job_id, events), media_type="application/x-ndjson", headers=disposition)
+
+    @post("/jobs/{job_id:uuid}/cancel", status_code=303)
+    async def cancel(
+        self,
+        request: Request,
+        job_id: FromPath[UUID],
+        data: URLEncodedBody[ActionForm],
+        pool: Pool,
+        kinds: Kinds,
+        observers: CommitObservers,
+    ) -> Redirect:
+        return await _acted(request, pool, kinds, observers, job_id, data, Action.CANCEL)
+
+    @post("/jobs/{job_id:uuid}/retry", status_code=303)
+    async def retry(
+        self,
+        request: Request,
+        job_id: FromPath[UUID],
+        data: URLEncodedBody[ActionForm],
+        pool: Pool,
+        kinds: Kinds,
+        observers: CommitObservers,
+    ) -> Redirect:
+        return await _acted(request, pool, kinds, observers, job_id, data, Action.RETRY)
 
     @get("/schedules")
     async def schedules(

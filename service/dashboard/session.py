@@ -76,9 +76,12 @@ async def signed_in(request: Request, pool: Pool) -> Principal | None:
 
 
 async def viewer(request: Request, pool: Pool) -> Principal:
+    """The signed-in principal, also kept on the request so that an error page can show
+    who is signed in."""
     principal = await signed_in(request, pool)
     if principal is None:
         raise NotSignedIn()
+    request.state.principal = principal
     return principal
 
 
@@ -92,4 +95,5 @@ async def viewer_and_job(request: Request, pool: Pool, stream_id: UUID) -> tuple
         principal, state = await session_principal_with_job(conn, token, stream_id)
     if principal is None or not may_read(principal):
         raise NotSignedIn()
+    request.state.principal = principal
     return principal, state

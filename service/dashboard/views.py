@@ -1,6 +1,6 @@
 """What the pages show, shaped from the log and the read model: rows, a timeline, a badge."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from datetime import datetime
 
 import msgspec
@@ -42,7 +42,7 @@ def chain_badge(report: ChainReport) -> Badge:
     )
 
 
-def timeline(events: Sequence[RecordedEvent]) -> list[EventRow]:
+def timeline(events: Iterable[RecordedEvent]) -> list[EventRow]:
     return [_row(e) for e in events]
 
 
@@ -68,8 +68,5 @@ def _row(recorded: RecordedEvent) -> EventRow:
 
 
 def _shown(value: object) -> str:
-    if isinstance(value, dict | list):
-        return msgspec.json.encode(value).decode()
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="milliseconds")
-    return str(value)
+    """As JSON, whatever the type: `true`, `"a cursor"`, `[1, 2]`, never a Python repr."""
+    return msgspec.json.encode(value).decode()

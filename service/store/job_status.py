@@ -90,6 +90,14 @@ SELECT j.stream_id, j.owner, j.kind, j.status, j.finished_at, j.version
  LIMIT %(limit)s
 """
 
+# Jobs whose id lies in a range (a prefix of its hex digits, searched by the dashboard):
+# a walk of the primary key, whoever the owner.
+ID_RANGE = """
+SELECT stream_id, state::text FROM job_status
+ WHERE stream_id BETWEEN %(low)s AND %(high)s AND (%(owner)s::text IS NULL OR owner = %(owner)s)
+ ORDER BY stream_id LIMIT %(limit)s
+"""
+
 # The jobs a schedule created, by their ids.
 LOAD_MANY = "SELECT stream_id, state::text FROM job_status WHERE stream_id = ANY(%(stream_ids)s)"
 
@@ -216,3 +224,12 @@ async def page(
     jobs = [(stream_id, state_decoder.decode(state)) for stream_id, _, state in rows[:limit]]
     next_cursor = encode_cursor(rows[limit - 1][1], rows[limit - 1][0]) if len(rows) > limit else None
     return jobs, next_cursor
+
+
+async def in_id_range(
+    conn: AsyncConnection, low: UUID, high: UUID, owner: str | None, limit: int
+) -> list[tuple[UUID, JobState]]:
+    """Jobs (of `owner`, or anyone's for None) whose id is between `low` and `high`, in id order."""
+    params = {"low": low, "high": high, "owner": owner, "limit": limit}
+    rows = await (await conn.execute(ID_RANGE, params)).fetchall()
+    return [(stream_id, state_decoder.decode(state)) for stream_id, state in rows]

@@ -35,9 +35,9 @@ def page(service: Service, api: httpx.Client, key: str) -> Iterator:
             browser.close()
 
 
-def screenshot(page, tmp_path: Path, name: str) -> None:
+def screenshot(page, tmp_path: Path, name: str, full_page: bool = True) -> None:
     """Kept under the test's tmp dir, and also in $JOBTRAIL_SCREENSHOT_DIR when set."""
-    page.screenshot(path=tmp_path / name, full_page=True)
+    page.screenshot(path=tmp_path / name, full_page=full_page)
     if target := os.environ.get("JOBTRAIL_SCREENSHOT_DIR"):
         Path(target).mkdir(parents=True, exist_ok=True)
         shutil.copy(tmp_path / name, Path(target) / name)
@@ -71,8 +71,7 @@ def test_a_person_signs_in_and_watches_a_job_reach_completed_live(page, api: htt
     expect(status).to_have_text("completed", timeout=LIVE_TIMEOUT_MS)  # the job page updates itself
     expect(page.locator("[data-chain]")).to_have_attribute("data-chain", "verified")
     expect(page.locator("svg.lifecycle .state.current")).to_have_attribute("data-state", "completed")
-    expect(page.locator("table.timeline tbody tr").last).to_contain_text("JobCompleted")
-    screenshot(page, tmp_path, "job.png")
+    expect(page.locator("table.timeline tbody tr").first).to_contain_text("JobCompleted")  # newest first
 
     page.click("text=Sign out")
     expect(page.locator("#key")).to_be_visible()
@@ -106,7 +105,7 @@ def test_a_history_edited_behind_the_databases_back_shows_broken_and_stays_so_wh
 
     expect(page.locator("[data-chain]")).to_have_attribute("data-chain", "broken")  # polls kept the verdict
     expect(page.locator("[data-chain]")).to_contain_text("at version 1")
-    expect(page.locator("table.timeline tbody tr").last).to_contain_text("JobCompleted")
+    expect(page.locator("table.timeline tbody tr").first).to_contain_text("JobCompleted")
 
 
 def test_a_person_watches_a_schedules_job_complete_and_pauses_and_resumes_it(

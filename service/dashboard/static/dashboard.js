@@ -1,8 +1,9 @@
 // Live pages without a framework, polling about once a second.
 // A list (the jobs, the schedules, a schedule's last jobs) swaps in its rows fragment.
 // A job page asks what changed since the version it shows: nothing (204), or the
-// summary and only the new events, which it appends (keeping a broken-chain badge
-// once shown); it stops once the job is final.
+// summary and only the new events, which it puts on top of the timeline (newest first),
+// keeping a broken-chain badge once shown, an action's open confirmation while the
+// same actions are offered, and the diagram folded or not; it stops once the job is final.
 "use strict";
 
 const INTERVAL_MS = 1000;
@@ -41,8 +42,17 @@ async function refreshJob(job) {
   if (broken) {
     summary.querySelector("[data-chain]").replaceWith(broken);
   }
+  const actions = shown.querySelector("#actions");
+  const offered = summary.querySelector("#actions");
+  if (actions && offered && actions.dataset.actions === offered.dataset.actions) {
+    offered.replaceWith(actions);  // a confirmation the person opened stays open
+  }
+  const diagram = shown.querySelector("details.lifecycle-card");
+  if (diagram) {
+    summary.querySelector("details.lifecycle-card").open = diagram.open;
+  }
   shown.replaceWith(summary);
-  job.querySelector("#events").append(...changes.querySelector("#new-events").children);
+  job.querySelector("#events").prepend(...changes.querySelector("#new-events").children);
   return summary.hasAttribute("data-live");
 }
 

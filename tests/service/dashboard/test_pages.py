@@ -15,6 +15,7 @@ from domain.kinds import KindConfig, create_job
 from domain.lifecycle import Status
 from projections.chain import verify
 from projections.log import Metadata, link, read_stream
+from service.api.schemas import JobDocument
 from service.dashboard.diagram import state_diagram
 from service.dashboard.views import chain_badge
 from service.jobs.command_handler import handle
@@ -151,7 +152,8 @@ async def test_the_chain_badge_says_broken_for_a_tampered_copy_of_a_history(
     assert intact.ok and intact.label == "hash chain verified"
     assert not broken.ok and broken.label == "hash chain broken" and "version 2" in broken.detail
     html = app.template_engine.get_template("_job_live.html").render(
-        job=(await browser.get(f"/v1/jobs/{job}", headers=auth(keys.acme))).json(),
+        job=msgspec.convert((await browser.get(f"/v1/jobs/{job}", headers=auth(keys.acme))).json(), JobDocument),
+        duration_s=None,
         live=False,
         events=[],
         badge=broken,
@@ -212,6 +214,15 @@ async def test_a_long_history_shows_its_latest_events_and_all_of_them_on_request
     latest = (await browser.get(f"/jobs/{stream_id}")).text
     everything = (await browser.get(f"/jobs/{stream_id}", params={"all": "true"})).text
 
-    assert re.findall(r'<tr data-version="(\d+)"', latest) == [str(v) for v in range(3, 203)]
+    assert re.findall(r'<tr data-version="(\d+)"', latest) == [str(v) for v in range(202, 2, -1)]  # newest first
     assert "2 earlier events not shown" in latest and 'data-chain="verified"' in latest
     assert len(re.findall(r'<tr data-version="', everything)) == 202 and "earlier events" not in everything
+
+
+def test_the_diagram_names_each_move_once_where_it_arrives_so_no_two_labels_share_a_place() -> None:
+    svg = str(state_diagram(None))
+
+    places = re.findall(r'<text class="trigger[^"]*"[^>]*? x="(-?\d+)" y="(-?\d+)"', svg)
+    assert len(places) == len(set(places))
+    assert re.findall(r'data-arrives="cancelled"[^>]*>([^<]+)<', svg) == ["cancel"]
+    assert re.findall(r'data-arrives="pending"[^>]*>([^<]+)<', svg) == ["requeue"]
