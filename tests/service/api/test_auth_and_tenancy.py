@@ -26,6 +26,7 @@ PUBLIC = {
     "/schema/redoc",
     "/schema/oauth2-redirect.html",
     "/schema/{path:str}",
+    "/swagger-ui/{file_path:path}",
 }
 # The dashboard's pages sign in by cookie (tests/service/dashboard checks they need it).
 DASHBOARD = {
