@@ -1,4 +1,4 @@
-"""The README's curl session pipes answers through Python one-liners: what they print is JSON where it shows a document."""
+"""The README's curl session pipes answers through Python one-liners that print JSON documents as JSON."""
 
 import json
 import re
