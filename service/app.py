@@ -21,7 +21,6 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import RedocRenderPlugin, ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
@@ -41,6 +40,8 @@ from service.api.metrics import MetricsController
 from service.api.notification_callbacks import NotificationCallbacks
 from service.api.problems import HANDLERS, on_unexpected
 from service.api.qstash import QStashController
+from service.api.query_parameters import strict_query
+from service.api.reference_pages import reference_pages, swagger_page
 from service.api.request_context import request_context
 from service.api.schedules import SchedulesController
 from service.api.stats import read_stats
@@ -165,6 +166,7 @@ def create_app(
             MetricsController,
             DashboardController,
             create_static_files_router("/static", directories=[DASHBOARD / "static"]),
+            reference_pages(),
         ],
         lifespan=[lifespan],
         state=State(
@@ -203,11 +205,11 @@ def create_app(
             version="0.1.0",
             description="An event-sourced job state machine service.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(), RedocRenderPlugin()],
+            render_plugins=[swagger_page()],
             components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
         ),
         plugins=[structlog_plugin(settings)],
-        middleware=[request_context, http_metrics(metrics)],
+        middleware=[request_context, http_metrics(metrics), strict_query],
     )
 
 

@@ -147,7 +147,8 @@ class AuditController(Controller):
     @get(
         "/state",
         summary="The job's state folded from its log at a version or an instant",
-        responses=problem_responses(400, 401, 403, 404, 410),
+        description="A `version` past the job's last is a 422 problem naming the last version.",
+        responses=problem_responses(400, 401, 403, 404, 410, 422),
     )
     async def state(
         self,
@@ -163,6 +164,8 @@ class AuditController(Controller):
             raise ProblemError(400, "`at` needs a time zone (RFC 3339, e.g. 2026-01-01T12:00:00Z)")
         events = await _history(pool, principal, job_id, to_version=version, as_of=at)
         state = fold(map(job_event, events))
+        if version is not None and state.version < version:
+            raise ProblemError(422, f"version {version} is past the job's last version, {state.version}")
         return StateAt(job_id=job_id, version=state.version, at=at, state=document(job_id, state))
 
     @get(

@@ -92,10 +92,13 @@ class AuditLogController(Controller):
         self,
         principal: Caller,
         pool: Pool,
-        from_size: Annotated[int, QueryParameter(name="from", ge=0, le=MAX_SIZE)],
-        to_size: Annotated[int, QueryParameter(name="to", ge=0, le=MAX_SIZE)],
+        # Required, but checked after the key: a caller without one learns only that (401).
+        from_size: Annotated[int | None, QueryParameter(name="from", ge=0, le=MAX_SIZE)] = None,
+        to_size: Annotated[int | None, QueryParameter(name="to", ge=0, le=MAX_SIZE)] = None,
     ) -> ConsistencyProof:
         require(principal, Scope.AUDIT_READ)
+        if from_size is None or to_size is None:
+            raise ProblemError(400, "both `from` and `to` (tree sizes) are required")
         if from_size > to_size:
             raise ProblemError(400, "`from` must not be larger than `to`")
         async with pool.connection() as conn:

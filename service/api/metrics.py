@@ -31,4 +31,6 @@ class MetricsController(PrometheusController):
         except (psycopg.Error, PoolTimeout):
             logger.warning("metrics: the database did not answer; its gauges are NaN")
             metrics.unknown()
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        # Stated whole: Litestar would append a second `charset` to a text/* type that has one.
+        exposition = {"content-type": CONTENT_TYPE_LATEST}
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST, headers=exposition)

@@ -46,7 +46,8 @@ _MEANINGS = {
     410: "The job was archived: its history left the database; the problem carries its tombstone",
     413: "The body is larger than 1 MiB",
     415: "The body is not application/json",
-    422: "Well-formed but unacceptable: an unknown kind, invalid params, a bad cron, time zone or end date",
+    422: "Well-formed but unacceptable: an unknown kind, invalid params, a bad cron, time zone or end date, "
+    "a version past the last",
     489: "QStash: the message can never succeed; do not retry (Upstash-NonRetryable-Error)",
     500: "An unexpected error; it has been logged",
     503: "The database is unavailable, or the job changed too often to decide on: retry after Retry-After seconds",

@@ -12,6 +12,7 @@ from service.archive.restore import restore_job
 from service.archive.store import DirectoryStore
 from service.archive.verification import ArchiveMismatch, load_verified
 from service.audit.signing_key import load_signer
+from service.cli import NOT_VERIFIED
 from service.cli.subcommand import add, parse_job_id, positive
 from service.clock import now
 from service.jobs.kinds import load_kinds
@@ -80,7 +81,7 @@ async def verify_command(args: argparse.Namespace) -> int:
                 failed += 1
                 print(f"FAILED {stone.stream_id}: {error}")
     print(f"{checked - failed} of {checked} archive file(s) match their tombstones")
-    return 2 if failed else 0
+    return NOT_VERIFIED if failed else 0
 
 
 async def restore_command(args: argparse.Namespace) -> int:
@@ -126,7 +127,7 @@ def register(subparsers) -> None:
         verify_command,
         "check archive files against their tombstones",
         "Check archive files against their tombstones: the file's SHA-256, event count, chain\n"
-        "head and positions, and its own hash chain. One line per failure; exit 2 on any\n"
+        "head and positions, and its own hash chain. One line per failure; exit 3 on any\n"
         "mismatch or missing file.\n\n"
         "example:\n  jobtrail archive verify --all",
     )

@@ -24,6 +24,7 @@ from projections.runner import catch_up
 from service.audit.check import check
 from service.audit.checkpoints import issue
 from service.audit.signing_key import load_signer, new_key_pem, signer_from
+from service.cli import NOT_VERIFIED
 from service.cli.subcommand import add
 from service.clock import now
 from service.settings import Settings
@@ -88,7 +89,7 @@ async def check_command(args: argparse.Namespace) -> int:
     elif report.changed_between is not None:
         start, end = report.changed_between
         print(f"the change is among leaves {start} to {end - 1} (the tree's own tables were rewritten too)")
-    return 2
+    return NOT_VERIFIED
 
 
 async def verify_consistency_command(args: argparse.Namespace) -> int:
@@ -101,7 +102,7 @@ async def verify_consistency_command(args: argparse.Namespace) -> int:
                 f"FAILED: the proof is from {saved.from_size} to {saved.to_size},"
                 f" not {old.tree_size} to {new.tree_size}"
             )
-            return 2
+            return NOT_VERIFIED
         proof = [bytes.fromhex(h) for h in saved.proof]
     else:
         settings = Settings.from_env()
@@ -118,7 +119,7 @@ async def verify_consistency_command(args: argparse.Namespace) -> int:
         verify_consistency(old.tree_size, new.tree_size, root_bytes(old), root_bytes(new), proof)
     except (CheckpointError, ProofError) as error:
         print(f"FAILED: {error}")
-        return 2
+        return NOT_VERIFIED
     print(
         f"OK: the tree of size {new.tree_size} ({new.issued_at})"
         f" extends the tree of size {old.tree_size} ({old.issued_at})"
@@ -182,7 +183,7 @@ def register(subparsers) -> None:
         check_command,
         "check the log against the latest checkpoint",
         "Rebuild the tree from the events as they are stored now and compare it with every\n"
-        "signed checkpoint up to the latest; name the first changed leaf. Exits 2 on a mismatch.\n\n"
+        "signed checkpoint up to the latest; name the first changed leaf. Exits 3 on a mismatch.\n\n"
         "example:\n  jobtrail audit check --key audit-key.pub",
     )
     checker.add_argument(
@@ -195,7 +196,7 @@ def register(subparsers) -> None:
         "check that a later checkpoint extends an earlier one",
         "Verify both checkpoints' signatures and a consistency proof between them: from --proof\n"
         "(the body of GET /v1/audit/consistency?from=OLD&to=NEW) offline, else from the database.\n"
-        "Exits 2 when the later tree does not extend the earlier one.\n\n"
+        "Exits 3 when the later tree does not extend the earlier one.\n\n"
         "example:\n  jobtrail audit verify-consistency old.json new.json --proof proof.json --key KEY",
     )
     consistency.add_argument("old", help="the earlier checkpoint (JSON)")

@@ -5,6 +5,7 @@ import argparse
 from projections.drift import find_drift
 from projections.rebuild import rebuild_job_status
 from projections.shadow_rebuild import shadow_rebuild
+from service.cli import NOT_VERIFIED
 from service.cli.progress import progress_on_stderr
 from service.cli.subcommand import add
 from service.settings import Settings
@@ -46,7 +47,7 @@ async def verify_command(args: argparse.Namespace) -> int:
         print(f"{found.stream_id}  differs in: {', '.join(found.columns)}")
     if drift:
         print(f"drift: {len(drift)} job(s) differ from their log; `jobtrail projections rebuild` repairs them")
-        return 1
+        return NOT_VERIFIED
     print("job_status matches a fresh fold of the log")
     return 0
 
@@ -89,8 +90,8 @@ def register(subparsers) -> None:
         actions,
         "verify",
         verify_command,
-        "compare job_status with a fresh fold (exit 1 on drift)",
+        "compare job_status with a fresh fold (exit 3 on drift)",
         "Fold every stream afresh and compare it with its job_status row, naming every\n"
-        "job that differs and in which columns. Exits 1 when any does.\n\n"
+        "job that differs and in which columns. Exits 3 when any does.\n\n"
         "example:\n  jobtrail projections verify",
     )

@@ -21,9 +21,11 @@ from domain.kinds import create_job
 from domain.lifecycle import Status
 from domain.state import JobState, progress
 from projections.log import Metadata
+from service.api.schemas import JobPage, document
 from service.cli import remote
+from service.cli.job_ids import job_id_or_prefix, resolve
 from service.cli.remote import RemoteFailure
-from service.cli.subcommand import add, parse_job_id, parse_params, positive
+from service.cli.subcommand import add, owner_name, parse_job_id, parse_params, positive
 from service.clock import now
 from service.jobs.command_handler import Handled, handle
 from service.jobs.kinds import InvalidParams, UnknownKind, load_kinds, lookup, requeue_deadline, validate_params
@@ -48,6 +50,10 @@ async def list_command(args: argparse.Namespace) -> int:
     filters = Filters(owner=args.owner, status=args.status, kind=args.kind)
     async with connected(Settings.from_env()) as pool, pool.connection() as conn:
         jobs, more = await page(conn, filters, args.limit, None)
+    if args.json:
+        listed = JobPage(jobs=[document(job_id, s) for job_id, s in jobs], next_cursor=None)
+        print(msgspec.json.encode(listed).decode())
+        return 0
     if not jobs:
         print("no jobs match")
         return 0
@@ -69,13 +75,17 @@ async def show_command(args: argparse.Namespace) -> int:
 
         return await remote_jobs.show(args, target)
     async with connected(Settings.from_env()) as pool, pool.connection() as conn:
-        state = await load(conn, args.job_id)
+        job_id = await resolve(conn, args.job_id)
+        state = await load(conn, job_id)
     if state.status is None:
         raise JobNotFound()
-    for label, value in _fields(args.job_id, state):
+    if args.json:
+        print(msgspec.json.encode(document(job_id, state)).decode())
+        return 0
+    for label, value in _fields(job_id, state):
         if value not in (None, ""):
             print(f"{label + ':':<13} {value}")
-    print(f"\nits history: jobtrail history {args.job_id}")
+    print(f"\nits history: jobtrail history {job_id}")
     return 0
 
 
@@ -118,8 +128,10 @@ async def cancel_command(args: argparse.Namespace) -> int:
         return await remote_jobs.cancel(args, target)
     reason = args.reason or "cancelled by operator"
     async with connected(Settings.from_env()) as pool:
-        handled = await handle(pool, args.job_id, Cancel(at=now(), reason=reason), operator())
-    print(_outcome(args.job_id, handled))
+        async with pool.connection() as conn:
+            job_id = await resolve(conn, args.job_id)
+        handled = await handle(pool, job_id, Cancel(at=now(), reason=reason), operator())
+    print(_outcome(job_id, handled))
     return 0
 
 
@@ -131,11 +143,12 @@ async def retry_command(args: argparse.Namespace) -> int:
         return await remote_jobs.retry(args, target)
     async with connected(Settings.from_env()) as pool:
         async with pool.connection() as conn:
-            state = await load(conn, args.job_id)
+            job_id = await resolve(conn, args.job_id)
+            state = await load(conn, job_id)
         at = now()
         command = Requeue(at=at, deadline=requeue_deadline(load_kinds(), state.kind, at))
-        handled = await handle(pool, args.job_id, command, operator(), known=state)
-    print(_outcome(args.job_id, handled))
+        handled = await handle(pool, job_id, command, operator(), known=state)
+    print(_outcome(job_id, handled))
     return 0
 
 
@@ -183,6 +196,9 @@ def _when(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
 
 
+ID_HELP = "the job's id, or its start where no other job's begins alike (the database only)"
+
+
 def register(subparsers) -> None:
     jobs = subparsers.add_parser(
         "jobs",
@@ -206,6 +222,7 @@ def register(subparsers) -> None:
     listing.add_argument("--kind", help="only jobs of this kind")
     listing.add_argument("--owner", help="only this owner's jobs")
     listing.add_argument("--limit", type=positive, default=50, help="at most this many (default 50)")
+    listing.add_argument("--json", action="store_true", help="one JSON document, as GET /v1/jobs answers")
     remote.add_options(listing)
     show = add(
         actions,
@@ -215,7 +232,8 @@ def register(subparsers) -> None:
         "Print a job's status row: owner, kind, params, progress, limits, times, last error.\n\n"
         "example:\n  jobtrail jobs show 0b7e2c3e-5a1f-4c59-9d0e-3f7b2a1c9e44",
     )
-    show.add_argument("job_id", type=parse_job_id, help="the job's id")
+    show.add_argument("job_id", type=job_id_or_prefix, help=ID_HELP)
+    show.add_argument("--json", action="store_true", help="the JSON document GET /v1/jobs/{id} answers")
     remote.add_options(show)
     create = add(
         actions,
@@ -228,7 +246,7 @@ def register(subparsers) -> None:
     )
     create.add_argument("--kind", required=True, help="the kind of job")
     create.add_argument("--params", type=parse_params, default={}, help="the job's params, a JSON object")
-    create.add_argument("--owner", help="whose job (the database only)")
+    create.add_argument("--owner", type=owner_name, help="whose job (the database only)")
     create.add_argument("--target-results", type=positive, help="complete once this many results are in")
     create.add_argument("--max-runs", type=positive, help="runs at most (default: the kind's)")
     create.add_argument("--deadline-s", type=float, help="seconds until it times out (default: the kind's)")
@@ -243,7 +261,7 @@ def register(subparsers) -> None:
         "A final job cannot be cancelled (exit 1).\n\n"
         "example:\n  jobtrail jobs cancel 0b7e2c3e-5a1f-4c59-9d0e-3f7b2a1c9e44 --reason 'source retired'",
     )
-    cancel.add_argument("job_id", type=parse_job_id, help="the job's id")
+    cancel.add_argument("job_id", type=job_id_or_prefix, help=ID_HELP)
     cancel.add_argument("--reason", help="recorded on the event (default 'cancelled by operator'; the database only)")
     remote.add_options(cancel)
     retry = add(
@@ -255,7 +273,7 @@ def register(subparsers) -> None:
         "the last recorded one, with its kind's deadline afresh. Any other status: exit 1.\n\n"
         "example:\n  jobtrail jobs retry 0b7e2c3e-5a1f-4c59-9d0e-3f7b2a1c9e44",
     )
-    retry.add_argument("job_id", type=parse_job_id, help="the job's id")
+    retry.add_argument("job_id", type=job_id_or_prefix, help=ID_HELP)
     remote.add_options(retry)
     watch = add(
         actions,

@@ -3,7 +3,7 @@
 import argparse
 
 from service.auth.keys import DEFAULT_SCOPES, Scope, create_key, list_keys, revoke_key
-from service.cli.subcommand import add
+from service.cli.subcommand import add, owner_name
 from service.settings import Settings
 from service.store.database import connected
 
@@ -56,7 +56,7 @@ def register(subparsers) -> None:
         "Scopes: jobs:write, jobs:read (the default pair), audit:read (every owner's histories).\n\n"
         "example:\n  jobtrail keys create --owner acme --scopes jobs:read jobs:write",
     )
-    create.add_argument("--owner", required=True, help="the tenant the key acts for")
+    create.add_argument("--owner", required=True, type=owner_name, help="the tenant the key acts for")
     create.add_argument("--scopes", nargs="+", choices=[str(s) for s in Scope], help="what the key may do")
     add(actions, "list", list_command, "list keys (never their secrets)", "example:\n  jobtrail keys list")
     revoke = add(

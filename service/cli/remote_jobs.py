@@ -14,7 +14,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from jobtrail.client import ENDINGS, Job
 from projections.export import verify_export
-from service.cli import remote
+from service.cli import NOT_VERIFIED, remote
+from service.cli.history import some
+from service.cli.job_ids import whole
 from service.cli.remote import Remote
 from service.cli.timeline import console, timeline_line, verdict
 
@@ -27,6 +29,9 @@ async def list_jobs(args: argparse.Namespace, target: Remote) -> int:
     async with remote.client(target) as api:
         found = api.list(status=args.status, kind=args.kind, page_size=min(args.limit + 1, MAX_PAGE))
         jobs = [job async for job in _first(found, args.limit + 1)]
+    if args.json:
+        print(msgspec.json.encode({"jobs": jobs[: args.limit], "next_cursor": None}).decode())
+        return 0
     if not jobs:
         print("no jobs match")
         return 0
@@ -44,7 +49,10 @@ async def list_jobs(args: argparse.Namespace, target: Remote) -> int:
 
 async def show(args: argparse.Namespace, target: Remote) -> int:
     async with remote.client(target) as api:
-        job = await api.get(args.job_id)
+        job = await api.get(whole(args.job_id))
+    if args.json:
+        print(msgspec.json.encode(job).decode())
+        return 0
     for label, value in _fields(job):
         if value not in (None, ""):
             print(f"{label + ':':<13} {value}")
@@ -72,14 +80,14 @@ async def cancel(args: argparse.Namespace, target: Remote) -> int:
     if args.reason is not None:
         remote.refuse("--reason", "the API records its own reason ('cancelled by owner')")
     async with remote.client(target) as api:
-        job = await api.cancel(args.job_id)
+        job = await api.cancel(whole(args.job_id))
     print(f"{job.id}: now {job.status} (version {job.version})")
     return 0
 
 
 async def retry(args: argparse.Namespace, target: Remote) -> int:
     async with remote.client(target) as api:
-        job = await api.retry(args.job_id)
+        job = await api.retry(whole(args.job_id))
     print(f"{job.id}: now {job.status} (version {job.version})")
     return 0
 
@@ -110,19 +118,20 @@ async def watch(args: argparse.Namespace, target: Remote) -> int:
 async def history(args: argparse.Namespace, target: Remote) -> int:
     """The timeline from the API's documents; --verify checks the chain here, on the export."""
     async with remote.client(target) as api:
-        documents = await api.events(args.job_id)
-        export = await api.export(args.job_id) if args.json or args.verify else b""
+        documents = await api.events(whole(args.job_id))
+        export = await api.export(whole(args.job_id)) if args.json or args.verify else b""
     if args.json:
-        print("\n".join(line.decode() for line in export.splitlines()[:-1]))  # the last line is the chain head
+        lines = export.splitlines()[:-1]  # the last line is the chain head
+        print("\n".join(line.decode() for line in some(lines, args)))
     else:
         out = console(args.color)
-        for e in documents.events:
+        for e in some(documents.events, args):
             out.print(timeline_line(e.version, e.recorded_at, e.type, e.data, e.provenance))
     if not args.verify:
         return 0
     report = verify_export(io.BytesIO(export))
     print(verdict(report), file=sys.stderr if args.json else sys.stdout)
-    return 0 if report.ok else 2
+    return 0 if report.ok else NOT_VERIFIED
 
 
 async def _first(jobs, count: int):

@@ -32,7 +32,7 @@ from projections import schedules
 from service.cli import remote
 from service.cli.jobs import operator
 from service.cli.remote import RemoteFailure
-from service.cli.subcommand import add, parse_params, positive
+from service.cli.subcommand import add, owner_name, parse_params, positive
 from service.clock import now
 from service.jobs.kinds import InvalidParams, UnknownKind, load_kinds, lookup, validate_params
 from service.schedules.command_handler import ScheduleHandled, handle
@@ -272,7 +272,7 @@ def register(subparsers) -> None:
         "example:\n  jobtrail schedules create --owner acme --kind demo.count --cron '30 2 * * *' \\\n"
         "      --time-zone Europe/Berlin --params '{\"total\": 40}'",
     )
-    create.add_argument("--owner", help="whose schedule, and whose its jobs are (the database only)")
+    create.add_argument("--owner", type=owner_name, help="whose schedule, and whose its jobs are (the database only)")
     create.add_argument("--kind", required=True, help="the kind of job each tick creates")
     create.add_argument("--cron", required=True, help="five fields: minute hour day-of-month month day-of-week")
     create.add_argument("--time-zone", default="UTC", help="the IANA zone the cron reads (default UTC)")

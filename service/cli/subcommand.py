@@ -25,6 +25,13 @@ def parse_job_id(text: str) -> uuid.UUID:
         raise argparse.ArgumentTypeError(f"'{text}' is not a job id (a UUID)") from None
 
 
+def owner_name(text: str) -> str:
+    """An argument type: an owner (a tenant), which is never blank."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an owner must not be empty: name the tenant, e.g. --owner acme")
+    return text
+
+
 def positive(text: str) -> int:
     """An argument type: a whole number of at least 1."""
     if not text.isdigit() or int(text) < 1:

@@ -92,6 +92,18 @@ async def test_state_refuses_an_instant_without_a_time_zone_and_both_bounds_at_o
     assert "either" in both.json()["detail"]
 
 
+async def test_state_at_a_version_past_the_last_is_a_422_naming_the_last(client: AsyncTestClient, keys: Keys) -> None:
+    job_id = await created_then_cancelled(client, keys.acme)
+    path = f"/v1/jobs/{job_id}/state"
+
+    last = await client.get(path, params={"version": 2}, headers=auth(keys.acme))
+    past = await client.get(path, params={"version": 3}, headers=auth(keys.acme))
+
+    assert last.status_code == 200 and last.json()["version"] == 2
+    assert past.status_code == 422 and past.headers["content-type"] == "application/problem+json"
+    assert past.json()["detail"] == "version 3 is past the job's last version, 2"
+
+
 async def test_an_export_verifies_and_one_altered_value_breaks_it(
     client: AsyncTestClient, keys: Keys, tmp_path: Path
 ) -> None:
@@ -113,4 +125,4 @@ async def test_an_export_verifies_and_one_altered_value_breaks_it(
     assert report.first_bad_version == 1
     # The CLI runs its own event loop, so it cannot run on this test's.
     assert await asyncio.to_thread(main, ["verify-export", str(intact_file)]) == 0
-    assert await asyncio.to_thread(main, ["verify-export", str(altered_file)]) == 2
+    assert await asyncio.to_thread(main, ["verify-export", str(altered_file)]) == 3

@@ -26,6 +26,7 @@ PUBLIC = {
     "/schema/redoc",
     "/schema/oauth2-redirect.html",
     "/schema/{path:str}",
+    "/swagger-ui/{file_path:path}",
 }
 # The dashboard's pages sign in by cookie (tests/service/dashboard checks they need it).
 DASHBOARD = {
@@ -36,6 +37,10 @@ DASHBOARD = {
     "/jobs/rows",
     "/jobs/{job_id:uuid}",
     "/jobs/{job_id:uuid}/live",
+    "/jobs/{job_id:uuid}/cancel",
+    "/jobs/{job_id:uuid}/retry",
+    "/jobs/{job_id:uuid}/export",
+    "/overview",
     "/schedules",
     "/schedules/rows",
     "/schedules/{schedule_id:uuid}",

@@ -137,3 +137,32 @@ async def test_a_kind_filter_holding_a_nul_is_a_400_not_a_database_error(client:
 
     body = problem(response, 400)
     assert "kind" in body["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "unknown"),
+    [
+        ("/v1/jobs", "owner=acme&status=pending", "`owner`"),
+        ("/v1/jobs", "stauts=error&kind=x&colour=1", "`colour`, `stauts`"),
+        ("/v1/kinds", "verbose", "`verbose`"),
+        ("/v1/stats", "window_s=60&x=1", "`x`"),
+    ],
+)
+async def test_an_unknown_query_parameter_is_a_400_naming_it_and_what_the_route_takes(
+    client: AsyncTestClient, keys: Keys, path: str, query: str, unknown: str
+) -> None:
+    response = await client.get(f"{path}?{query}", headers=auth(keys.acme))
+
+    detail = problem(response, 400)["detail"]
+    assert f" {unknown} on this route: it takes " in detail
+
+
+async def test_declared_query_parameters_are_taken_on_reads_and_writes(client: AsyncTestClient, keys: Keys) -> None:
+    job = await create(client, keys.acme)
+
+    listed = await client.get("/v1/jobs?status=pending&kind=demo.count&limit=5", headers=auth(keys.acme))
+    at_one = await client.get(f"/v1/jobs/{job['id']}/state?version=1", headers=auth(keys.acme))
+    cancelled = await client.post(f"/v1/jobs/{job['id']}/cancel?force=1", headers=auth(keys.acme))
+
+    assert (listed.status_code, at_one.status_code) == (200, 200)
+    assert "`force` on this route: it takes none" in problem(cancelled, 400)["detail"]

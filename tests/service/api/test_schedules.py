@@ -214,7 +214,7 @@ async def test_a_schedules_export_passes_verify_export_and_an_altered_line_fails
     altered.write_bytes(b"".join([lines[0].replace(b"30 2 * * *", b"30 3 * * *"), *lines[1:]]))
     # The CLI runs its own event loop, so it cannot run on this test's.
     assert await asyncio.to_thread(main, ["verify-export", str(intact)]) == 0
-    assert await asyncio.to_thread(main, ["verify-export", str(altered)]) == 2
+    assert await asyncio.to_thread(main, ["verify-export", str(altered)]) == 3
 
 
 async def test_the_list_pages_filters_and_shows_each_ones_next_fire(client: AsyncTestClient, keys: Keys) -> None:

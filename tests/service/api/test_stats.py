@@ -167,6 +167,7 @@ async def test_metrics_count_the_scenarios_jobs_batches_and_read_gauges_from_the
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
+    assert response.headers["content-type"].count("charset") == 1
     values = samples(response.text)
 
     def value(name: str, **labels: str) -> float:

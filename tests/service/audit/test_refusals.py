@@ -56,7 +56,7 @@ async def test_a_tampered_signature_is_refused(audited: Audited, tmp_path: Path,
     assert not report.ok and "signature" in report.problem and "does not verify" in report.problem
     file = tmp_path / "tampered.ndjson"
     file.write_bytes(b"".join(lines))
-    assert await cli("verify-export", str(file), "--key", audited.public_key) == 2
+    assert await cli("verify-export", str(file), "--key", audited.public_key) == 3
     assert "signed checkpoint NOT VERIFIED: the signature" in capsys.readouterr().out
 
 
@@ -75,7 +75,7 @@ async def test_a_checkpoint_signed_by_an_unknown_key_is_refused(audited: Audited
     file.write_bytes(b"".join(lines))
     key_file = tmp_path / "stranger.pub"
     key_file.write_text(stranger + "\n")
-    assert await cli("verify-export", str(file), "--key", str(key_file)) == 2
+    assert await cli("verify-export", str(file), "--key", str(key_file)) == 3
     assert "unknown key" in capsys.readouterr().out
 
 
@@ -85,7 +85,7 @@ async def test_a_truncated_proof_is_refused(audited: Audited, tmp_path: Path, ca
     assert not report.ok and report.problem.startswith("version 1: the inclusion proof is truncated")
     file = tmp_path / "truncated.ndjson"
     file.write_bytes(b"".join(lines))
-    assert await cli("verify-export", str(file), "--key", audited.public_key) == 2
+    assert await cli("verify-export", str(file), "--key", audited.public_key) == 3
     out = capsys.readouterr().out
     assert "hash chain verified" in out and "truncated" in out
 
@@ -102,7 +102,7 @@ async def test_an_export_without_a_checkpoint_verifies_its_chain_but_proves_noth
     file = tmp_path / "old-style.ndjson"
     file.write_bytes(b"".join(lines))
     assert await cli("verify-export", str(file)) == 0  # as exports were before checkpoints
-    assert await cli("verify-export", str(file), "--key", audited.public_key) == 2
+    assert await cli("verify-export", str(file), "--key", audited.public_key) == 3
     assert "the export holds no signed checkpoint" in capsys.readouterr().out
 
 
@@ -120,7 +120,7 @@ async def test_verify_consistency_refuses_a_tampered_checkpoint_file(audited: Au
     (tmp_path / "new.json").write_text(json.dumps({**checkpoint, "issued_at": "2030-01-01T00:00:00.000000Z"}))
     old, new = str(tmp_path / "old.json"), str(tmp_path / "new.json")
     assert await cli("audit", "verify-consistency", old, old, "--key", audited.public_key) == 0
-    assert await cli("audit", "verify-consistency", old, new, "--key", audited.public_key) == 2
+    assert await cli("audit", "verify-consistency", old, new, "--key", audited.public_key) == 3
     assert "does not verify" in capsys.readouterr().out
 
 

@@ -112,7 +112,7 @@ async def test_the_rewrite_is_caught_by_check_by_the_old_export_and_by_consisten
     assert forged["events"][0]["data"]["params"]["total"] == 41
 
     capsys.readouterr()
-    assert await cli("audit", "check") == 2
+    assert await cli("audit", "check") == 3
     out = capsys.readouterr().out
     first_leaf = old_proof["proofs"][0]["leaf_index"]
     assert f"first changed leaf: {first_leaf} " in out
@@ -127,7 +127,7 @@ async def test_the_rewrite_is_caught_by_check_by_the_old_export_and_by_consisten
 
     # The tree's own tables agree with the forged log now: check still fails, and bounds the change.
     capsys.readouterr()
-    assert await cli("audit", "check") == 2
+    assert await cli("audit", "check") == 3
     out = capsys.readouterr().out
     assert f"no longer gives the signed root of tree size {old_checkpoint['tree_size']}" in out
     assert f"the change is among leaves 0 to {old_checkpoint['tree_size'] - 1}" in out
@@ -155,9 +155,9 @@ async def test_the_rewrite_is_caught_by_check_by_the_old_export_and_by_consisten
     capsys.readouterr()
     old_json, new_json = str(tmp_path / "old.json"), str(tmp_path / "new.json")
     proof_file = str(tmp_path / "proof.json")
-    assert await cli("audit", "verify-consistency", old_json, new_json, "--proof", proof_file, "--key", key) == 2
+    assert await cli("audit", "verify-consistency", old_json, new_json, "--proof", proof_file, "--key", key) == 3
     assert f"the tree of size {new_checkpoint.tree_size} does not extend" in capsys.readouterr().out
-    assert await cli("audit", "verify-consistency", old_json, new_json) == 2
+    assert await cli("audit", "verify-consistency", old_json, new_json) == 3
 
 
 async def test_check_names_a_checkpoint_altered_in_the_log(
@@ -172,5 +172,5 @@ async def test_check_names_a_checkpoint_altered_in_the_log(
         )
         await conn.execute("ALTER TABLE events ENABLE TRIGGER USER")
     capsys.readouterr()
-    assert await cli("audit", "check") == 2
+    assert await cli("audit", "check") == 3
     assert "the checkpoint in the log was altered or forged" in capsys.readouterr().out

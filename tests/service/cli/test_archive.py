@@ -72,7 +72,7 @@ def test_run_verify_restore_and_an_auditors_check_of_a_file(capsys, cli_database
     assert code == 1 and "has events in the log already" in err
 
 
-def test_verify_exits_2_naming_a_changed_or_missing_file(capsys, cli_database, archive_dir, monkeypatch) -> None:
+def test_verify_exits_3_naming_a_changed_or_missing_file(capsys, cli_database, archive_dir, monkeypatch) -> None:
     jobs = finished_jobs(cli_database)
     monkeypatch.setenv("JOBTRAIL_RETAIN_S", "86400")
     assert run(capsys, "archive", "run")[0] == 0
@@ -82,18 +82,18 @@ def test_verify_exits_2_naming_a_changed_or_missing_file(capsys, cli_database, a
 
     code, out, _ = run(capsys, "archive", "verify", "--all")
 
-    assert code == 2
+    assert code == 3
     assert f"FAILED {jobs[0]}: " in out and "SHA-256" in out
     assert f"FAILED {jobs[1]}: " in out and "missing from the archive store" in out
-    assert run(capsys, "archive", "verify", str(jobs[1]))[0] == 2
+    assert run(capsys, "archive", "verify", str(jobs[1]))[0] == 3
     code, _, err = run(capsys, "archive", "restore", str(jobs[0]))
     assert code == 1 and "SHA-256" in err  # a file that does not match is never restored
 
 
-def test_verify_of_a_job_never_archived_exits_2(capsys, cli_database, archive_dir) -> None:
+def test_verify_of_a_job_never_archived_exits_3(capsys, cli_database, archive_dir) -> None:
     job = finished_jobs(cli_database, 1)[0]
     code, out, _ = run(capsys, "archive", "verify", str(job))
-    assert code == 2 and "never archived" in out
+    assert code == 3 and "never archived" in out
 
 
 WAITING_ARCHIVE = """

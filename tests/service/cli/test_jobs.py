@@ -30,7 +30,7 @@ def test_history_prints_a_timeline_ndjson_and_verifies_the_chain(cli_database, c
     assert [line["version"] for line in lines] == list(range(1, len(lines) + 1))
 
 
-def test_history_exits_2_when_the_chain_is_broken(cli_database, capsys):
+def test_history_exits_3_when_the_chain_is_broken(cli_database, capsys):
     run(capsys, "demo", "--jobs", "1")
     with psycopg.connect(cli_database, autocommit=True) as conn:
         (job_id,) = conn.execute("SELECT stream_id FROM job_status").fetchone()
@@ -40,7 +40,7 @@ def test_history_exits_2_when_the_chain_is_broken(cli_database, capsys):
         )
         conn.execute("ALTER TABLE events ENABLE TRIGGER USER")
     code, out, _ = run(capsys, "history", str(job_id), "--verify")
-    assert code == 2 and "BROKEN at version 3" in out
+    assert code == 3 and "BROKEN at version 3" in out
 
 
 def test_projections_verify_reports_drift_and_rebuild_repairs_it(cli_database, capsys):
@@ -49,7 +49,7 @@ def test_projections_verify_reports_drift_and_rebuild_repairs_it(cli_database, c
     with psycopg.connect(cli_database, autocommit=True) as conn:
         conn.execute("UPDATE job_status SET processed_runs = processed_runs + 1 WHERE kind = 'demo.count'")
     code, out, _ = run(capsys, "projections", "verify")
-    assert code == 1 and "processed_runs" in out and len(UUID.findall(out)) == 2
+    assert code == 3 and "processed_runs" in out and len(UUID.findall(out)) == 2
     assert run(capsys, "projections", "rebuild")[0] == 0
     assert run(capsys, "projections", "verify")[0] == 0
 

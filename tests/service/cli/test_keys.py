@@ -7,7 +7,7 @@ import psycopg
 import pytest
 
 from service.auth.keys import Principal, Scope, authenticate
-from service.cli import main
+from service.cli import _database_failure, main
 from tests.service.key_ids import key_id_of
 
 STAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
@@ -94,3 +94,31 @@ def test_revoking_a_key_twice_is_refused_the_second_time(cli_database: str, caps
 
     assert main(["keys", "revoke", key_id_of(key)]) == 1
     assert key_id_of(key) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("owner", ["", "  "], ids=["empty", "blank"])
+def test_an_empty_owner_is_refused_before_the_database_as_a_usage_error(
+    owner: str, cli_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["keys", "create", "--owner", owner])
+
+    assert exited.value.code == 2
+    assert "an owner must not be empty" in capsys.readouterr().err
+    with psycopg.connect(cli_database) as conn:
+        assert conn.execute("SELECT count(*) FROM api_keys").fetchone() == (0,)
+
+
+def test_a_refused_row_is_reported_without_its_values(cli_database: str) -> None:
+    secret_hash = bytes.fromhex("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")
+    with psycopg.connect(cli_database) as conn, pytest.raises(psycopg.errors.CheckViolation) as refused:
+        conn.execute(
+            "INSERT INTO api_keys (key_id, owner, scopes, secret_hash) VALUES ('k', '', '{jobs:read}', %s)",
+            [secret_hash],
+        )
+    assert "\\x9f86d081" in str(refused.value)  # the row, hash and all, that the CLI used to print
+
+    said = _database_failure(refused.value)
+
+    assert said.startswith("the database refused: ") and "api_keys" in said
+    assert "9f86" not in said and "Failing row" not in said
