@@ -321,6 +321,8 @@ async def append(
         cursor = await conn.execute(APPEND, params)
     except errors.IntegrityError as error:
         raise _translated(error) from None
+    except errors.DeadlockDetected:  # two groups of appends (service/store/group_commit.py) crossed
+        raise ConcurrencyConflict(f"the append to {stream_id} met a deadlock and was rolled back") from None
     head = await cursor.fetchone()
     assert head is not None
     return head[0]
