@@ -201,4 +201,4 @@ async def test_a_caller_that_gives_up_while_waiting_for_a_group_writes_nothing(
 
 def test_a_group_holds_between_one_and_sixty_four_writes() -> None:
     with pytest.raises(ValueError, match="1 to 64"):
-        GroupCommit(None, max_group=65)  # type: ignore[arg-type]
+        GroupCommit(None, max_group=65)
