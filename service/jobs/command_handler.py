@@ -10,8 +10,6 @@ attempts each (one winner per round).
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -83,8 +81,9 @@ class _OwnConnection:
     async def load(self, stream_id: UUID) -> JobState:
         return await load(self.conn, stream_id)
 
-    async def write(self, work: Callable[[AsyncConnection], Awaitable[int]]) -> int:
-        return await work(self.conn)
+    @property
+    def target(self) -> AsyncConnection:
+        return self.conn
 
     async def committed(self, observers: Observers, *args: Any, queued: bool) -> None:
         await observers.committed(self.conn, *args, queued=queued)
@@ -100,8 +99,9 @@ class _GroupCommitted:
         async with self.pool.connection() as conn:
             return await load(conn, stream_id)
 
-    async def write(self, work: Callable[[AsyncConnection], Awaitable[int]]) -> int:
-        return await self.group.run(work)
+    @property
+    def target(self) -> GroupCommit:
+        return self.group
 
     async def committed(self, observers: Observers, *args: Any, queued: bool) -> None:
         if observers.feed is not None:
@@ -131,21 +131,20 @@ async def _decide_and_append(
         after = fold(events, state)
         outbox = messages_for(stream_id, events, after)
         notification = notification_for(stream_id, events, after)
-        write = partial(
-            append,
-            stream_id=stream_id,
-            expected_version=state.version,
-            events=events,
-            state=after,
-            metadata=metadata,
-            outbox=outbox,
-            inbox=inbox,
-            results=results if _records_batch(events) else None,
-            notification=notification,
-        )
         started = time.perf_counter()
         try:
-            position = await store.write(write)
+            position = await append(
+                store.target,
+                stream_id=stream_id,
+                expected_version=state.version,
+                events=events,
+                state=after,
+                metadata=metadata,
+                outbox=outbox,
+                inbox=inbox,
+                results=results if _records_batch(events) else None,
+                notification=notification,
+            )
         except ConcurrencyConflict:
             continue
         seconds = time.perf_counter() - started

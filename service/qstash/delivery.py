@@ -27,7 +27,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -84,12 +83,11 @@ async def _first_look(
 ) -> tuple[Answer | None, JobState]:
     """The answer already due to this delivery, if any, and the job. The token's claim is
     a write: with a group commit it shares the commit of this process's concurrent writes."""
-    look_up = partial(load_with_answer, message_id=message_id, stream_id=job_id, jti=jti)
     if jti is not None and observers.group_commit is not None:
-        look = await observers.group_commit.run(look_up)
+        look = await load_with_answer(observers.group_commit, message_id, job_id, jti)
     else:
         async with pool.connection() as conn:
-            look = await look_up(conn)
+            look = await load_with_answer(conn, message_id, job_id, jti)
     if look.recorded:
         return duplicate(*look.recorded), look.state
     if jti is not None and not look.claimed:

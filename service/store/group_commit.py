@@ -1,11 +1,11 @@
 """Group commit: the writes that one process's concurrent requests make share one transaction.
 
-Each write (an append, a delivery's token claim) is a piece of work on a connection. A
-caller hands its work to `GroupCommit.run` and waits. One committer task takes what has
-gathered, runs each piece on one connection inside one transaction, each under its own
-SAVEPOINT, and commits once; while it commits, the next group gathers. With nothing else
-waiting a piece runs at once, alone, in autocommit: exactly the single-statement path, so
-a quiet process pays no added latency and no added statement.
+Each write (an append, a delivery's token claim) is one statement. A caller hands it to
+`GroupCommit.run` and waits. One committer task takes what has gathered and sends it
+down one connection as one pipeline: BEGIN, each statement under its own SAVEPOINT, and
+COMMIT, in one round trip; while that commits, the next group gathers. With nothing else
+waiting a statement runs at once, alone, in autocommit: exactly the single-statement
+path, so a quiet process pays no added latency and no added statement.
 
 Why it is safe:
 
@@ -33,19 +33,26 @@ PostgreSQL's per-backend cache, making every other session's snapshots dearer.
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from psycopg import AsyncConnection, OperationalError
-from psycopg.pq import TransactionStatus
+from psycopg import AsyncCursor, Error, OperationalError
 from psycopg_pool import AsyncConnectionPool
 
 logger = logging.getLogger("jobtrail.group_commit")
 
 MAX_GROUP = 32
 
-Work = Callable[[AsyncConnection], Awaitable[Any]]
+Rows = list[tuple[Any, ...]]
+
+BEGIN = "BEGIN"
+SAVEPOINT = "SAVEPOINT grouped"
+RELEASE = "RELEASE SAVEPOINT grouped"
+ROLLBACK_TO = "ROLLBACK TO SAVEPOINT grouped"
+COMMIT = "COMMIT"
+# The statements above are never prepared: there is no plan to save, and one prepared in
+# a pipeline that aborts would be taken for prepared by psycopg though the server never saw it.
 
 
 class GroupCommitFailed(OperationalError):
@@ -54,9 +61,10 @@ class GroupCommitFailed(OperationalError):
 
 @dataclass(eq=False, slots=True)
 class _Pending:
-    work: Work
+    query: str
+    params: Mapping[str, Any]
     answer: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
-    result: Any = None
+    rows: Rows | None = None
     error: BaseException | None = None
 
 
@@ -67,16 +75,17 @@ class GroupCommit:
         self.pool, self.max_group = pool, max_group
         self._waiting: list[_Pending] = []
         self._committer: asyncio.Task | None = None
-        # Counters for benches and /metrics readers: groups committed and writes in them.
+        # Groups committed and the writes in them (benches and tests read these).
         self.groups = 0
         self.grouped = 0
 
-    async def run(self, work: Work) -> Any:
-        """Run `work` on a connection inside this process's next group; its result once committed."""
+    async def run(self, query: str, params: Mapping[str, Any]) -> Rows:
+        """Run one statement in this process's next group; its rows once the group committed,
+        or the psycopg error it raised (its own, or GroupCommitFailed)."""
         if self.max_group == 1:
             async with self.pool.connection() as conn:
-                return await work(conn)
-        pending = _Pending(work)
+                return await (await conn.execute(query, params)).fetchall()
+        pending = _Pending(query, params)
         self._waiting.append(pending)
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit_groups())
@@ -101,14 +110,15 @@ class GroupCommit:
                     await self._run_alone(group[0])
                 else:
                     await self._run_together(group)
+                self._count(len(group))
             except Exception as error:  # the group as a whole: nobody's write is known to be in
                 logger.warning("a group of %d writes failed to commit: %s", len(group), type(error).__name__)
                 failed = GroupCommitFailed(f"the write's transaction did not commit: {type(error).__name__}")
                 for pending in group:
-                    pending.error, pending.result = failed, None
+                    pending.error, pending.rows = failed, None
             except BaseException:  # cancelled (shutdown): nobody waits for an answer that cannot come
                 for pending in group:
-                    _answer(pending, error=GroupCommitFailed("the process stopped before the write committed"))
+                    _answer(pending, GroupCommitFailed("the process stopped before the write committed"))
                 raise
             for pending in group:
                 _answer(pending)
@@ -117,22 +127,49 @@ class GroupCommit:
         """One write: autocommit, no transaction or savepoint around it, its error its own."""
         try:
             async with self.pool.connection() as conn:
-                pending.result = await pending.work(conn)
-        except Exception as error:
+                pending.rows = await (await conn.execute(pending.query, pending.params)).fetchall()
+        except Error as error:
             pending.error = error
-        self._count(1)
 
     async def _run_together(self, group: list[_Pending]) -> None:
-        async with self.pool.connection() as conn, conn.transaction():
-            for pending in group:
+        """BEGIN, each statement between SAVEPOINT and RELEASE, COMMIT: one pipeline, one round
+        trip. A statement that fails aborts the rest of its pipeline; it is rolled back to its
+        savepoint, its caller gets its error, and the ones after it go again in a new pipeline."""
+        async with self.pool.connection() as conn:
+            remaining, begun, prepare = group, False, None
+            while remaining:
+                cursors: list[AsyncCursor] = []
                 try:
-                    async with conn.transaction():  # SAVEPOINT ... RELEASE, or ROLLBACK TO it
-                        pending.result = await pending.work(conn)
-                except Exception as error:
-                    if conn.broken or conn.info.transaction_status != TransactionStatus.INTRANS:
-                        raise  # not rolled back to its savepoint: the connection or the transaction is lost
-                    pending.error = error
-        self._count(len(group))
+                    async with conn.pipeline():
+                        if not begun:
+                            await conn.execute(BEGIN, prepare=False)
+                            begun = True
+                        for pending in remaining:
+                            await conn.execute(SAVEPOINT, prepare=False)
+                            cursors.append(await conn.execute(pending.query, pending.params, prepare=prepare))
+                            await conn.execute(RELEASE, prepare=False)
+                        await conn.execute(COMMIT, prepare=False)
+                except Error as error:
+                    failed = next((i for i, cursor in enumerate(cursors) if cursor.pgresult is None), None)
+                    if conn.broken or failed is None:  # the connection, or the COMMIT itself
+                        raise
+                    for pending, cursor in zip(remaining[:failed], cursors, strict=False):
+                        pending.rows = await cursor.fetchall()
+                    remaining[failed].error = error
+                    await conn.execute(ROLLBACK_TO, prepare=False)  # the failed statement's writes go, the others' stay
+                    remaining = remaining[failed + 1 :]
+                    # psycopg counts a statement it prepared in the aborted part of the pipeline
+                    # as prepared, though the server never saw it: the rest of the group goes
+                    # unprepared, and the connection is closed after (the pool opens another).
+                    prepare = False
+                    if not remaining:
+                        await conn.execute(COMMIT, prepare=False)
+                    continue
+                for pending, cursor in zip(remaining, cursors, strict=True):
+                    pending.rows = await cursor.fetchall()
+                remaining = []
+            if prepare is False:
+                await conn.close()
 
     def _count(self, writes: int) -> None:
         self.groups += 1
@@ -150,4 +187,4 @@ def _answer(pending: _Pending, error: BaseException | None = None) -> None:
     if error is not None or pending.error is not None:
         pending.answer.set_exception(error or pending.error)  # type: ignore[arg-type]
     else:
-        pending.answer.set_result(pending.result)
+        pending.answer.set_result(pending.rows)

@@ -1,8 +1,9 @@
 """Group commit: concurrent writes share a transaction, yet each caller keeps its own outcome."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 import psycopg
@@ -59,19 +60,19 @@ async def event_types(pool: AsyncConnectionPool, stream_id: UUID) -> list[str]:
         return [row[0] for row in await cursor.fetchall()]
 
 
-def append_at(stream_id: UUID, state: JobState, attempt: int, inbox: InboxEntry | None = None):
-    """The work of appending one DeliveryFailed at `state`'s version."""
+Job = tuple[UUID, JobState]
+
+
+def append_at(group: GroupCommit, job: Job, attempt: int, inbox: InboxEntry | None = None) -> Awaitable[int]:
+    """Append one DeliveryFailed at the job's version in `group`."""
+    stream_id, state = job
     events = decide(failure(attempt), state)
-
-    async def work(conn: AsyncConnection) -> int:
-        return await append(conn, stream_id, state.version, events, fold(events, state), ACTOR, inbox=inbox)
-
-    return work
+    return append(group, stream_id, state.version, events, fold(events, state), ACTOR, inbox=inbox)
 
 
-async def together(group: GroupCommit, works: list) -> list:
-    """Hand every work to the group in the same moment, so that they form one group."""
-    return await asyncio.gather(*(group.run(work) for work in works), return_exceptions=True)
+def together(*writes: Awaitable[Any]) -> asyncio.Future[list[Any]]:
+    """Hand every write to the group in the same moment, so that they form one group."""
+    return asyncio.gather(*writes, return_exceptions=True)
 
 
 async def test_writes_at_the_same_version_in_one_group_one_wins_and_the_others_conflict(
@@ -79,7 +80,7 @@ async def test_writes_at_the_same_version_in_one_group_one_wins_and_the_others_c
 ) -> None:
     stream_id, state = await started_job(wide_pool)
     group = GroupCommit(wide_pool)
-    outcomes = await together(group, [append_at(stream_id, state, attempt) for attempt in range(WRITERS)])
+    outcomes = await together(*(append_at(group, (stream_id, state), attempt) for attempt in range(WRITERS)))
     assert (group.groups, group.grouped) == (1, WRITERS)
     winners = [outcome for outcome in outcomes if isinstance(outcome, int)]
     assert len(winners) == 1
@@ -113,18 +114,14 @@ async def test_a_failing_statement_in_a_group_fails_its_caller_alone(wide_pool: 
     async with wide_pool.connection() as conn:  # the message id is taken already
         await conn.execute("INSERT INTO inbox (message_id, outcome) VALUES ('msg-once', 'ok')")
 
-    async def broken(conn: AsyncConnection) -> None:
-        await conn.execute("SELECT 1 / 0")
-
-    works = [
-        append_at(*jobs[0], 1),
-        append_at(*jobs[1], 1, inbox=entry),
-        broken,
-        append_at(*jobs[2], 1),
-        append_at(*jobs[3], 1),
-    ]
     group = GroupCommit(wide_pool)
-    outcomes = await together(group, works)
+    outcomes = await together(
+        append_at(group, jobs[0], 1),
+        append_at(group, jobs[1], 1, inbox=entry),
+        group.run("SELECT 1 / 0", {}),
+        append_at(group, jobs[2], 1),
+        append_at(group, jobs[3], 1),
+    )
     assert group.groups == 1
     assert isinstance(outcomes[1], DuplicateMessage)
     assert isinstance(outcomes[2], psycopg.errors.DivisionByZero)
@@ -137,7 +134,7 @@ async def test_a_failing_statement_in_a_group_fails_its_caller_alone(wide_pool: 
 async def test_a_write_alone_commits_at_once_without_a_transaction_around_it(wide_pool: AsyncConnectionPool) -> None:
     stream_id, state = await started_job(wide_pool)
     group = GroupCommit(wide_pool)
-    assert isinstance(await group.run(append_at(stream_id, state, 1)), int)
+    assert isinstance(await append_at(group, (stream_id, state), 1), int)
     assert (group.groups, group.grouped) == (1, 1)
     assert (await event_types(wide_pool, stream_id))[-1] == "DeliveryFailed"
 
@@ -160,11 +157,10 @@ async def test_a_group_whose_connection_dies_before_its_commit_acknowledges_noth
     jobs = [await started_job(wide_pool) for _ in range(3)]
     blocked_id, blocked_state = jobs[2]
     group = GroupCommit(wide_pool)
-    works = [append_at(stream_id, state, 1) for stream_id, state in jobs]
     async with await AsyncConnection.connect(database_url, autocommit=True) as holder, holder.transaction():
         # The third append's status upsert waits for this row: the group stops after the first two.
         await holder.execute("SELECT 1 FROM job_status WHERE stream_id = %s FOR UPDATE", [blocked_id])
-        writes = asyncio.gather(*(group.run(work) for work in works), return_exceptions=True)
+        writes = together(*(append_at(group, job, 1) for job in jobs))
         group_pid = await backend_waiting_for_a_lock(holder, holder.info.dbname)
         await holder.execute("SELECT pg_terminate_backend(%s)", [group_pid])
         outcomes = await writes
@@ -172,7 +168,7 @@ async def test_a_group_whose_connection_dies_before_its_commit_acknowledges_noth
     assert all(isinstance(outcome, psycopg.OperationalError) for outcome in outcomes)  # the API answers 503
     for stream_id, _ in jobs:
         assert "DeliveryFailed" not in await event_types(wide_pool, stream_id)
-    retried = await together(group, works)
+    retried = await together(*(append_at(group, job, 1) for job in jobs))
     assert all(isinstance(outcome, int) for outcome in retried)
     for stream_id, _ in jobs:
         assert (await event_types(wide_pool, stream_id)).count("DeliveryFailed") == 1
@@ -187,9 +183,9 @@ async def test_a_caller_that_gives_up_while_waiting_for_a_group_writes_nothing(
     async with await AsyncConnection.connect(database_url, autocommit=True) as holder:
         async with holder.transaction():  # the first write's group waits for this row
             await holder.execute("SELECT 1 FROM job_status WHERE stream_id = %s FOR UPDATE", [first[0]])
-            kept = asyncio.ensure_future(group.run(append_at(*first, 1)))
+            kept = asyncio.ensure_future(append_at(group, first, 1))
             await backend_waiting_for_a_lock(holder, holder.info.dbname)
-            dropped = asyncio.ensure_future(group.run(append_at(*second, 1)))
+            dropped = asyncio.ensure_future(append_at(group, second, 1))
             await asyncio.sleep(0)  # waiting for the next group
             dropped.cancel()
         assert isinstance(await kept, int)
