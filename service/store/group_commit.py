@@ -1,15 +1,18 @@
 """Group commit: the writes that one process's concurrent requests make share one transaction.
 
 Each write (an append, a delivery's token claim) is one statement. A caller hands it to
-`GroupCommit.run` and waits. One committer task takes what has gathered and sends it
-down one connection as one pipeline: BEGIN, each statement under its own SAVEPOINT, and
-COMMIT, in one round trip; while that commits, the next group gathers. With nothing else
-waiting a statement runs at once, alone, in autocommit: exactly the single-statement
-path, so a quiet process pays no added latency and no added statement.
+`GroupCommit.run` and waits. A committer task takes what has gathered (at most
+`max_group` statements) and sends it down one connection as one pipeline: BEGIN, each
+statement under its own SAVEPOINT, and COMMIT, in one round trip; while that commits,
+the next group gathers. `in_flight` committers run at once (two by default: while one
+waits for its commit's flush, the other's is sent, and PostgreSQL flushes both commits'
+WAL together). A statement that finds a committer free runs at once, and alone in
+autocommit: exactly the single-statement path, so a quiet process pays no added latency
+and no added statement.
 
 Why it is safe:
 
-- Isolation per caller. A piece that fails (a version conflict, a unique violation, any
+- Isolation per caller. A statement that fails (a version conflict, a unique violation, any
   statement error) rolls back to its savepoint only: its own writes go, the group's
   others stay, and only its caller sees the error, which it handles as it always did
   (the command handler re-reads and decides again on ConcurrencyConflict).
@@ -43,6 +46,9 @@ from psycopg_pool import AsyncConnectionPool
 logger = logging.getLogger("jobtrail.group_commit")
 
 MAX_GROUP = 32
+# Groups committing at once: while one waits for its commit's flush to disk, the next
+# gathers and is sent, and PostgreSQL flushes both commits' WAL together.
+IN_FLIGHT = 2
 
 Rows = list[tuple[Any, ...]]
 
@@ -69,12 +75,12 @@ class _Pending:
 
 
 class GroupCommit:
-    def __init__(self, pool: AsyncConnectionPool, *, max_group: int = MAX_GROUP) -> None:
+    def __init__(self, pool: AsyncConnectionPool, *, max_group: int = MAX_GROUP, in_flight: int = IN_FLIGHT) -> None:
         if not 1 <= max_group <= 64:
             raise ValueError("a group holds 1 to 64 writes")
-        self.pool, self.max_group = pool, max_group
+        self.pool, self.max_group, self.in_flight = pool, max_group, in_flight
         self._waiting: list[_Pending] = []
-        self._committer: asyncio.Task | None = None
+        self._committers: set[asyncio.Task] = set()
         # Groups committed and the writes in them (benches and tests read these).
         self.groups = 0
         self.grouped = 0
@@ -87,8 +93,12 @@ class GroupCommit:
                 return await (await conn.execute(query, params)).fetchall()
         pending = _Pending(query, params)
         self._waiting.append(pending)
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.create_task(self._commit_groups())
+        # A committer that found nothing left is done at once (no await between), so a
+        # live one always comes back for what waits.
+        if sum(not committer.done() for committer in self._committers) < self.in_flight:
+            committer = asyncio.create_task(self._commit_groups())
+            self._committers.add(committer)
+            committer.add_done_callback(self._committers.discard)
         try:
             return await asyncio.shield(pending.answer)
         except asyncio.CancelledError:
@@ -99,8 +109,8 @@ class GroupCommit:
 
     async def close(self) -> None:
         """Wait for the groups already gathered to commit."""
-        if self._committer is not None:
-            await asyncio.shield(self._committer)
+        if self._committers:
+            await asyncio.shield(asyncio.gather(*self._committers, return_exceptions=True))
 
     async def _commit_groups(self) -> None:
         while self._waiting:

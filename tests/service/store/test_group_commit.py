@@ -179,7 +179,7 @@ async def test_a_caller_that_gives_up_while_waiting_for_a_group_writes_nothing(
     wide_pool: AsyncConnectionPool, database_url: str
 ) -> None:
     first, second = await started_job(wide_pool), await started_job(wide_pool)
-    group = GroupCommit(wide_pool)
+    group = GroupCommit(wide_pool, in_flight=1)  # the next group waits for the first
     async with await AsyncConnection.connect(database_url, autocommit=True) as holder:
         async with holder.transaction():  # the first write's group waits for this row
             await holder.execute("SELECT 1 FROM job_status WHERE stream_id = %s FOR UPDATE", [first[0]])
