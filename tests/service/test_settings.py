@@ -190,3 +190,11 @@ def test_the_local_brokers_retention_is_read_and_bounded() -> None:
     for bad in ("-1", "86401", "soon"):
         with pytest.raises(SettingsError, match="JOBTRAIL_BROKER_RETENTION_S"):
             Settings.from_env({"JOBTRAIL_BROKER_RETENTION_S": bad})
+
+
+def test_the_group_commit_size_is_read_and_held_between_one_and_sixty_four() -> None:
+    assert Settings.from_env({"JOBTRAIL_GROUP_COMMIT_MAX": "1"}).group_commit_max == 1
+    assert Settings.from_env({}).group_commit_max == 32
+    for outside in ("0", "65"):
+        with pytest.raises(SettingsError, match="JOBTRAIL_GROUP_COMMIT_MAX"):
+            Settings.from_env({"JOBTRAIL_GROUP_COMMIT_MAX": outside})
