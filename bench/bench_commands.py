@@ -16,7 +16,9 @@ freshly migrated database.
 
 import argparse
 import asyncio
+import importlib.resources
 import json
+import re
 import threading
 import time
 import uuid
@@ -175,6 +177,41 @@ def _run_eventsourcing(app: Jobs, concurrency: int, seconds: float) -> float:
     return counts[0] / (time.perf_counter() - started)
 
 
+# --- the chain trigger's lock (migrations/0017_archive_races.sql) -----------------------
+
+# 0017's events_chain() with its one change undone: the predecessor read without FOR KEY SHARE.
+_CHAIN_0017 = re.search(
+    r"CREATE OR REPLACE FUNCTION events_chain\(\).*?\n\$\$;",
+    importlib.resources.files("migrations").joinpath("0017_archive_races.sql").read_text(),
+    re.DOTALL,
+)
+assert _CHAIN_0017 is not None
+CHAIN_WITH_LOCK = _CHAIN_0017.group(0)
+CHAIN_WITHOUT_LOCK = CHAIN_WITH_LOCK.replace("\n           FOR KEY SHARE;", ";")
+assert CHAIN_WITHOUT_LOCK != CHAIN_WITH_LOCK
+
+
+async def _set_chain(url: str, function: str) -> None:
+    pool = AsyncConnectionPool(url, min_size=1, max_size=1, kwargs={"autocommit": True}, open=False)
+    await pool.open(wait=True)
+    async with pool.connection() as conn:
+        await conn.execute(function)
+    await pool.close()
+
+
+def _chain_lock_cost(
+    url: str, seconds: float, rounds: int = 3, concurrency: int = 8
+) -> tuple[list[float], list[float]]:
+    """jobtrail commands/s at `concurrency` with 0017's chain trigger and without its lock, alternating."""
+    locked, unlocked = [], []
+    for _ in range(rounds):
+        asyncio.run(_set_chain(url, CHAIN_WITHOUT_LOCK))
+        unlocked.append(asyncio.run(_run_async(url, _jobtrail_worker, concurrency, seconds)))
+        asyncio.run(_set_chain(url, CHAIN_WITH_LOCK))
+        locked.append(asyncio.run(_run_async(url, _jobtrail_worker, concurrency, seconds)))
+    return locked, unlocked
+
+
 # --- main -----------------------------------------------------------------------------
 
 
@@ -208,6 +245,7 @@ def main() -> None:
                     f"eventsourcing {results['eventsourcing'][n]:7.0f}/s",
                     flush=True,
                 )
+            locked, unlocked = _chain_lock_cost(url, seconds)
         finally:
             app.close()
 
@@ -230,6 +268,13 @@ def main() -> None:
         summary[f"commands_per_s_{n}"] = round(results["jobtrail"][n])
         summary[f"vs_bare_{n}"] = round(vs_bare, 2)
         summary[f"vs_eventsourcing_{n}"] = round(vs_es, 2)
+    lock_ratios = sorted(with_lock / without for with_lock, without in zip(locked, unlocked, strict=True))
+    print(
+        "\nthe chain trigger's FOR KEY SHARE on each predecessor (0017), jobtrail @8, alternating rounds:\n"
+        f"  with it {', '.join(f'{v:.0f}' for v in locked)}/s; without it {', '.join(f'{v:.0f}' for v in unlocked)}/s"
+    )
+    print(ratio_line("with lock/without @8 (median)", lock_ratios[len(lock_ratios) // 2]))
+    summary["chain_lock_vs_none_8"] = round(lock_ratios[len(lock_ratios) // 2], 2)
     summary["goal_vs_eventsourcing"] = GOAL_VS_EVENTSOURCING
     summary["goal_met"] = all(summary[f"vs_eventsourcing_{n}"] >= GOAL_VS_EVENTSOURCING for n in CONCURRENCY)
     print(json.dumps(summary))

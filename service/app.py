@@ -62,6 +62,7 @@ from service.qstash.self_probe import ProbeStatus
 from service.settings import Settings
 from service.store.database import create_pool, resolve_database_url
 from service.store.database_start import DatabaseStart, reach_database
+from service.store.group_commit import GroupCommit
 from service.store.outage import Outage
 
 logger = logging.getLogger("jobtrail.app")
@@ -97,7 +98,8 @@ def create_app(
         url = resolve_database_url(settings)
         pool = create_pool(url, max_size=settings.pool_size, wait_s=settings.database_wait_s)
         feed = EventFeed(url, outage=outage)
-        observers = Observers(feed=feed, metrics=metrics)
+        group_commit = GroupCommit(pool, max_group=settings.group_commit_max)
+        observers = Observers(feed=feed, metrics=metrics, group_commit=group_commit)
         database_start = DatabaseStart()
         app.state.update(
             pool=pool,
@@ -111,6 +113,7 @@ def create_app(
         async def start(stack: contextlib.AsyncExitStack) -> None:
             await reach_database(url, database_start)
             stack.push_async_callback(pool.close)
+            stack.push_async_callback(group_commit.close)  # before the pool closes
             # Not waiting for it to fill: should the database go again now, the pool
             # reconnects by itself and requests answer 503 meanwhile, as in any outage.
             await pool.open()

@@ -35,6 +35,7 @@ VARIABLES = {
     "port": "JOBTRAIL_PORT",
     "workers": "JOBTRAIL_WORKERS",
     "pool_size": "JOBTRAIL_POOL_SIZE",
+    "group_commit_max": "JOBTRAIL_GROUP_COMMIT_MAX",
     "shutdown_grace_s": "JOBTRAIL_SHUTDOWN_GRACE_S",
     "public_url": "JOBTRAIL_PUBLIC_URL",
     "qstash_url": "QSTASH_URL",
@@ -121,6 +122,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     workers: Annotated[int, msgspec.Meta(ge=1, le=MAX_WORKERS)] = 1
     # Each serving process's pool of database connections (docs/operations.md counts them all).
     pool_size: Annotated[int, msgspec.Meta(ge=2, le=1000)] = 16
+    # Group commit (service/store/group_commit.py): at most this many concurrent writes of
+    # one process share a transaction and its commit; 1 commits each write alone. At most
+    # 64, PostgreSQL's per-backend cache of subtransaction ids.
+    group_commit_max: Annotated[int, msgspec.Meta(ge=1, le=64)] = 32
     # After SIGTERM, how long open requests may finish before they are cut off. A delivery
     # cut off is retried by QStash, its batch run again from the start: set it above the
     # longest batch a rolling restart should let finish (a kind's batch_timeout_s).

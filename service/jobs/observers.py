@@ -19,16 +19,20 @@ from domain.events import AnyEvent
 from domain.state import JobState
 from service.health.metrics import Metrics
 from service.live.event_feed import EventFeed, notify
+from service.store.group_commit import GroupCommit
 
 
 @dataclass(frozen=True, slots=True)
 class Observers:
     feed: EventFeed | None = None
     metrics: Metrics | None = None
+    # How this process commits: appends of concurrent requests share one transaction
+    # (service/store/group_commit.py); None: each append commits alone on its caller's connection.
+    group_commit: GroupCommit | None = None
 
     async def committed(
         self,
-        conn: AsyncConnection,
+        conn: AsyncConnection | None,
         stream_id: UUID,
         events: Sequence[AnyEvent],
         state: JobState,
@@ -37,11 +41,13 @@ class Observers:
         queued: bool,
         notified: bool = False,
     ) -> None:
-        """`events` committed on `conn` in `seconds`, leaving `state` (`queued`: with outbox
-        rows; `notified`: with a final event's notifications)."""
+        """`events` committed in `seconds`, leaving `state` (`queued`: with outbox rows;
+        `notified`: with a final event's notifications); `conn` carries the NOTIFY when there
+        is no feed (it may be None when there is one)."""
         if self.feed is not None:
             self.feed.committed(stream_id, queued=queued, notified=notified)
         else:
+            assert conn is not None, "without a feed, a commit is announced on a connection"
             await notify(conn, stream_id, queued=queued, notified=notified)
         if self.metrics is not None:
             self.metrics.appended(events, state, seconds)

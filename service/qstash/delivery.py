@@ -79,11 +79,15 @@ REPLAYED = Answer(status=200, outcome="replayed_token", detail={"duplicate": Tru
 
 
 async def _first_look(
-    pool: AsyncConnectionPool, message_id: str, job_id: UUID, jti: str | None
+    pool: AsyncConnectionPool, observers: Observers, message_id: str, job_id: UUID, jti: str | None
 ) -> tuple[Answer | None, JobState]:
-    """The answer already due to this delivery, if any, and the job."""
-    async with pool.connection() as conn:
-        look = await load_with_answer(conn, message_id, job_id, jti)
+    """The answer already due to this delivery, if any, and the job. The token's claim is
+    a write: with a group commit it shares the commit of this process's concurrent writes."""
+    if jti is not None and observers.group_commit is not None:
+        look = await load_with_answer(observers.group_commit, message_id, job_id, jti)
+    else:
+        async with pool.connection() as conn:
+            look = await load_with_answer(conn, message_id, job_id, jti)
     if look.recorded:
         return duplicate(*look.recorded), look.state
     if jti is not None and not look.claimed:
@@ -121,7 +125,7 @@ async def deliver_run(
     jti: str | None = None,
 ) -> Answer:
     structlog.contextvars.bind_contextvars(job_id=str(job_id), message_id=message_id, run=run)
-    answer, state = await _first_look(pool, message_id, job_id, jti)
+    answer, state = await _first_look(pool, observers, message_id, job_id, jti)
     if answer is not None:
         return answer
     if state.kind:
@@ -230,7 +234,7 @@ async def fail_after_retries(
 ) -> Answer:
     """QStash gave up on a run: the job fails, with the DLQ id for the operator."""
     structlog.contextvars.bind_contextvars(job_id=str(job_id), message_id=message_id, run=run)
-    if (answer := (await _first_look(pool, message_id, job_id, jti))[0]) is not None:
+    if (answer := (await _first_look(pool, observers, message_id, job_id, jti))[0]) is not None:
         return answer
     error = f"QStash gave up delivering run {run}; last status {last_status}"
     command = FailJob(at=now(), reason="retries_exhausted", error=error, dlq_id=dlq_id, run=run)

@@ -41,6 +41,7 @@ from domain.state import JobState
 from domain.streams import StreamEvent, type_name
 from projections import job_status, schedules
 from projections.log import Metadata, metadata_encoder
+from service.store.group_commit import GroupCommit
 from service.store.job_status import state_of
 
 
@@ -297,7 +298,7 @@ def _jsonb(value: Any) -> Jsonb:
 
 
 async def append(
-    conn: AsyncConnection,
+    target: AsyncConnection | GroupCommit,
     stream_id: UUID,
     expected_version: int,
     events: Sequence[AnyEvent],
@@ -311,7 +312,9 @@ async def append(
 ) -> int:
     """Append `events` after `expected_version`; `state` is the fold that results.
 
-    Returns the global position of the last event appended.
+    On a connection the statement commits alone (or with the caller's transaction); given
+    the process's GroupCommit, it commits with the group it joins. Returns the global
+    position of the last event appended.
     """
     if not events:
         raise ValueError("nothing to append")
@@ -328,13 +331,20 @@ async def append(
     except UnicodeEncodeError:  # a lone surrogate, which UTF-8 (and so PostgreSQL) cannot hold
         raise UnstorableValue("a string holds a lone surrogate, which cannot be stored") from None
     _refuse_nul(params["events"], params["metadata"], params["state"], params["result_items"], params["outbox"])
+    rows = await _written(target, APPEND, params)
+    return rows[0][0]
+
+
+async def _written(target: AsyncConnection | GroupCommit, query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Run a write on a connection or in a group, its driver errors translated."""
     try:
-        cursor = await conn.execute(APPEND, params)
+        if isinstance(target, GroupCommit):
+            return await target.run(query, params)
+        return await (await target.execute(query, params)).fetchall()
     except errors.IntegrityError as error:
         raise _translated(error) from None
-    head = await cursor.fetchone()
-    assert head is not None
-    return head[0]
+    except errors.DeadlockDetected:  # two processes' groups (service/store/group_commit.py) crossed
+        raise ConcurrencyConflict("the write met a deadlock and was rolled back") from None
 
 
 async def append_schedule(
@@ -455,11 +465,13 @@ class FirstLook(msgspec.Struct, frozen=True):
     claimed: bool  # this delivery presented its token first (False too when it has none)
 
 
-async def load_with_answer(conn: AsyncConnection, message_id: str, stream_id: UUID, jti: str | None) -> FirstLook:
+async def load_with_answer(
+    target: AsyncConnection | GroupCommit, message_id: str, stream_id: UUID, jti: str | None
+) -> FirstLook:
     """Claim the delivery's token and read the inbox's answer to its message and the job,
-    in one statement."""
+    in one statement (in the process's group commit, when given one)."""
     params = {"message_id": message_id, "stream_id": stream_id, "jti": jti}
-    status, outcome, response, state, claimed = await (await conn.execute(LOAD_WITH_ANSWER, params)).fetchone()  # type: ignore[misc]
+    ((status, outcome, response, state, claimed),) = await _written(target, LOAD_WITH_ANSWER, params)
     return FirstLook(((status, outcome, response) if status is not None else None), state_of(state), claimed)
 
 

@@ -198,3 +198,11 @@ def test_the_relays_batch_size_is_read_and_bounded_by_what_qstash_takes() -> Non
     for bad in ("0", "101", "2.5", "many"):
         with pytest.raises(SettingsError, match="JOBTRAIL_RELAY_BATCH"):
             Settings.from_env({"JOBTRAIL_RELAY_BATCH": bad})
+
+
+def test_the_group_commit_size_is_read_and_held_between_one_and_sixty_four() -> None:
+    assert Settings.from_env({"JOBTRAIL_GROUP_COMMIT_MAX": "1"}).group_commit_max == 1
+    assert Settings.from_env({}).group_commit_max == 32
+    for outside in ("0", "65"):
+        with pytest.raises(SettingsError, match="JOBTRAIL_GROUP_COMMIT_MAX"):
+            Settings.from_env({"JOBTRAIL_GROUP_COMMIT_MAX": outside})
