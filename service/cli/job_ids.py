@@ -13,7 +13,7 @@ from psycopg import AsyncConnection
 
 from domain.errors import DomainError, JobNotFound
 from service.cli.remote import RemoteFailure
-from service.store.job_ids import starting_with
+from service.store.job_status import starting_with
 
 SHORTEST = 4
 

@@ -233,3 +233,11 @@ async def in_id_range(
     params = {"low": low, "high": high, "owner": owner, "limit": limit}
     rows = await (await conn.execute(ID_RANGE, params)).fetchall()
     return [(stream_id, state_decoder.decode(state)) for stream_id, state in rows]
+
+
+async def starting_with(conn: AsyncConnection, digits: str, limit: int) -> list[UUID]:
+    """Up to `limit` job ids beginning with `digits` (lowercase hex, at most 32): what the CLI
+    takes in place of a whole id. The digits bound a range of uuids (0s below, fs above) and
+    PostgreSQL orders uuids as their hex reads, so this is a short range scan of the key."""
+    low, high = UUID(digits.ljust(32, "0")), UUID(digits.ljust(32, "f"))
+    return [stream_id for stream_id, _ in await in_id_range(conn, low, high, None, limit)]
