@@ -98,6 +98,7 @@ async def _drive(pool: AsyncConnectionPool, scenario: Scenario, owner: str) -> D
             has_more=start + results < scenario.total,
             cursor=str(start + results),
             duration_ms=int(scenario.seconds_per_batch * 1000),
+            total=scenario.total,
         )
         state = (await handle(pool, job_id, batch, delivery)).state
     await _mark_sent(pool, job_id)
