@@ -111,7 +111,9 @@ def register(subparsers) -> None:
         "drive synthetic jobs through their whole lifecycle",
         "Create synthetic jobs and drive them in-process through every ending: target met,\n"
         "source exhausted, max runs reached, retries exhausted, deadline passed, cancelled.\n"
-        "Prints their status and one job's history with its hash chain verified.\n\n"
+        "Prints their status and one job's history with its hash chain verified.\n"
+        "It plays QStash itself, so it refuses a database a running service uses: point\n"
+        "DATABASE_URL (or JOBTRAIL_DATA_DIR) elsewhere, or stop the service.\n\n"
         "example:\n  jobtrail demo --jobs 12",
     )
     demo.add_argument("--jobs", type=positive, default=8, help="how many jobs (default 8)")
