@@ -39,6 +39,8 @@ class RecordBatch(Command, frozen=True, kw_only=True):
     has_more: bool
     cursor: str | None = None
     duration_ms: int = 0
+    total: int | None = None  # the source's size, if it knows it (or an estimate)
+    remaining: int | None = None  # results still to come after this batch, if known
 
 
 class FailDelivery(Command, frozen=True, kw_only=True):

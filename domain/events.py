@@ -41,6 +41,10 @@ class BatchRecorded(Event, tag="BatchRecorded", frozen=True, kw_only=True):
     has_more: bool
     cursor: str | None = None
     duration_ms: int = 0
+    # What the source said of its size, if anything: every result it holds, or those left
+    # after this batch (either may be an estimate). The job's progress is measured by them.
+    total: int | None = None
+    remaining: int | None = None
 
 
 class ContinuationScheduled(Event, tag="ContinuationScheduled", frozen=True, kw_only=True):

@@ -69,6 +69,8 @@ def decide(command: AnyCommand, state: JobState) -> list[AnyEvent]:
                 return [JobStarted(at=command.at, run=run)]
             return []
         case RecordBatch():
+            if any(size is not None and size < 0 for size in (command.total, command.remaining)):
+                raise InvalidCommand("a batch's total and remaining cannot be negative")
             if moved is not None and command.run == state.next_run:
                 return _record(command, state, moved)
             return []
@@ -137,6 +139,8 @@ def _record(command: RecordBatch, state: JobState, recorded: Status) -> list[Any
         has_more=command.has_more,
         cursor=command.cursor,
         duration_ms=command.duration_ms,
+        total=command.total,
+        remaining=command.remaining,
     )
     runs = state.processed_runs + 1
     results = state.processed_results + command.results
@@ -160,11 +164,13 @@ def evolve(state: JobState, event: AnyEvent) -> JobState:
     at = event.at
     match event:
         case BatchRecorded():
+            results = state.processed_results + event.results
             return replace(
                 state,
                 version=version,
                 processed_runs=state.processed_runs + 1,
-                processed_results=state.processed_results + event.results,
+                processed_results=results,
+                expected_results=_expected(state, event, results),
                 cursor=event.cursor,
                 attempts=0,
                 redispatches=0,
@@ -211,6 +217,15 @@ def evolve(state: JobState, event: AnyEvent) -> JobState:
         case RunRedispatched():
             return replace(state, version=version, redispatches=event.redispatch, updated_at=at)
     raise TypeError(f"unknown event {type(event).__name__}")
+
+
+def _expected(state: JobState, batch: BatchRecorded, results: int) -> int | None:
+    """The results the job expects in all, by the latest batch that said; a silent batch keeps it."""
+    if batch.remaining is not None:
+        return results + batch.remaining
+    if batch.total is not None:
+        return batch.total
+    return state.expected_results
 
 
 def _finish(state: JobState, version: int, status: Status, at: datetime, **changes: Any) -> JobState:

@@ -22,6 +22,7 @@ class JobState(JobLimits, frozen=True, kw_only=True):
     notify_url: str | None = None
     processed_runs: int = 0
     processed_results: int = 0
+    expected_results: int | None = None  # all the results the source holds, as its batches last said
     cursor: str | None = None
     next_run: int = 1
     attempts: int = 0  # failed deliveries of the current run
@@ -50,15 +51,20 @@ def is_overdue(state: JobState, now: datetime) -> bool:
     return state.status in ACTIVE and state.deadline is not None and now >= state.deadline
 
 
-def progress(state: JobState) -> float:
-    """Percent done: results against the target (capped at 100), else runs against max_runs.
+def progress(state: JobState) -> float | None:
+    """Percent done, or None when the size of the job's work is unknown.
 
-    A completed job is done, whichever limit ended it (a source can run dry early).
+    The size is the target, or the results the source expects in all, whichever is
+    smaller (the job ends at the first of them); without either, runs tell nothing (a
+    job may use a tenth of `max_runs` and be done), so there is no percentage. Capped at
+    100 (an estimate may fall short), and a completed job is done, whichever limit ended it.
     """
     if state.status is Status.COMPLETED:
         return 100.0
-    if state.target_results:
-        return min(100.0, 100.0 * state.processed_results / state.target_results)
-    if state.max_runs:
-        return min(100.0, 100.0 * state.processed_runs / state.max_runs)
-    return 0.0
+    sizes = [size for size in (state.target_results, state.expected_results) if size is not None]
+    if not sizes:
+        return None
+    size = min(sizes)
+    if size <= 0:
+        return 100.0  # the source holds nothing: nothing is left to do
+    return min(100.0, 100.0 * state.processed_results / size)

@@ -64,6 +64,7 @@ from service.store.database import create_pool, resolve_database_url
 from service.store.database_start import DatabaseStart, reach_database
 from service.store.group_commit import GroupCommit
 from service.store.outage import Outage
+from service.store.serving import as_service
 
 logger = logging.getLogger("jobtrail.app")
 
@@ -96,8 +97,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         url = resolve_database_url(settings)
-        pool = create_pool(url, max_size=settings.pool_size, wait_s=settings.database_wait_s)
-        feed = EventFeed(url, outage=outage)
+        # Its sessions named, so that pg_stat_activity (and `jobtrail demo`) can tell it runs.
+        named = as_service(url)
+        pool = create_pool(named, max_size=settings.pool_size, wait_s=settings.database_wait_s)
+        feed = EventFeed(named, outage=outage)
         group_commit = GroupCommit(pool, max_group=settings.group_commit_max)
         observers = Observers(feed=feed, metrics=metrics, group_commit=group_commit)
         database_start = DatabaseStart()

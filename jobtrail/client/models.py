@@ -26,6 +26,7 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     progress: float | None = None  # percent, when the job's work has a known size
     processed_runs: int = 0
     processed_results: int = 0
+    expected_results: int | None = None  # all the results its source holds, as last reported
     target_results: int | None = None
     max_runs: int | None = None
     attempts: int = 0

@@ -26,9 +26,12 @@ class JobDocument(msgspec.Struct, frozen=True, kw_only=True):
     owner: str
     kind: str
     status: str
-    progress: float
+    # Percent done against the target or the source's reported size (the smaller); null
+    # when the job knows neither: its runs and results are all there is to show.
+    progress: float | None
     processed_runs: int
     processed_results: int
+    expected_results: int | None  # all the results the source holds, as its batches last said
     target_results: int | None
     max_runs: int
     attempts: int
@@ -58,9 +61,10 @@ def document(stream_id: UUID, state: JobState) -> JobDocument:
         owner=state.owner,
         kind=state.kind,
         status=str(state.status),
-        progress=round(progress(state), 2),
+        progress=_rounded(progress(state)),
         processed_runs=state.processed_runs,
         processed_results=state.processed_results,
+        expected_results=state.expected_results,
         target_results=state.target_results,
         max_runs=state.max_runs,
         attempts=state.attempts,
@@ -75,3 +79,7 @@ def document(stream_id: UUID, state: JobState) -> JobDocument:
         version=state.version,
         notify_url=state.notify_url,
     )
+
+
+def _rounded(percent: float | None) -> float | None:
+    return None if percent is None else round(percent, 2)

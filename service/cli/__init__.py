@@ -118,6 +118,7 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from service.archive.archiver import ArchiveNotVerified
     from service.archive.restore import RestoreRefused
     from service.archive.verification import ArchiveMismatch
+    from service.cli.demo import SharedWithService
     from service.cli.keys import UnknownKey
     from service.cli.remote import RemoteFailure
     from service.cli.server import CannotListen
@@ -146,6 +147,7 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
         ArchiveNotVerified,
         ArchiveMismatch,
         RestoreRefused,
+        SharedWithService,
     )
 
 

@@ -1,9 +1,14 @@
 """`jobtrail demo`: synthetic jobs driven through their whole lifecycle, in-process.
 
-Until QStash delivers runs, the demo plays the delivery loop itself: it takes each
-job's outbox row, starts the run, produces a synthetic batch and records it, on a
-simulated clock (time comes in on commands, so the domain cannot tell). Rows it
-delivered are marked sent so that no relay publishes them later.
+The demo plays the delivery loop itself: it takes each job's outbox row, starts the
+run, produces a synthetic batch and records it, on a simulated clock (time comes in on
+commands, so the domain cannot tell). Rows it delivered are marked sent so that no
+relay publishes them later.
+
+It refuses a database a running service uses (service/store/serving.py): that
+service's relay could publish a demo job's run before the demo marks it sent, and
+QStash's delivery and the demo would then both drive the job, two actors interleaved in
+one history. A demo beside a service runs on a database of its own instead.
 """
 
 from datetime import timedelta
@@ -20,9 +25,24 @@ from projections.log import Metadata
 from service.clock import now
 from service.jobs.command_handler import handle
 from service.store import outbox
+from service.store.serving import SERVICE_APPLICATION_NAME, service_sessions
 
 KIND = "demo.count"
 ACTOR = Metadata(actor="demo")
+
+
+class SharedWithService(Exception):
+    """A running service uses the database the demo was pointed at."""
+
+    def __init__(self, sessions: int) -> None:
+        super().__init__(
+            f"a jobtrail service is using this database ({sessions} session(s) named "
+            f"'{SERVICE_APPLICATION_NAME}' in pg_stat_activity); the demo drives its jobs itself and "
+            "would mix its steps with the service's deliveries in one history. Stop the service, "
+            "or run the demo on another database (DATABASE_URL, or JOBTRAIL_DATA_DIR for an embedded "
+            "one); to watch the service run jobs: jobtrail jobs create --owner NAME --kind demo.count "
+            """--params '{"total": 100}'"""
+        )
 
 
 class Scenario(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,6 +76,10 @@ class DemoJob(msgspec.Struct, frozen=True):
 
 
 async def run_demo(pool: AsyncConnectionPool, jobs: int, *, owner: str = "demo") -> list[DemoJob]:
+    """Refused (SharedWithService) while a service uses the database, before anything is written."""
+    async with pool.connection() as conn:
+        if sessions := await service_sessions(conn):
+            raise SharedWithService(sessions)
     return [await _drive(pool, SCENARIOS[i % len(SCENARIOS)], owner) for i in range(jobs)]
 
 
@@ -98,6 +122,7 @@ async def _drive(pool: AsyncConnectionPool, scenario: Scenario, owner: str) -> D
             has_more=start + results < scenario.total,
             cursor=str(start + results),
             duration_ms=int(scenario.seconds_per_batch * 1000),
+            total=scenario.total,
         )
         state = (await handle(pool, job_id, batch, delivery)).state
     await _mark_sent(pool, job_id)

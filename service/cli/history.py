@@ -5,7 +5,7 @@ import sys
 from typing import TypeVar
 
 from domain.errors import JobNotFound
-from domain.state import progress
+from domain.state import JobState, progress
 from projections.chain import verify
 from projections.export import ExportError, read_export, verify_chain, verify_inclusion_in
 from projections.log import link, read_stream
@@ -86,6 +86,11 @@ async def verify_export_command(args: argparse.Namespace) -> int:
     return 0 if report.ok and proven.ok else NOT_VERIFIED
 
 
+def _percent(s: JobState) -> str:
+    done = progress(s)
+    return "" if done is None else f"{done:.1f}%"
+
+
 def _status_table(jobs: list[DemoJob]) -> str:
     header = f"{'job id':<36}  {'scenario':<24} {'status':<10} {'runs':>4} {'results':>7} {'progress':>8}  outcome"
     lines = [header, "-" * len(header)]
@@ -93,7 +98,7 @@ def _status_table(jobs: list[DemoJob]) -> str:
         s = job.state
         lines.append(
             f"{job.job_id!s:<36}  {job.scenario.name:<24} {s.status:<10} {s.processed_runs:>4} "
-            f"{s.processed_results:>7} {progress(s):>7.1f}%  {s.outcome or ''}"
+            f"{s.processed_results:>7} {_percent(s):>8}  {s.outcome or ''}"
         )
     return "\n".join(lines)
 
@@ -106,7 +111,9 @@ def register(subparsers) -> None:
         "drive synthetic jobs through their whole lifecycle",
         "Create synthetic jobs and drive them in-process through every ending: target met,\n"
         "source exhausted, max runs reached, retries exhausted, deadline passed, cancelled.\n"
-        "Prints their status and one job's history with its hash chain verified.\n\n"
+        "Prints their status and one job's history with its hash chain verified.\n"
+        "It plays QStash itself, so it refuses a database a running service uses: point\n"
+        "DATABASE_URL (or JOBTRAIL_DATA_DIR) elsewhere, or stop the service.\n\n"
         "example:\n  jobtrail demo --jobs 12",
     )
     demo.add_argument("--jobs", type=positive, default=8, help="how many jobs (default 8)")

@@ -62,7 +62,7 @@ async def list_command(args: argparse.Namespace) -> int:
     for job_id, s in jobs:
         print(
             f"{job_id!s:<36}  {s.owner:<14} {s.kind:<16} {s.status:<10} {s.processed_runs:>5} "
-            f"{s.processed_results:>8} {progress(s):>7.1f}%  {_when(s.created_at):<19}  {s.outcome or ''}"
+            f"{s.processed_results:>8} {_percent(s):>8}  {_when(s.created_at):<19}  {s.outcome or ''}"
         )
     if more:
         print(f"(more jobs match; raise --limit above {args.limit} to see them)")
@@ -169,7 +169,6 @@ def _outcome(job_id: UUID, handled: Handled) -> str:
 
 
 def _fields(job_id: UUID, s: JobState) -> list[tuple[str, object]]:
-    target = f" of {s.target_results}" if s.target_results else ""
     return [
         ("job", job_id),
         ("status", s.status),
@@ -178,9 +177,9 @@ def _fields(job_id: UUID, s: JobState) -> list[tuple[str, object]]:
         ("kind", s.kind),
         ("params", msgspec.json.encode(s.params).decode()),
         ("version", s.version),
-        ("progress", f"{progress(s):.1f}%"),
+        ("progress", _percent(s) or None),
         ("runs", f"{s.processed_runs} of at most {s.max_runs}"),
-        ("results", f"{s.processed_results}{target}"),
+        ("results", f"{s.processed_results}{_of(s.target_results, s.expected_results)}"),
         ("next run", s.next_run if s.status in (Status.PENDING, Status.PROCESSING) else None),
         ("attempts", s.attempts or None),
         ("last error", s.last_error),
@@ -190,6 +189,18 @@ def _fields(job_id: UUID, s: JobState) -> list[tuple[str, object]]:
         ("finished", _when(s.finished_at)),
         ("deadline", _when(s.deadline)),
     ]
+
+
+def _percent(s: JobState) -> str:
+    """Empty when the job's size is unknown: its runs and results are in their own columns."""
+    done = progress(s)
+    return "" if done is None else f"{done:.1f}%"
+
+
+def _of(target: int | None, expected: int | None) -> str:
+    if target:
+        return f" of {target}"
+    return f" of {expected} expected" if expected is not None else ""
 
 
 def _when(moment: datetime | None) -> str:

@@ -157,6 +157,8 @@ def _percent(job: Job) -> str:
 
 def _fields(job: Job) -> list[tuple[str, object]]:
     target = f" of {job.target_results}" if job.target_results else ""
+    if not target and job.expected_results is not None:
+        target = f" of {job.expected_results} expected"
     return [
         ("job", job.id),
         ("status", job.status),

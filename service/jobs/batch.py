@@ -19,6 +19,10 @@ class Batch(msgspec.Struct, frozen=True, kw_only=True):
     items: list[Any]
     next_cursor: str | None
     has_more: bool
+    # What the handler knows of the work, for the job's progress: every item the source
+    # holds, or those left after this batch; an estimate will do. Neither: no percentage.
+    total: int | None = None
+    remaining: int | None = None
 
 
 class PermanentError(Exception):

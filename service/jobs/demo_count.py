@@ -51,4 +51,5 @@ async def run_batch(job: BatchContext, cursor: str | None) -> Batch:
         await asyncio.sleep(params.slow_ms / 1000)
     offset = int(cursor or 0)
     end = min(params.total, offset + params.per_batch)
-    return Batch(items=list(range(offset, end)), next_cursor=str(end), has_more=end < params.total)
+    items = list(range(offset, end))
+    return Batch(items=items, next_cursor=str(end), has_more=end < params.total, total=params.total)

@@ -165,6 +165,8 @@ async def deliver_run(
         has_more=batch.has_more,
         cursor=batch.next_cursor,
         duration_ms=duration_ms,
+        total=batch.total,
+        remaining=batch.remaining,
     )
     items = BatchItems(run=run, items=batch.items)
     answer = Answer(status=200, outcome="recorded", detail={"run": run, "results": len(batch.items)})
@@ -183,6 +185,8 @@ async def _run_batch(kind: Kind, job_id: UUID, run: int, retried: int, state: Jo
     started = time.perf_counter()
     async with asyncio.timeout(kind.config.batch_timeout_s):  # no extra task, cancellation kept
         batch = await kind.run_batch(context, state.cursor)
+    if any(size is not None and size < 0 for size in (batch.total, batch.remaining)):
+        raise PermanentError(f"the handler reported a negative size (total={batch.total}, remaining={batch.remaining})")
     return batch, int((time.perf_counter() - started) * 1000)
 
 

@@ -2,7 +2,6 @@
 
 from datetime import timedelta
 
-import msgspec
 import pytest
 from msgspec.structs import replace
 
@@ -40,7 +39,6 @@ from domain.events import (
 from domain.job import decide, evolve
 from domain.kinds import KindConfig, continuation_delay, create_job
 from domain.lifecycle import Status, Trigger
-from domain.state import INITIAL, JobState, progress
 from tests.domain.given import T0, at, created, given
 
 DEADLINE = at(60)
@@ -485,32 +483,6 @@ def test_a_requeued_job_resumes_from_its_next_run_without_repeating_recorded_run
 def test_a_requeue_without_a_deadline_leaves_the_job_without_one():
     history = [*timed_out(max_requeues=1), JobRequeued(at=at(90), requeue=1)]
     given(*history).when(TimeOut(at=at(10**4))).then()
-
-
-# -- progress -----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("state", "percent"),
-    [
-        (JobState(target_results=40, processed_results=10, max_runs=2, processed_runs=2), 25.0),
-        (JobState(target_results=10, processed_results=15), 100.0),
-        (JobState(max_runs=4, processed_runs=1), 25.0),
-        (JobState(max_runs=4, processed_runs=4), 100.0),
-        (INITIAL, 0.0),
-    ],
-    ids=["against-target", "target-capped", "runs-fallback", "all-runs", "neither"],
-)
-def test_progress_is_results_against_the_target_else_runs_against_max_runs(state, percent):
-    assert progress(state) == percent
-
-
-def test_a_completed_job_is_wholly_done_even_when_its_source_ran_dry_early():
-    exhausted = JobState(
-        status=Status.COMPLETED, target_results=100, processed_results=40, max_runs=50, processed_runs=2
-    )
-    assert progress(exhausted) == 100.0
-    assert progress(msgspec.structs.replace(exhausted, status=Status.PROCESSING)) == 40.0
 
 
 # -- kinds --------------------------------------------------------------------------------

@@ -82,3 +82,23 @@ async def test_an_error_page_keeps_the_signed_in_header(browser: AsyncTestClient
     assert page.status_code == 404 and "No such job" in page.text
     assert "signed in as <strong>audit</strong>" in page.text and 'data-scope="audit:read"' in page.text
     assert "Sign out" in page.text
+
+
+async def test_a_job_of_unknown_size_shows_runs_and_results_and_one_that_reported_its_total_a_percentage(
+    browser: AsyncTestClient, keys: Keys, pool: AsyncConnectionPool
+) -> None:
+    at, meta = datetime.now(UTC), Metadata(actor="test")
+    jobs = {}
+    for total in (None, 200):
+        job = (await create(browser, keys.acme, {"kind": "demo.count", "params": {"total": 200}}))["id"]
+        await handle(pool, uuid.UUID(job), StartRun(at=at, run=1), meta)
+        await handle(pool, uuid.UUID(job), RecordBatch(at=at, run=1, results=20, has_more=True, total=total), meta)
+        jobs[total] = job
+    await sign_in(browser, keys.acme)
+
+    unknown, sized = [(await browser.get(f"/jobs/{jobs[total]}")).text for total in (None, 200)]
+    listed = (await browser.get("/jobs")).text
+
+    assert "<progress" not in unknown and "1 run, 20 results" in unknown and 'data-progress="unknown"' in unknown
+    assert '<progress max="100" value="10.0">' in sized and "20 / 200 expected" in sized
+    assert listed.count('data-progress="unknown"') == 1 and '<progress max="100" value="10.0">' in listed
