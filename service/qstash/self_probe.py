@@ -37,6 +37,7 @@ from qstash import AsyncQStash
 from qstash.errors import QStashError
 
 from service.clock import now
+from service.qstash.message_state import held
 from service.store import delivery_probes
 from service.store.outage import DatabaseUnavailable
 
@@ -150,13 +151,7 @@ class SelfProbe:
             return await delivery_probes.any_arrived(conn, self.nonces)
 
     async def _held(self, message_id: str) -> bool:
-        try:
-            await self.client.message.get(message_id)
-        except QStashError as error:
-            if "status: 404" in str(error):  # the SDK's one error type; only 404 means gone
-                return False
-            raise
-        return True
+        return await held(self.client, message_id)
 
     async def _forget(self) -> None:
         if not self.nonces:

@@ -24,7 +24,6 @@ from uuid import UUID
 import msgspec
 from psycopg_pool import AsyncConnectionPool
 from qstash import AsyncQStash
-from qstash.errors import QStashError
 
 from domain.commands import AnyCommand, Redispatch, TimeOut
 from domain.errors import JobNotFound
@@ -35,6 +34,7 @@ from service.audit.signing_key import AuditSigner
 from service.clock import now
 from service.jobs.command_handler import handle
 from service.jobs.observers import STANDALONE, Observers
+from service.qstash.message_state import held
 from service.store import job_status
 from service.store.event_store import forget_spent_tokens
 from service.store.job_status import RetentionPolicy
@@ -139,11 +139,4 @@ async def act(pool: AsyncConnectionPool, stream_id: UUID, command: AnyCommand, o
 
 async def in_flight(client: AsyncQStash, message_id: str) -> bool:
     """Whether QStash still holds the message (waiting, or between retries)."""
-    try:
-        await client.message.get(message_id)
-    except QStashError as error:
-        # The SDK raises one error type for every status; only a 404 means "gone".
-        if "status: 404" in str(error):
-            return False
-        raise
-    return True
+    return await held(client, message_id)
