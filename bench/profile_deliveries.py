@@ -4,9 +4,10 @@ The app (`create_app(..., deliveries=False)`, as bench_deliveries.py serves it) 
 an ASGI application, with no server and no socket, by `--concurrency` workers that each
 deliver run 1, 2, ... of their own jobs, every request signed as QStash signs it. What
 remains is the service's own work per delivery: Litestar, the middlewares, the signature,
-the delivery, psycopg and the group commit (and the event loop's share). Prints the
-top functions by own and cumulative time, and the wall time per delivery without the
-profiler (a quick A/B figure, noisy on a shared machine).
+the delivery, psycopg and the group commit (and the event loop's share). A first pass
+runs unprofiled and prints the wall time and the CPU (this process's and the scratch
+database's backends') per delivery, a quick A/B figure; a second, on other jobs, runs
+under cProfile and prints the top functions.
 
     .venv/bin/python bench/profile_deliveries.py [--deliveries 3000] [--concurrency 32] [--sort tottime]
 """
@@ -25,7 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import uvloop  # noqa: E402
 from bench_deliveries import create_jobs, sign  # noqa: E402
+from cpu import postgres_cpu_s  # noqa: E402
 from databases import scratch_database  # noqa: E402
+from psycopg.conninfo import conninfo_to_dict  # noqa: E402
 
 from service.app import create_app  # noqa: E402
 from service.settings import Settings  # noqa: E402
@@ -104,9 +107,11 @@ async def main(url: str, deliveries: int, concurrency: int, sort: str, top: int)
         batches.append(requests)
     app = create_app(Settings(database_url=url, public_url=PUBLIC_URL), deliveries=False)
     async with app.lifespan():
-        started = time.perf_counter()
+        database = str(conninfo_to_dict(url)["dbname"])
+        started, cpu_started, pg_started = time.perf_counter(), time.process_time(), postgres_cpu_s(database)
         await deliver_all(app, batches[0])
         unprofiled = time.perf_counter() - started
+        service_cpu, pg_cpu = time.process_time() - cpu_started, (postgres_cpu_s(database) or 0) - (pg_started or 0)
         profile = cProfile.Profile()
         started = time.perf_counter()
         profile.enable()
@@ -116,7 +121,10 @@ async def main(url: str, deliveries: int, concurrency: int, sort: str, top: int)
         group = app.state.observers.group_commit
         print(f"groups {group.groups}, writes grouped {group.grouped}")
     total = per_worker * concurrency
-    print(f"{total} deliveries at {concurrency} concurrent: {unprofiled / total * 1e6:.0f} µs each unprofiled")
+    print(
+        f"{total} deliveries at {concurrency} concurrent, unprofiled: {unprofiled / total * 1e6:.0f} µs each;"
+        f" CPU per delivery: service {service_cpu / total * 1e6:.0f} µs, PostgreSQL {pg_cpu / total * 1e6:.0f} µs"
+    )
     print(f"(profiled: {profiled / total * 1e6:.0f} µs each)")
     pstats.Stats(profile).sort_stats(sort).print_stats(top)
 
