@@ -12,9 +12,8 @@ feed and the metrics reach the command handler as its Observers
 
 import asyncio
 import contextlib
-import gc
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 
@@ -28,6 +27,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from psycopg_pool import AsyncConnectionPool
 
+from service import collector
 from service.api import health
 from service.api import kinds as kinds_routes
 from service.api import results as results_routes
@@ -69,7 +69,6 @@ from service.store.outage import Outage
 logger = logging.getLogger("jobtrail.app")
 
 MAX_BODY_BYTES = 1024 * 1024
-YOUNG_COLLECTION_EVERY = 5000  # net allocations between passes over the youngest generation (Python's: 700)
 
 
 def create_app(
@@ -147,7 +146,7 @@ def create_app(
             else:
                 starting.add_done_callback(_report_broken_start)
             try:
-                with _collector_for_serving():
+                with collector.tuned_for_serving():  # after the start: what it made lives on
                     yield
             finally:
                 starting.cancel()
@@ -217,30 +216,6 @@ def create_app(
         plugins=[structlog_plugin(settings)],
         middleware=[request_context, http_metrics(metrics), strict_query],
     )
-
-
-@contextlib.contextmanager
-def _collector_for_serving() -> Iterator[None]:
-    """While the app serves, the cyclic garbage collector leaves alone what lives as long as
-    the process, and runs less often.
-
-    The objects alive once the app has started (modules, the app, its routes and schemas:
-    over 100,000) are frozen: every full pass walked them all, ~100 ms, several times a
-    minute under load, and none of them was ever going to be collected. The youngest
-    generation is collected every 5,000 (net) allocations rather than 700: a request allocates a
-    few hundred objects, nearly all freed by their reference counts, and each pass walked
-    the survivors of some thirty requests in flight. Together they take ~20 % off the
-    service's CPU per signed delivery (bench/profile_deliveries.py). Both are undone when
-    the app stops (tests start many apps in one process).
-    """
-    thresholds = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(YOUNG_COLLECTION_EVERY, *thresholds[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
 
 
 def _report_broken_start(task: asyncio.Task) -> None:
