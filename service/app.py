@@ -27,6 +27,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from psycopg_pool import AsyncConnectionPool
 
+from service import collector
 from service.api import health
 from service.api import kinds as kinds_routes
 from service.api import results as results_routes
@@ -148,7 +149,8 @@ def create_app(
             else:
                 starting.add_done_callback(_report_broken_start)
             try:
-                yield
+                with collector.tuned_for_serving():  # after the start: what it made lives on
+                    yield
             finally:
                 starting.cancel()
                 await asyncio.gather(starting, return_exceptions=True)

@@ -26,6 +26,7 @@ import structlog
 import uvicorn
 from qstash import AsyncQStash
 
+from service import collector
 from service.clock import now
 from service.jobs.observers import STANDALONE
 from service.live.event_feed import notify
@@ -99,7 +100,8 @@ async def local_broker(settings: Settings, sock: socket.socket) -> AsyncIterator
     host, port = sock.getsockname()[:2]
     try:
         clock = app.state.broker.scheduler.now if config.time_scale != 1 else None
-        yield LocalBroker(url=f"http://{host}:{port}", schedule_clock=clock)
+        with collector.tuned_for_serving():  # with --workers, the supervisor's own process
+            yield LocalBroker(url=f"http://{host}:{port}", schedule_clock=clock)
     finally:
         server.should_exit = True
         await task

@@ -2,8 +2,8 @@
 
 Each write (an append, a delivery's token claim) is one statement. A caller hands it to
 `GroupCommit.run` and waits. A committer task takes what has gathered (at most
-`max_group` statements) and sends it down one connection as one pipeline: BEGIN, each
-statement under its own SAVEPOINT, and COMMIT, in one round trip; while that commits,
+`max_group` statements) and sends it down one connection as one pipeline: BEGIN, the
+statements and COMMIT, in one round trip; while that commits,
 the next group gathers. `in_flight` committers run at once (two by default: while one
 waits for its commit's flush, the other's is sent, and PostgreSQL flushes both commits'
 WAL together). A statement that finds a committer free runs at once, and alone in
@@ -13,9 +13,12 @@ and no added statement.
 Why it is safe:
 
 - Isolation per caller. A statement that fails (a version conflict, a unique violation, any
-  statement error) rolls back to its savepoint only: its own writes go, the group's
-  others stay, and only its caller sees the error, which it handles as it always did
-  (the command handler re-reads and decides again on ConcurrencyConflict).
+  statement error) aborts its group's transaction, which is rolled back and sent again
+  with each statement under its own SAVEPOINT: the failing one, failing again, rolls
+  back to its savepoint only, its own writes go, the group's others stay, and only its
+  caller sees the error, which it handles as it always did (the command handler
+  re-reads and decides again on ConcurrencyConflict). Nothing of the first attempt was
+  committed, so nothing is written twice.
 - Nothing is acknowledged before the commit. Every caller's answer, success or its own
   error, is held until the COMMIT has returned. If the group fails as a whole (the
   connection dies, the COMMIT fails), every caller gets GroupCommitFailed, an
@@ -40,7 +43,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from psycopg import AsyncCursor, Error, OperationalError
+from psycopg import AsyncConnection, AsyncCursor, Error, OperationalError
 from psycopg_pool import AsyncConnectionPool
 
 logger = logging.getLogger("jobtrail.group_commit")
@@ -56,6 +59,7 @@ BEGIN = "BEGIN"
 SAVEPOINT = "SAVEPOINT grouped"
 RELEASE = "RELEASE SAVEPOINT grouped"
 ROLLBACK_TO = "ROLLBACK TO SAVEPOINT grouped"
+ROLLBACK = "ROLLBACK"
 COMMIT = "COMMIT"
 # The statements above are never prepared: there is no plan to save, and one prepared in
 # a pipeline that aborts would be taken for prepared by psycopg though the server never saw it.
@@ -142,44 +146,73 @@ class GroupCommit:
             pending.error = error
 
     async def _run_together(self, group: list[_Pending]) -> None:
+        """BEGIN, the statements, COMMIT: one pipeline, one round trip. Only when one of them
+        fails is the group rolled back and sent again with a savepoint around each statement
+        (`_with_savepoints`), so that the failure is its caller's alone. A savepoint costs
+        the service two statements and PostgreSQL a subtransaction per write: paying that
+        only for a group in which a statement fails (a conflict, a duplicate) takes a third
+        of the psycopg work and most of the subtransactions off every other group."""
+        async with self.pool.connection() as conn:
+            if not await self._all_or_nothing(conn, group):
+                # psycopg counts a statement it prepared in the aborted part of a pipeline as
+                # prepared, though the server never saw it: from here the group goes
+                # unprepared, and the connection is closed after (the pool opens another).
+                await self._with_savepoints(conn, group, prepare=False)
+                await conn.close()
+
+    async def _all_or_nothing(self, conn: AsyncConnection, group: list[_Pending]) -> bool:
+        """The group in one transaction without savepoints: True once committed, False when a
+        statement failed (the transaction is then rolled back: nothing of it was written)."""
+        cursors: list[AsyncCursor] = []
+        try:
+            async with conn.pipeline():
+                await conn.execute(BEGIN, prepare=False)
+                for pending in group:
+                    cursor = conn.cursor()
+                    cursors.append(cursor)  # before it runs: its error may come out of its own execute
+                    await cursor.execute(pending.query, pending.params)
+                await conn.execute(COMMIT, prepare=False)
+        except Error:
+            if conn.broken or all(cursor.pgresult is not None for cursor in cursors):
+                raise  # the connection, or the COMMIT itself: the group as a whole
+            await conn.execute(ROLLBACK, prepare=False)
+            return False
+        for pending, cursor in zip(group, cursors, strict=True):
+            pending.rows = await cursor.fetchall()
+        return True
+
+    async def _with_savepoints(self, conn: AsyncConnection, group: list[_Pending], prepare: bool | None) -> None:
         """BEGIN, each statement between SAVEPOINT and RELEASE, COMMIT: one pipeline, one round
         trip. A statement that fails aborts the rest of its pipeline; it is rolled back to its
         savepoint, its caller gets its error, and the ones after it go again in a new pipeline."""
-        async with self.pool.connection() as conn:
-            remaining, begun, prepare = group, False, None
-            while remaining:
-                cursors: list[AsyncCursor] = []
-                try:
-                    async with conn.pipeline():
-                        if not begun:
-                            await conn.execute(BEGIN, prepare=False)
-                            begun = True
-                        for pending in remaining:
-                            await conn.execute(SAVEPOINT, prepare=False)
-                            cursors.append(await conn.execute(pending.query, pending.params, prepare=prepare))
-                            await conn.execute(RELEASE, prepare=False)
-                        await conn.execute(COMMIT, prepare=False)
-                except Error as error:
-                    failed = next((i for i, cursor in enumerate(cursors) if cursor.pgresult is None), None)
-                    if conn.broken or failed is None:  # the connection, or the COMMIT itself
-                        raise
-                    for pending, cursor in zip(remaining[:failed], cursors, strict=False):
-                        pending.rows = await cursor.fetchall()
-                    remaining[failed].error = error
-                    await conn.execute(ROLLBACK_TO, prepare=False)  # the failed statement's writes go, the others' stay
-                    remaining = remaining[failed + 1 :]
-                    # psycopg counts a statement it prepared in the aborted part of the pipeline
-                    # as prepared, though the server never saw it: the rest of the group goes
-                    # unprepared, and the connection is closed after (the pool opens another).
-                    prepare = False
-                    if not remaining:
-                        await conn.execute(COMMIT, prepare=False)
-                    continue
-                for pending, cursor in zip(remaining, cursors, strict=True):
+        remaining, begun = group, False
+        while remaining:
+            cursors: list[AsyncCursor] = []
+            try:
+                async with conn.pipeline():
+                    if not begun:
+                        await conn.execute(BEGIN, prepare=False)
+                        begun = True
+                    for pending in remaining:
+                        await conn.execute(SAVEPOINT, prepare=False)
+                        cursors.append(await conn.execute(pending.query, pending.params, prepare=prepare))
+                        await conn.execute(RELEASE, prepare=False)
+                    await conn.execute(COMMIT, prepare=False)
+            except Error as error:
+                failed = next((i for i, cursor in enumerate(cursors) if cursor.pgresult is None), None)
+                if conn.broken or failed is None:  # the connection, or the COMMIT itself
+                    raise
+                for pending, cursor in zip(remaining[:failed], cursors, strict=False):
                     pending.rows = await cursor.fetchall()
-                remaining = []
-            if prepare is False:
-                await conn.close()
+                remaining[failed].error = error
+                await conn.execute(ROLLBACK_TO, prepare=False)  # the failed statement's writes go, the others' stay
+                remaining = remaining[failed + 1 :]
+                if not remaining:
+                    await conn.execute(COMMIT, prepare=False)
+                continue
+            for pending, cursor in zip(remaining, cursors, strict=True):
+                pending.rows = await cursor.fetchall()
+            remaining = []
 
     def _count(self, writes: int) -> None:
         self.groups += 1
