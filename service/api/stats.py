@@ -11,6 +11,7 @@ from typing import Annotated
 import msgspec
 from litestar import get
 from litestar.params import QueryParameter
+from psycopg import AsyncConnection
 
 from service import clock
 from service.api.auth import BEARER, require
@@ -72,25 +73,45 @@ async def read_stats(
         require(principal, Scope.JOBS_READ)
         owner = principal.owner
     threshold = stuck_after_s if stuck_after_s is not None else settings.report_stuck_after_s
+    async with pool.connection() as conn:
+        return await stats_report(
+            conn,
+            owner,
+            window_s,
+            threshold,
+            broker=broker_status.health if broker_status else None,
+            deliveries=delivery_probe.health if delivery_probe else None,
+        )
+
+
+async def stats_report(
+    conn: AsyncConnection,
+    owner: str | None,
+    window_s: int,
+    stuck_after_s: float,
+    *,
+    broker: BrokerHealth | None = None,
+    deliveries: ProbeHealth | None = None,
+) -> StatsReport:
+    """The report over the last `window_s` seconds for `owner` (None: every owner), read in
+    one snapshot; `broker` and `deliveries` are what only a running service knows."""
     now = clock.now()
     since = now - timedelta(seconds=window_s)
-    async with pool.connection() as conn, conn.transaction():
+    async with conn.transaction():
         await conn.execute(SNAPSHOT)
         jobs = await stats.job_counts(conn, since, owner)
         finished = await stats.finished(conn, since, owner)
-        stuck = await stats.stuck(conn, now, threshold, owner)
+        stuck = await stats.stuck(conn, now, stuck_after_s, owner)
         backlog = await stats.backlog(conn)
         lag = await stats.lag(conn)
         archived = await tombstones.count_archived(conn, owner)
-    broker = broker_status.health if broker_status else None
-    deliveries = delivery_probe.health if delivery_probe else None
     verdict, reasons = judge(finished, stuck, backlog, lag, broker, deliveries)
     return StatsReport(
         verdict=verdict,
         reasons=reasons,
         owner=owner,
         window_s=window_s,
-        stuck_after_s=threshold,
+        stuck_after_s=stuck_after_s,
         jobs=jobs,
         finished=finished,
         stuck=stuck,

@@ -6,19 +6,14 @@ the deliveries' self-probe). Over HTTP it is that route's answer for the key.
 """
 
 import argparse
-from datetime import timedelta
 from typing import Any
 
 import msgspec
 
-from service import clock
-from service.api.stats import DEFAULT_WINDOW_S, SNAPSHOT, StatsReport
+from service.api.stats import DEFAULT_WINDOW_S, StatsReport, stats_report
 from service.cli import remote
 from service.cli.subcommand import add, positive
-from service.health import stats
-from service.health.verdict import judge
 from service.settings import Settings
-from service.store import tombstones
 from service.store.database import connected
 
 
@@ -40,30 +35,8 @@ async def stats_command(args: argparse.Namespace) -> int:
 async def _from_database(args: argparse.Namespace) -> StatsReport:
     settings = Settings.from_env()
     threshold = args.stuck_after_s or settings.report_stuck_after_s
-    now = clock.now()
-    since = now - timedelta(seconds=args.window_s)
-    async with connected(settings) as pool, pool.connection() as conn, conn.transaction():
-        await conn.execute(SNAPSHOT)
-        jobs = await stats.job_counts(conn, since, args.owner)
-        finished = await stats.finished(conn, since, args.owner)
-        stuck = await stats.stuck(conn, now, threshold, args.owner)
-        backlog = await stats.backlog(conn)
-        lag = await stats.lag(conn)
-        archived = await tombstones.count_archived(conn, args.owner)
-    verdict, reasons = judge(finished, stuck, backlog, lag)
-    return StatsReport(
-        verdict=verdict,
-        reasons=reasons,
-        owner=args.owner,
-        window_s=args.window_s,
-        stuck_after_s=threshold,
-        jobs=jobs,
-        finished=finished,
-        stuck=stuck,
-        archived=archived,
-        outbox=backlog,
-        projection_lag=lag,
-    )
+    async with connected(settings) as pool, pool.connection() as conn:
+        return await stats_report(conn, args.owner, args.window_s, threshold)
 
 
 def summary(report: Any) -> list[str]:
