@@ -142,10 +142,13 @@ class EventFeed:
             try:
                 await self._send_unsent()
             except psycopg.Error as error:
-                logger.warning(
-                    "could not notify other processes of commits (%s); they catch up by polling",
-                    type(error).__name__,
-                )
+                if isinstance(error, DatabaseUnavailable):  # told once, with the outage's other meetings
+                    self._outage.failed("the commit notifier", error)
+                else:
+                    logger.warning(
+                        "could not notify other processes of commits (%s); they catch up by polling",
+                        type(error).__name__,
+                    )
                 await self._drop_sender()
                 if not self._closing:
                     await asyncio.sleep(RECONNECT_S)
