@@ -4,9 +4,11 @@ Each of N concurrent workers drives its own stream for a fixed time; a command c
 once when it appends. All three run in this process, against the same server, in one
 freshly migrated database.
 
-- jobtrail: `service.jobs.command_handler.handle` — load the status snapshot, decide, append two
-  events (BatchRecorded + ContinuationScheduled) with the status upsert and an outbox row
-  in one statement. Asyncio tasks on one pool.
+- jobtrail: `service.jobs.command_handler.handle` as `jobtrail serve` runs it — load the
+  status snapshot, decide, append two events (BatchRecorded + ContinuationScheduled) with
+  the status upsert and an outbox row in one statement, through the process's group commit,
+  other processes told by the event feed's coalesced NOTIFY (the observers `create_app`
+  hands `handle`). Asyncio tasks on one pool.
 - bare: `async with conn.transaction()`: INSERT one event row, upsert one status row
   (BEGIN, INSERT, INSERT … ON CONFLICT, COMMIT). Asyncio tasks on one pool.
 - eventsourcing: `repository.get` + a command method (one event) + `app.save`, with N
@@ -16,12 +18,14 @@ freshly migrated database.
 
 import argparse
 import asyncio
+import contextlib
 import importlib.resources
 import json
 import re
 import threading
 import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +43,9 @@ from domain.commands import RecordBatch, StartRun
 from domain.kinds import KindConfig, create_job
 from projections.log import Metadata
 from service.jobs.command_handler import handle
+from service.jobs.observers import Observers
+from service.live.event_feed import EventFeed
+from service.store.group_commit import GroupCommit
 
 CONCURRENCY = (1, 4, 8)
 GOAL_VS_EVENTSOURCING = 2.0
@@ -57,17 +64,33 @@ def _jsonb(value: object) -> Jsonb:
 # --- jobtrail -------------------------------------------------------------------------
 
 
-async def _jobtrail_worker(pool: AsyncConnectionPool, deadline: float, counts: list[int]) -> None:
+Worker = Callable[[AsyncConnectionPool, Observers, float, list[int]], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def _as_served(url: str, pool: AsyncConnectionPool) -> AsyncIterator[Observers]:
+    """What `create_app` hands `handle`: the event feed and the group commit (service/app.py)."""
+    feed = EventFeed(url)
+    await feed.start()
+    group = GroupCommit(pool)
+    try:
+        yield Observers(feed=feed, group_commit=group)
+    finally:
+        await group.close()
+        await feed.close()
+
+
+async def _jobtrail_worker(pool: AsyncConnectionPool, observers: Observers, deadline: float, counts: list[int]) -> None:
     stream_id = uuid.uuid4()
     now = datetime.now(UTC)
-    await handle(pool, stream_id, create_job("bench", KIND, owner="bench", at=now), METADATA)
-    await handle(pool, stream_id, StartRun(at=now, run=1), METADATA)
+    await handle(pool, stream_id, create_job("bench", KIND, owner="bench", at=now), METADATA, observers=observers)
+    await handle(pool, stream_id, StartRun(at=now, run=1), METADATA, observers=observers)
     run = 1
     while time.perf_counter() < deadline:
         command = RecordBatch(
             at=datetime.now(UTC), run=run, results=20, has_more=True, cursor=f"c{run}", duration_ms=12
         )
-        handled = await handle(pool, stream_id, command, METADATA)
+        handled = await handle(pool, stream_id, command, METADATA, observers=observers)
         if handled.position is None:
             raise AssertionError(f"run {run} appended nothing")
         counts[0] += 1
@@ -77,7 +100,7 @@ async def _jobtrail_worker(pool: AsyncConnectionPool, deadline: float, counts: l
 # --- bare -----------------------------------------------------------------------------
 
 
-async def _bare_worker(pool: AsyncConnectionPool, deadline: float, counts: list[int]) -> None:
+async def _bare_worker(pool: AsyncConnectionPool, _: Observers, deadline: float, counts: list[int]) -> None:
     stream_id = uuid.uuid4()
     version = 0
     while time.perf_counter() < deadline:
@@ -103,14 +126,15 @@ async def _bare_worker(pool: AsyncConnectionPool, deadline: float, counts: list[
         counts[0] += 1
 
 
-async def _run_async(url: str, worker, concurrency: int, seconds: float) -> float:
+async def _run_async(url: str, worker: Worker, concurrency: int, seconds: float) -> float:
     pool = AsyncConnectionPool(url, min_size=concurrency, max_size=concurrency, kwargs={"autocommit": True}, open=False)
     await pool.open(wait=True)
     try:
-        counts = [0]
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(pool, started + seconds, counts) for _ in range(concurrency)))
-        return counts[0] / (time.perf_counter() - started)
+        async with _as_served(url, pool) as observers:
+            counts = [0]
+            started = time.perf_counter()
+            await asyncio.gather(*(worker(pool, observers, started + seconds, counts) for _ in range(concurrency)))
+            return counts[0] / (time.perf_counter() - started)
     finally:
         await pool.close()
 
