@@ -195,6 +195,27 @@ async def test_a_caller_that_gives_up_while_waiting_for_a_group_writes_nothing(
     assert "DeliveryFailed" not in await event_types(wide_pool, second[0])
 
 
+async def test_a_second_group_commits_alongside_only_when_a_full_one_waits(
+    wide_pool: AsyncConnectionPool, database_url: str
+) -> None:
+    blocked, first, second = [await started_job(wide_pool) for _ in range(3)]
+    group = GroupCommit(wide_pool, max_group=2)
+    async with await AsyncConnection.connect(database_url, autocommit=True) as holder:
+        async with holder.transaction():  # the first group waits for this row
+            await holder.execute("SELECT 1 FROM job_status WHERE stream_id = %s FOR UPDATE", [blocked[0]])
+            stuck = asyncio.ensure_future(append_at(group, blocked, 1))
+            await backend_waiting_for_a_lock(holder, holder.info.dbname)
+            lone = asyncio.ensure_future(append_at(group, first, 1))
+            await asyncio.sleep(0.3)
+            assert not lone.done(), "a write that does not fill a group waits for the group committing"
+            filled = asyncio.ensure_future(append_at(group, second, 1))
+            async with asyncio.timeout(DEADLINE_S):
+                assert all(isinstance(position, int) for position in await asyncio.gather(lone, filled))
+            assert group.groups == 1 and not stuck.done()  # the full group went beside the stuck one
+        assert isinstance(await stuck, int)
+    assert group.groups == 2
+
+
 def test_a_group_holds_between_one_and_sixty_four_writes() -> None:
     with pytest.raises(ValueError, match="1 to 64"):
         GroupCommit(None, max_group=65)
