@@ -114,6 +114,17 @@ async def test_a_job_some_global_subscriber_has_not_read_whole_is_not_taken(pool
         assert [found.stream_id for found in await job_status.expired(conn, ONE_DAY, days_later(2), 10)] == [job]
 
 
+async def test_a_merkle_tree_that_trails_the_log_holds_no_job_back(pool: AsyncConnectionPool, tmp_path: Path) -> None:
+    held = [await cancelled_job(pool, at=LONG_AGO + timedelta(minutes=n)) for n in range(2)]
+    async with pool.connection() as conn:
+        assert await catch_up_once(conn, MerkleTree())  # the tree holds these two jobs' events only
+    beyond = [await cancelled_job(pool, at=LONG_AGO + timedelta(minutes=n)) for n in range(2, 4)]
+    summary = await archive_expired(pool, DirectoryStore(tmp_path), ONE_DAY, days_later(2), batch=1)
+    assert summary.jobs == 4, "the run grows the tree over the jobs past it"
+    async with pool.connection() as conn:
+        assert [await tombstones.gone(conn, job) is not None for job in held + beyond] == [True] * 4
+
+
 async def test_a_limit_bounds_the_run_and_the_oldest_finish_goes_first(
     pool: AsyncConnectionPool, tmp_path: Path
 ) -> None:
