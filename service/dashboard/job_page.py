@@ -61,13 +61,15 @@ async def job_page(
     the chain is checked whole even when only the latest events are shown."""
     async with pool.connection() as conn:
         events = await read_stream(conn, job_id)
+        owner = job_owner(events) if events else None
+        visible = owner is not None and may_see(principal, owner)
+        if visible:
+            runs = await batch_results.page(conn, job_id, 0, RESULT_RUNS_SHOWN + 1)
+            sent = await notifications.of_job(conn, job_id)
     if not events:
         await missing_job(pool, principal, job_id)
-    if (owner := job_owner(events)) is None or not may_see(principal, owner):
+    if not visible:
         raise JobNotFound()
-    async with pool.connection() as conn:
-        runs = await batch_results.page(conn, job_id, 0, RESULT_RUNS_SHOWN + 1)
-        sent = await notifications.of_job(conn, job_id)
     state = fold(map(job_event, events))
     shown = events if everything else events[-TIMELINE_LIMIT:]
     return {
