@@ -78,11 +78,12 @@ def duplicate(status: int, outcome: str, response: str) -> Answer:
 REPLAYED = Answer(status=200, outcome="replayed_token", detail={"duplicate": True})
 
 
-async def _first_look(
+async def first_look(
     pool: AsyncConnectionPool, observers: Observers, message_id: str, job_id: UUID, jti: str | None
 ) -> tuple[Answer | None, JobState]:
-    """The answer already due to this delivery, if any, and the job. The token's claim is
-    a write: with a group commit it shares the commit of this process's concurrent writes."""
+    """The answer already due to this delivery (or a schedule's fire), if any, and the job.
+    The token's claim is a write: with a group commit it shares the commit of this
+    process's concurrent writes."""
     if jti is not None and observers.group_commit is not None:
         look = await load_with_answer(observers.group_commit, message_id, job_id, jti)
     else:
@@ -125,7 +126,7 @@ async def deliver_run(
     jti: str | None = None,
 ) -> Answer:
     structlog.contextvars.bind_contextvars(job_id=str(job_id), message_id=message_id, run=run)
-    answer, state = await _first_look(pool, observers, message_id, job_id, jti)
+    answer, state = await first_look(pool, observers, message_id, job_id, jti)
     if answer is not None:
         return answer
     if state.kind:
@@ -238,7 +239,7 @@ async def fail_after_retries(
 ) -> Answer:
     """QStash gave up on a run: the job fails, with the DLQ id for the operator."""
     structlog.contextvars.bind_contextvars(job_id=str(job_id), message_id=message_id, run=run)
-    if (answer := (await _first_look(pool, observers, message_id, job_id, jti))[0]) is not None:
+    if (answer := (await first_look(pool, observers, message_id, job_id, jti))[0]) is not None:
         return answer
     error = f"QStash gave up delivering run {run}; last status {last_status}"
     command = FailJob(at=now(), reason="retries_exhausted", error=error, dlq_id=dlq_id, run=run)

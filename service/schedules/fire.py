@@ -31,7 +31,7 @@ from projections.log import Metadata
 from service.clock import now
 from service.jobs.kinds import Kind
 from service.jobs.observers import Observers
-from service.qstash.delivery import REPLAYED, Answer, duplicate, settle
+from service.qstash.delivery import Answer, duplicate, first_look, settle
 from service.schedules.command_handler import handle
 from service.store.event_store import DuplicateMessage, InboxEntry, load_with_answer
 
@@ -75,12 +75,9 @@ async def fire(
     clock: Callable[[], datetime] | None = None,
 ) -> Answer:
     """Handle a fire delivered now: the job it created, or the recorded reason it created none."""
-    async with pool.connection() as conn:
-        look = await load_with_answer(conn, message_id, schedule_id, jti)
-    if look.recorded:
-        return duplicate(*look.recorded)
-    if jti is not None and not look.claimed:
-        return REPLAYED
+    answer, _ = await first_look(pool, observers, message_id, schedule_id, jti)
+    if answer is not None:
+        return answer
     at = now()
     metadata = Metadata(actor="qstash", message_id=message_id, retried=retried or None)
     command = FireSchedule(at=at, schedule_id=schedule_id, delivered_at=None if clock is None else clock())
