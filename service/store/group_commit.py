@@ -43,8 +43,9 @@ PostgreSQL's per-backend cache, making every other session's snapshots dearer.
 """
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -174,7 +175,7 @@ class GroupCommit:
         statement failed (the transaction is then rolled back: nothing of it was written)."""
         cursors: list[AsyncCursor] = []
         try:
-            async with conn.pipeline():
+            async with _pipeline(conn):
                 await conn.execute(BEGIN, prepare=False)
                 for pending in group:
                     cursor = conn.cursor()
@@ -198,7 +199,7 @@ class GroupCommit:
         while remaining:
             cursors: list[AsyncCursor] = []
             try:
-                async with conn.pipeline():
+                async with _pipeline(conn):
                     if not begun:
                         await conn.execute(BEGIN, prepare=False)
                         begun = True
@@ -226,6 +227,29 @@ class GroupCommit:
     def _count(self, writes: int) -> None:
         self.groups += 1
         self.grouped += writes
+
+
+@contextlib.asynccontextmanager
+async def _pipeline(conn: AsyncConnection) -> AsyncIterator[None]:
+    """`conn.pipeline()` whose block may raise a statement's error without a warning.
+
+    psycopg raises a statement's error where it reads it, often inside the block (from a
+    later statement's execute). Left to leave the block so, the error makes the pipeline's
+    exit sync the statements after it, which the failure aborted, and log "error ignored
+    terminating" for their PipelineAborted. A failing statement is an expected event here:
+    its error waits while those are read, and leaves the block once the pipeline is clean."""
+    failed: Error | None = None
+    async with conn.pipeline() as pipeline:
+        try:
+            yield
+        except Error as error:
+            failed = error
+            # PipelineAborted for the statements after the failed one, or the connection's
+            # error if it broke (the exit then raises it again, and the group fails as a whole).
+            with contextlib.suppress(Error):
+                await pipeline.sync()
+    if failed is not None:
+        raise failed
 
 
 def _forget(answer: asyncio.Future) -> None:

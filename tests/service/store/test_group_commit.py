@@ -1,6 +1,7 @@
 """Group commit: concurrent writes share a transaction, yet each caller keeps its own outcome."""
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -129,6 +130,24 @@ async def test_a_failing_statement_in_a_group_fails_its_caller_alone(wide_pool: 
     for index, (stream_id, _) in enumerate(jobs):
         expected = 0 if index == 1 else 1
         assert (await event_types(wide_pool, stream_id)).count("DeliveryFailed") == expected
+
+
+async def test_a_failing_statement_in_a_group_logs_no_warning(
+    wide_pool: AsyncConnectionPool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failing statement is its caller's error, and an expected one: psycopg, reading it
+    before the group's end, warned for the statements it aborted."""
+    group = GroupCommit(wide_pool)
+    followers = range(24)  # enough that its error is read while they are still being sent
+    with caplog.at_level(logging.WARNING):
+        failing = group.run("SELECT 1 / 0", {})
+        outcomes = await together(failing, *(group.run("SELECT %(n)s", {"n": n}) for n in followers))
+    assert group.groups == 1
+    assert isinstance(outcomes[0], psycopg.errors.DivisionByZero)
+    assert outcomes[1:] == [[(n,)] for n in followers]
+    # The pool's note that it discards the connection closed after a failure (on purpose,
+    # `_run_together`) is one the service quiets (service/logs.py).
+    assert [record.getMessage() for record in caplog.records if record.name != "psycopg.pool"] == []
 
 
 async def test_a_write_alone_commits_at_once_without_a_transaction_around_it(wide_pool: AsyncConnectionPool) -> None:
